@@ -1,0 +1,39 @@
+"""Callbacks of zoo's own; the rest come straight from Lightning through `conf/callbacks/`."""
+
+import time
+
+import lightning as L
+import torch
+
+
+class Throughput(L.Callback):
+    """Training samples per second, timed over the training part of each epoch (not validation, not
+    start-up). The clock is read only at epoch boundaries, after waiting for the GPU, so it costs no
+    synchronization inside the training step."""
+
+    def __init__(self):
+        self.samples, self.seconds, self._start = 0, 0.0, None
+
+    def _stop(self, pl_module):
+        if self._start is not None:
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize(pl_module.device)
+            self.seconds += time.perf_counter() - self._start
+            self._start = None
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.samples += len(batch[0])
+
+    def on_validation_start(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self._stop(pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._stop(pl_module)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds if self.seconds else 0.0

@@ -1,0 +1,1 @@
+"""Data sets as LightningDataModules that declare their input shape, class count and class names."""

@@ -1,0 +1,104 @@
+"""Data sets small enough to live in memory, served by slicing tensors instead of a DataLoader.
+
+A per-sample DataLoader with workers costs more than the models here; slicing a tensor that already
+sits on the training device does not. Batches follow a permutation seeded by the run's seed and the
+epoch, so the same seed always sees the same batches, and a resumed run sees those it would have seen.
+"""
+
+import math
+from abc import ABC, abstractmethod
+
+import lightning as L
+import torch
+
+
+class EpochPermutation:
+    """The order of one epoch. Lightning calls `set_epoch` on a loader's `sampler` before each epoch."""
+
+    def __init__(self, size: int, shuffle: bool, seed: int):
+        self.size, self.shuffle, self.seed, self.epoch = size, shuffle, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.size)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.size, generator=generator)
+
+
+class TensorLoader:
+    """An iterable of (inputs, targets) batches sliced from two tensors."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        # Dropping a ragged last batch keeps batch norm away from a batch of one sample.
+        self.drop_last = shuffle and len(x) > batch_size
+        self.sampler = EpochPermutation(len(x), shuffle, seed)
+        self.batch_sampler = None  # Lightning looks for both, as on a DataLoader
+
+    def __len__(self) -> int:
+        rounding = math.floor if self.drop_last else math.ceil
+        return rounding(len(self.x) / self.batch_size)
+
+    def __iter__(self):
+        order = self.sampler.order().to(self.x.device)
+        for i in range(len(self)):
+            index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield self.x[index], self.y[index]
+
+
+def seeded_split(size: int, holdout_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the kept and held-out parts of a random split that depends only on `seed`."""
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
+    holdout = int(round(size * holdout_fraction))
+    return order[holdout:], order[:holdout]
+
+
+class InMemoryDataModule(L.LightningDataModule, ABC):
+    """Base of every zoo data set. A subclass sets `input_shape`, `num_classes` and `class_names`
+    (known before any file is read, so a model can be built and checked first) and implements
+    `load()`, which returns train and test arrays; validation is carved from train here."""
+
+    input_shape: tuple[int, ...]
+    num_classes: int
+    class_names: list[str]
+
+    def __init__(self, name: str, data_dir: str, batch_size: int = 128, val_fraction: float = 0.1,
+                 seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024):
+        super().__init__()
+        self.name, self.data_dir, self.batch_size = name, str(data_dir), batch_size
+        # `seed` orders the batches; `split_seed` fixes which samples validate and test, so runs with
+        # different seeds are still measured on the same samples.
+        self.val_fraction, self.seed, self.split_seed = val_fraction, seed, split_seed
+        self.eval_batch_size = eval_batch_size
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @abstractmethod
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return x_train, y_train, x_test, y_test, inputs shaped (N, *input_shape)."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        x, y, x_test, y_test = self.load()
+        x, x_test = x.float(), x_test.float()
+        keep, held_out = seeded_split(len(x), self.val_fraction, self.split_seed)
+        # Normalize per channel with statistics of the training part alone: no peeking at val or test.
+        dims = [0] + list(range(2, x.dim()))
+        mean = x[keep].mean(dim=dims, keepdim=True)
+        std = x[keep].std(dim=dims, keepdim=True).clamp_min(1e-8)
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        for split, (inputs, targets) in {"train": (x[keep], y[keep]), "val": (x[held_out], y[held_out]),
+                                         "test": (x_test, y_test)}.items():
+            self.splits[split] = (((inputs - mean) / std).to(device), targets.long().to(device))
+
+    def train_dataloader(self):
+        return TensorLoader(*self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+
+    def val_dataloader(self):
+        return TensorLoader(*self.splits["val"], self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self):
+        return TensorLoader(*self.splits["test"], self.eval_batch_size, shuffle=False)

@@ -1,0 +1,23 @@
+"""scikit-learn's bundled 8x8 handwritten digits: 1797 images, no download needed."""
+
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from zoo.data.base import InMemoryDataModule
+
+
+class Digits(InMemoryDataModule):
+    input_shape = (1, 8, 8)
+    num_classes = 10
+    class_names = [str(digit) for digit in range(10)]
+
+    def __init__(self, test_fraction: float = 0.2, **kwargs):
+        super().__init__(**kwargs)
+        self.test_fraction = test_fraction
+
+    def load(self):
+        images, labels = load_digits(return_X_y=True)
+        x, x_test, y, y_test = train_test_split(images.reshape(-1, 1, 8, 8), labels, test_size=self.test_fraction,
+                                                stratify=labels, random_state=self.split_seed)
+        return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test), torch.from_numpy(y_test)

@@ -1,0 +1,26 @@
+"""Small pieces the model files share: argument checks, activations and normalization by name."""
+
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+def require_positive(**values: int) -> None:
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"model.{key}={value!r} must be a positive integer")
+
+
+def require_dropout(dropout: float) -> None:
+    if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"model.dropout={dropout!r} must be a number in [0, 1)")
+
+
+def require_choice(key: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"model.{key}={value!r} must be one of {', '.join(map(str, choices))}")
+
+
+def make_activation(name: str) -> nn.Module:
+    require_choice("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[name]()

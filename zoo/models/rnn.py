@@ -1,0 +1,49 @@
+"""A recurrent network (`cell=rnn|lstm|gru`) that reads a signal's time steps or an image's rows."""
+
+from torch import nn
+
+from zoo.models import register
+from zoo.models.layers import require_choice, require_dropout, require_positive
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+@register("rnn")
+class RNN(nn.Module):
+    """`pool` says what reaches the classifier: the final hidden state of each direction (`last`),
+    the mean of all outputs (`mean`), or all outputs side by side (`flatten`, as in the MNIST-1D paper)."""
+
+    def __init__(self, input_shape, num_classes, cell="gru", dim=128, depth=1, bidirectional=True,
+                 dropout=0.0, pool="last", **unused):
+        super().__init__()
+        require_choice("cell", cell, CELLS)
+        require_choice("pool", pool, ["last", "mean", "flatten"])
+        require_positive(dim=dim, depth=depth)
+        require_dropout(dropout)
+        if len(input_shape) not in (2, 3):
+            raise ValueError(f"model=rnn takes (channels, length) or (channels, height, width) inputs, "
+                             f"not shape {tuple(input_shape)}")
+        steps = input_shape[1]
+        features = input_shape[0] * (input_shape[2] if len(input_shape) == 3 else 1)
+        directions = 2 if bidirectional else 1
+        self.pool = pool
+        self.rnn = CELLS[cell](features, dim, num_layers=depth, batch_first=True, bidirectional=bidirectional,
+                               dropout=dropout if depth > 1 else 0.0)
+        width = dim * directions * (steps if pool == "flatten" else 1)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
+
+    def forward(self, x):
+        if x.dim() == 4:  # (batch, channels, rows, cols) -> one step per row
+            x = x.permute(0, 2, 1, 3).flatten(2)
+        else:  # (batch, channels, length) -> one step per time point
+            x = x.transpose(1, 2)
+        out, hidden = self.rnn(x)
+        if self.pool == "last":
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
+            directions = 2 if self.rnn.bidirectional else 1
+            features = hidden[-directions:].transpose(0, 1).flatten(1)
+        elif self.pool == "mean":
+            features = out.mean(1)
+        else:
+            features = out.flatten(1)
+        return self.head(features)
