@@ -82,6 +82,7 @@ def train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     net = build_network(cfg, datamodule)
+    datamodule.prepare_data()  # generate, find or download the data now, so a missing data set fails first
     hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading
     hparams["data"].update(describe_data(datamodule))
     task = Classifier(net, datamodule.num_classes, optimizer=instantiate(cfg.optimizer),

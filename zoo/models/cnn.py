@@ -37,12 +37,9 @@ class CNN(nn.Module):
         conv, batch_norm, max_pool, avg_pool, global_pool = LAYERS[len(input_shape) - 1]
 
         layers, size, width = [], min(input_shape[1:]), input_shape[0]
-        for i, (out, k) in enumerate(zip(channels, kernels)):
+        for out, k in zip(channels, kernels):
             layers.append(conv(width, out, k, stride=stride, padding=k // 2, bias=norm == "none"))
-            size = (size + 2 * (k // 2) - k) // stride + 1
-            if size < 1:
-                raise ValueError(f"model=cnn cannot take inputs of shape {tuple(input_shape)}: nothing is left "
-                                 f"after conv layer {i + 1}; lower model.depth, model.kernel or model.stride")
+            size = (size + 2 * (k // 2) - k) // stride + 1  # never below 1, thanks to the padding
             if norm == "batch":
                 layers.append(batch_norm(out))
             layers.append(make_activation(activation))

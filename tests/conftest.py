@@ -1,0 +1,55 @@
+"""Shared helpers: real `train.py` runs in a subprocess on tiny budgets, and Hydra's compose API."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from zoo.train import CONFIG_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+# A handful of batches an epoch: enough to see every stage run, checkpoint and log.
+TINY = ["trainer.max_epochs=2", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2",
+        "data.batch_size=32"]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One data folder for the whole session, so MNIST-1D is generated once."""
+    return tmp_path_factory.mktemp("data")
+
+
+def train_py(*overrides: str, log_dir: Path, data_dir: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `python train.py` as a user would, writing only under `log_dir`."""
+    command = [sys.executable, "train.py", *overrides, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_dirs(log_dir: Path) -> list[Path]:
+    """Every Hydra run directory under `log_dir` (single runs and multirun jobs) that wrote metrics."""
+    return sorted(path.parent for path in log_dir.rglob("metrics.json"))
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture
+def compose_config():
+    """compose(overrides) -> the config `train.py` would get, with Hydra's global state cleared after."""
+
+    def _compose(*overrides: str, output_dir: Path | None = None):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            extra = [f"paths.output_dir={output_dir}"] if output_dir else ["paths.output_dir=unused"]
+            return compose(config_name="train", overrides=[*overrides, *extra])
+
+    yield _compose
+    GlobalHydra.instance().clear()

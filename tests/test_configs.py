@@ -1,0 +1,73 @@
+"""Every option of every config group composes with Hydra and instantiates."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from zoo.checks import check_config
+from zoo.errors import ZooError
+from zoo.train import CONFIG_DIR, build_network, build_trainer
+from zoo.callbacks import Throughput
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+def test_defaults_are_mnist1d_cnn_adamw_cosine(compose_config):
+    cfg = compose_config()
+    assert (cfg.data.name, cfg.model.name, cfg.trainer.accelerator) == ("mnist1d", "cnn", "auto")
+    assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.scheduler._target_ == "zoo.schedules.cosine"
+
+
+@pytest.mark.parametrize("data", options("data"))
+@pytest.mark.parametrize("model", options("model"))
+def test_every_model_composes_with_every_data_set(compose_config, model, data):
+    cfg = compose_config(f"model={model}", f"data={data}")
+    datamodule = instantiate(cfg.data)
+    assert datamodule.name == data and datamodule.num_classes == len(datamodule.class_names) == 10
+    net = build_network(cfg, datamodule)
+    assert net(torch.zeros(2, *datamodule.input_shape)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("optimizer", options("optimizer"))
+@pytest.mark.parametrize("scheduler", options("scheduler"))
+def test_optimizers_and_schedules_step(compose_config, optimizer, scheduler):
+    cfg = compose_config(f"optimizer={optimizer}", f"scheduler={scheduler}")
+    weight = torch.nn.Parameter(torch.ones(3))
+    opt = instantiate(cfg.optimizer)(params=[weight])
+    schedule = instantiate(cfg.scheduler)(optimizer=opt, total_steps=100)
+    rates = []
+    for _ in range(100):
+        weight.sum().backward()
+        opt.step()
+        schedule.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert all(rate >= 0 for rate in rates) and max(rates) <= cfg.optimizer.lr * 1.0001
+    if scheduler != "constant":
+        assert rates[-1] < 0.01 * cfg.optimizer.lr  # decays to (nearly) zero by the last step
+
+
+@pytest.mark.parametrize("trainer", [t for t in options("trainer") if t != "gpu"])
+@pytest.mark.parametrize("logger", options("logger"))
+@pytest.mark.parametrize("callbacks", options("callbacks"))
+def test_trainer_logger_and_callbacks_instantiate(compose_config, tmp_path, trainer, logger, callbacks):
+    cfg = compose_config(f"trainer={trainer}", f"logger={logger}", f"callbacks={callbacks}",
+                         f"paths.log_dir={tmp_path}", output_dir=tmp_path)
+    built = build_trainer(cfg, Throughput())
+    assert built.max_epochs == cfg.trainer.max_epochs
+    assert (len(built.loggers) > 0) == (logger != "none")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message seen without a GPU")
+def test_gpu_trainer_without_cuda_fails_with_one_line(compose_config):
+    with pytest.raises(ZooError, match="trainer=gpu needs a CUDA device"):
+        check_config(compose_config("trainer=gpu"))
+
+
+@pytest.mark.parametrize("preset", [f"debug={d}" for d in options("debug")] +
+                         [f"experiment={e}" for e in options("experiment")])
+def test_presets_compose(compose_config, preset):
+    check_config(compose_config(preset))

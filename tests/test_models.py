@@ -1,0 +1,76 @@
+"""Every registered model, on the input of every data set: shapes, gradients, parameter counts."""
+
+import math
+import re
+
+import pytest
+import torch
+
+from zoo import models
+from zoo.data.digits import Digits
+from zoo.data.mnist1d import MNIST1D
+from zoo.data.torchvision_sets import CIFAR10, MNIST, FashionMNIST
+
+INPUTS = {cls.__name__: cls(name=cls.__name__, data_dir="unused").input_shape
+          for cls in (MNIST1D, Digits, MNIST, FashionMNIST, CIFAR10)}
+
+
+def test_registry_lists_the_five_families():
+    assert models.list_models() == ["cnn", "linear", "mlp", "rnn", "transformer"]
+
+
+@pytest.mark.parametrize("data", INPUTS)
+@pytest.mark.parametrize("name", models.list_models())
+def test_forward_and_backward_on_every_data_shape(name, data):
+    torch.manual_seed(0)
+    shape = INPUTS[data]
+    net = models.build(name, shape, num_classes=7)
+    logits = net(torch.randn(3, *shape))
+    assert logits.shape == (3, 7)
+    logits.logsumexp(dim=1).mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+    assert models.count_parameters(net) > 0
+
+
+@pytest.mark.parametrize("data", INPUTS)
+def test_linear_is_logistic_regression(data):
+    shape = INPUTS[data]
+    assert models.count_parameters(models.build("linear", shape, 10)) == math.prod(shape) * 10 + 10
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "rnn", "transformer"])
+def test_dim_and_depth_mean_the_same_thing_in_every_family(name):
+    base = models.count_parameters(models.build(name, (1, 40), 10, dim=32, depth=2))
+    assert models.count_parameters(models.build(name, (1, 40), 10, dim=64, depth=2)) > base
+    assert models.count_parameters(models.build(name, (1, 40), 10, dim=32, depth=3)) > base
+
+
+def test_cnn_picks_conv1d_for_signals_and_conv2d_for_images():
+    assert isinstance(models.build("cnn", (1, 40), 10).features[0], torch.nn.Conv1d)
+    assert isinstance(models.build("cnn", (3, 32, 32), 10).features[0], torch.nn.Conv2d)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("pool", ["last", "mean", "flatten"])
+def test_rnn_cells_and_readouts(cell, pool):
+    net = models.build("rnn", (1, 8, 8), 10, cell=cell, pool=pool, depth=2, dim=16, bidirectional=cell != "rnn")
+    assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+def test_transformer_pooling(pool):
+    assert models.build("transformer", (3, 32, 32), 10, pool=pool)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name, shape, settings, message", [
+    ("transformer", (1, 40), {"dim": 30, "heads": 4}, "model.dim=30 must be divisible by model.heads=4"),
+    ("transformer", (1, 8, 8), {"patch": 3}, "model.patch=3 must divide the input size 8x8"),
+    ("mlp", (1, 40), {"depth": 0}, "model.depth=0 must be a positive integer"),
+    ("cnn", (1, 40), {"dropout": 1.5}, "model.dropout=1.5 must be a number in [0, 1)"),
+    ("rnn", (1, 40), {"cell": "transformer"}, "model.cell='transformer' must be one of rnn, lstm, gru"),
+    ("cnn", (1, 40), {"channels": [8, 8], "kernel": [3, 3, 3]}, "model.kernel has 3 entries but there are 2"),
+    ("nope", (1, 40), {}, "model=nope is not a zoo model"),
+])
+def test_settings_that_cannot_work_name_the_key_and_the_rule(name, shape, settings, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        models.build(name, shape, 10, **settings)
