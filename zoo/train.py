@@ -104,7 +104,8 @@ def train(cfg: DictConfig) -> dict:
     result = {"model": cfg.model.name, "data": datamodule.name, "seed": cfg.seed,
               **{key: metrics.get(key) for key in FINAL_METRICS},
               "params": models.count_parameters(net), "train_time_s": train_time,
-              "samples_per_s": throughput.samples_per_s, "best_checkpoint": best or None}
+              "samples_per_s": throughput.samples_per_s, "device": trainer.strategy.root_device.type,
+              "precision": str(trainer.precision), "best_checkpoint": best or None}
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -115,7 +116,8 @@ def train(cfg: DictConfig) -> dict:
 def print_summary(result: dict, output_dir: Path) -> None:
     table = Table(title=f"{result['model']} on {result['data']}", show_header=False)
     table.add_row("parameters", f"{result['params']:,}")
-    table.add_row("training time", f"{result['train_time_s']:.1f} s ({result['samples_per_s']:,.0f} samples/s)")
+    table.add_row("training time", f"{result['train_time_s']:.1f} s ({result['samples_per_s']:,.0f} samples/s) "
+                  f"on {result['device']}, {result['precision']}")
     for key in FINAL_METRICS:
         if result[key] is not None:
             table.add_row(key, f"{result[key]:.4f}")
