@@ -40,7 +40,7 @@ class Classifier(L.LightningModule):
         accuracy(logits.argmax(dim=1), y)
         self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage != "test")
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "test")
-        return loss
+        return loss, logits
 
     def on_train_start(self):
         # The sanity check ran validation on an untrained model: forget it.
@@ -49,7 +49,7 @@ class Classifier(L.LightningModule):
         self.val_acc_best.reset()
 
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
+        return self._step(batch, "train")[0]
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
@@ -59,7 +59,7 @@ class Classifier(L.LightningModule):
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
+        return self._step(batch, "test")[1]  # the logits, for callbacks such as the confusion matrix
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

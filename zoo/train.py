@@ -11,6 +11,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -21,6 +22,7 @@ from zoo import models
 from zoo.callbacks import Throughput
 from zoo.checks import check_config
 from zoo.errors import ZooError
+from zoo.hparams import flat_hparams, hp_metrics
 from zoo.task import Classifier
 
 # Absolute, so the configs are found however zoo is started (train.py, zoo-train, python -m zoo.train).
@@ -106,11 +108,22 @@ def train(cfg: DictConfig) -> dict:
               "params": models.count_parameters(net), "train_time_s": train_time,
               "samples_per_s": throughput.samples_per_s, "device": trainer.strategy.root_device.type,
               "precision": str(trainer.precision), "best_checkpoint": best or None}
+    log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]), hp_metrics(result))
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     print_summary(result, output_dir)
     return result
+
+
+def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict) -> None:
+    """Write the run's row of TensorBoard's HPARAMS tab. Only a run that finished gets here, so a failed
+    or interrupted run leaves no row that looks finished. Finalizing flushes it to disk at once,
+    also for the last job of a multirun."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(hparams, metrics, step=trainer.global_step)
+            logger.finalize("success")
 
 
 def print_summary(result: dict, output_dir: Path) -> None:

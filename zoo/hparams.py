@@ -1,0 +1,64 @@
+"""The one flat set of hyperparameters every run logs to TensorBoard's HPARAMS tab.
+
+TensorBoard drops a column, or a whole run, when runs disagree on a hyperparameter's keys or types.
+So every run logs the same keys with the same types, whatever its family: a key the family lacks gets
+a neutral value of the key's type (0 for numbers, "-" for text). Keys read like the command line's
+overrides (`model.dim`, `optimizer.lr`), so a column names the override that changes it.
+"""
+
+from omegaconf import DictConfig, OmegaConf
+
+# Every model setting any family has, with its column type. Lists (`kernel=[5,3,3]`) and booleans are
+# shown as text. tests/test_hparams.py checks that every key in conf/model/ is listed here.
+MODEL_KEYS: dict[str, type] = {
+    "dim": float, "depth": float, "dropout": float, "norm": str, "activation": str,
+    "channels": str, "kernel": str, "stride": float, "pool": str, "head": str,
+    "cell": str, "bidirectional": str,
+    "heads": float, "patch": float, "mlp_ratio": float,
+}
+NEUTRAL = {float: 0.0, str: "-"}
+
+# What the HPARAMS tab shows for each run, from the run's final metrics.
+HP_METRICS = {"hp/val_acc_best": "val/acc_best", "hp/test_acc": "test/acc", "hp/test_loss": "test/loss",
+              "hp/params": "params", "hp/train_time_s": "train_time_s", "hp/samples_per_s": "samples_per_s"}
+
+
+def as_type(value, kind: type):
+    if value is None:
+        return NEUTRAL[kind]
+    if kind is float:
+        return float(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _class_name(target: str | None) -> str:
+    return target.rsplit(".", 1)[-1] if target else "-"
+
+
+def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
+    """The run's hyperparameters, resolved, flat, with fixed keys and types."""
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    optimizer = cfg.optimizer
+    scheduler = cfg.get("scheduler") or {}
+    flat = {"model": str(model["name"]), "data": str(cfg.data.name)}
+    flat |= {f"model.{key}": as_type(model.get(key), kind) for key, kind in MODEL_KEYS.items()}
+    flat |= {
+        "optimizer": _class_name(optimizer.get("_target_")),
+        "optimizer.lr": float(optimizer.lr),
+        "optimizer.weight_decay": float(optimizer.get("weight_decay", 0.0)),
+        "scheduler": _class_name(scheduler.get("_target_")),
+        "data.batch_size": float(cfg.data.batch_size),
+        "trainer.max_epochs": float(cfg.trainer.max_epochs),
+        "label_smoothing": float(cfg.label_smoothing),
+        "seed": float(cfg.seed),
+        "precision": str(precision),
+        "device": str(device),
+    }
+    return flat
+
+
+def hp_metrics(result: dict) -> dict:
+    """The final metrics of a finished run, under the names the HPARAMS tab lists."""
+    return {name: float(result[key]) for name, key in HP_METRICS.items() if result.get(key) is not None}

@@ -1,0 +1,80 @@
+"""What a run's TensorBoard shows beyond the metric curves: the resolved config, the parameters of
+each layer, weight and bias histograms every few epochs, and the test split's confusion matrix."""
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.figure import Figure
+
+
+def tensorboard_writer(trainer: L.Trainer):
+    """The SummaryWriter of the run's TensorBoard logger, or None when it has none."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return logger.experiment
+    return None
+
+
+def parameter_table(net: torch.nn.Module) -> str:
+    rows = [f"| {name} | {tuple(p.shape)} | {p.numel():,} |" for name, p in net.named_parameters()]
+    total = sum(p.numel() for p in net.parameters())
+    return "\n".join(["| layer | shape | parameters |", "|---|---|---:|", *rows, f"| **total** | | **{total:,}** |"])
+
+
+def confusion_figure(counts: torch.Tensor, class_names: list[str]) -> Figure:
+    size = max(4.0, 0.5 * len(class_names) + 2)
+    figure = Figure(figsize=(size, size))
+    axes = figure.add_subplot()
+    axes.imshow(counts.numpy(), cmap="Blues")
+    ticks = range(len(class_names))
+    axes.set_xticks(ticks, class_names, rotation=45, ha="right")
+    axes.set_yticks(ticks, class_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    threshold = counts.max().item() / 2
+    for true in ticks:
+        for predicted in ticks:
+            value = counts[true, predicted].item()
+            axes.text(predicted, true, str(value), ha="center", va="center", fontsize=8,
+                      color="white" if value > threshold else "black")
+    figure.tight_layout()
+    return figure
+
+
+class TensorBoardExtras(L.Callback):
+    def __init__(self, histogram_every_n_epochs: int = 5):
+        self.histogram_every_n_epochs = histogram_every_n_epochs
+        self.confusion: torch.Tensor | None = None
+
+    def on_fit_start(self, trainer, pl_module):
+        writer = tensorboard_writer(trainer)
+        if writer is None:
+            return
+        config = yaml.safe_dump(dict(pl_module.hparams), sort_keys=False)
+        writer.add_text("config", "    " + config.replace("\n", "\n    "), 0)  # indented: shown as code
+        writer.add_text("parameters", parameter_table(pl_module.net), 0)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        writer = tensorboard_writer(trainer)
+        epoch = trainer.current_epoch + 1
+        if writer is None or (epoch % self.histogram_every_n_epochs and epoch != trainer.max_epochs):
+            return
+        for name, parameter in pl_module.net.named_parameters():
+            writer.add_histogram(f"weights/{name}", parameter.detach().float().cpu(), trainer.global_step)
+
+    def on_test_epoch_start(self, trainer, pl_module):
+        self.confusion = None
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        classes = len(trainer.datamodule.class_names)
+        pairs = batch[1] * classes + outputs.argmax(dim=1)
+        counts = torch.bincount(pairs, minlength=classes * classes).reshape(classes, classes).cpu()
+        self.confusion = counts if self.confusion is None else self.confusion + counts
+
+    def on_test_epoch_end(self, trainer, pl_module):
+        writer = tensorboard_writer(trainer)
+        if writer is None or self.confusion is None:
+            return
+        figure = confusion_figure(self.confusion, trainer.datamodule.class_names)
+        writer.add_figure("test/confusion_matrix", figure, trainer.global_step)
