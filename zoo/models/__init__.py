@@ -4,6 +4,8 @@ A model is always built from what the data declares (its input shape and class c
 config carries numbers like 784 or 40.
 """
 
+import difflib
+import inspect
 from collections.abc import Callable, Sequence
 
 from torch import nn
@@ -33,7 +35,14 @@ def build(name: str, input_shape: Sequence[int], num_classes: int, **cfg) -> nn.
     """
     if name not in _BUILDERS:
         raise ValueError(f"model={name} is not a zoo model; choose one of {', '.join(list_models())}")
-    return _BUILDERS[name](input_shape=tuple(input_shape), num_classes=num_classes, **cfg)
+    builder = _BUILDERS[name]
+    known = set(inspect.signature(builder).parameters) - {"input_shape", "num_classes"}
+    for key in cfg:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean model.{close[0]}?" if close else f"its settings are {', '.join(sorted(known)) or 'none'}"
+            raise ValueError(f"model.{key} is not a setting of model={name}; {hint}")
+    return builder(input_shape=tuple(input_shape), num_classes=num_classes, **cfg)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -19,7 +19,7 @@ LAYERS = {  # spatial dims -> (conv, batch norm, max pool, avg pool, adaptive av
 @register("cnn")
 class CNN(nn.Module):
     def __init__(self, input_shape, num_classes, dim=32, depth=3, channels=None, kernel=5, stride=1,
-                 norm="batch", pool="max", head="gap", dropout=0.0, activation="relu", **unused):
+                 norm="batch", pool="max", head="gap", dropout=0.0, activation="relu"):
         super().__init__()
         if len(input_shape) - 1 not in LAYERS:
             raise ValueError(f"model=cnn takes (channels, length) or (channels, height, width) inputs, "

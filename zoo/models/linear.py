@@ -9,7 +9,7 @@ from zoo.models import register
 
 @register("linear")
 class Linear(nn.Module):
-    def __init__(self, input_shape, num_classes, **unused):
+    def __init__(self, input_shape, num_classes):
         super().__init__()
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
 

@@ -14,7 +14,7 @@ class RNN(nn.Module):
     the mean of all outputs (`mean`), or all outputs side by side (`flatten`, as in the MNIST-1D paper)."""
 
     def __init__(self, input_shape, num_classes, cell="gru", dim=128, depth=1, bidirectional=True,
-                 dropout=0.0, pool="last", **unused):
+                 dropout=0.0, pool="last"):
         super().__init__()
         require_choice("cell", cell, CELLS)
         require_choice("pool", pool, ["last", "mean", "flatten"])
