@@ -1,9 +1,11 @@
 """Bad input: one line that names the key and the rule, a non-zero exit, no traceback, no training."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from conftest import train_py
+from conftest import TINY, read_metrics, run_dirs, train_py
 
 BAD_OVERRIDES = [
     (["model=transformer", "model.dim=30"], "error: model=transformer on data=mnist1d: model.dim=30 must be "
@@ -17,6 +19,18 @@ BAD_OVERRIDES = [
     (["data.batch_size=0"], "error: data.batch_size=0 must be a positive integer"),
     (["seed=abc"], "error: seed='abc' must be an integer"),
     (["model=rnn", "model.cell=tcn"], "model.cell='tcn' must be one of rnn, lstm, gru"),
+    (["model.dropout=1.5"], "model.dropout=1.5 must be a number in [0, 1)"),
+    (["trainer.max_epoch=3"], "error: trainer.max_epoch is not a setting; did you mean trainer.max_epochs? "
+                              "(to add a new key on purpose: +trainer.max_epoch=...)"),
+    (["+trainer.max_epoch=3"], "error: trainer.max_epoch is not a setting of Lightning's Trainer; "
+                               "did you mean trainer.max_epochs?"),
+    (["model=mlp", "model.dimm=64"], "error: model.dimm is not a setting; did you mean model.dim?"),
+    (["model=mlp", "+model.kernel=3"], "error: model=mlp on data=mnist1d: model.kernel is not a setting of "
+                                       "model=mlp; its settings are activation, depth, dim, dropout, norm"),
+    (["-m", "model=mlp,cnnn"], "error: model=cnnn is not a config in conf/model; choose one of cnn, linear, mlp, "
+                               "rnn, transformer"),
+    (["model=cnn", "data=digits", "model.kernel=[5,5,5]", "model.depth=4"],
+     "model.kernel has 3 entries but there are 4 conv layers"),
 ]
 
 
@@ -31,10 +45,33 @@ def test_bad_settings_fail_in_one_line_before_training(tmp_path, data_dir, overr
 @pytest.mark.parametrize("group, choice", [("model", "resnet"), ("data", "imagenet")])
 def test_an_unknown_model_or_data_set_lists_the_choices(tmp_path, data_dir, group, choice):
     result = train_py(f"{group}={choice}", log_dir=tmp_path, data_dir=data_dir)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"Could not find '{group}/{choice}'" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {group}={choice} is not a config in conf/{group}; choose one of ")
     expected = ["cnn", "linear", "mlp", "rnn", "transformer"] if group == "model" else ["mnist1d", "digits", "cifar10"]
-    assert all(f"\t{option}\n" in result.stderr for option in expected)
+    assert all(option in line.split("choose one of ")[1].split(", ") for option in expected)
+
+
+@pytest.mark.parametrize("log_dir", ["file", "proc"])
+def test_an_unwritable_log_dir_fails_in_one_line(tmp_path, data_dir, log_dir):
+    (tmp_path / "file").write_text("a file where a folder should be\n")
+    target = {"file": tmp_path / "file" / "logs", "proc": Path("/proc/zoo-logs")}[log_dir]
+    result = train_py("model=mlp", log_dir=target, data_dir=data_dir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: paths.log_dir={target} cannot be written (")
+    assert line.endswith("choose another folder with paths.log_dir=...")
+
+
+def test_a_multirun_runs_every_job_and_lists_the_failures(tmp_path, data_dir):
+    # model.dim=30 cannot be split into the transformer's 4 heads; the MLP job must still run.
+    result = train_py("-m", "model=transformer,mlp", "model.dim=30", *TINY, log_dir=tmp_path, data_dir=data_dir)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [read_metrics(run)["model"] for run in run_dirs(tmp_path) if read_metrics(run)["status"] == "finished"] \
+        == ["mlp"]
+    summary = result.stderr[result.stderr.index("1 of 2 jobs failed:"):].strip().splitlines()
+    assert summary == ["1 of 2 jobs failed:", "  model=transformer: model=transformer on data=mnist1d: "
+                       "model.dim=30 must be divisible by model.heads=4"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")

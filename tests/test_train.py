@@ -37,7 +37,7 @@ def test_each_family_trains_tests_checkpoints_and_logs(every_family, model):
     assert {p.name for p in checkpoints.iterdir()} == {"best.ckpt", "last.ckpt"}
     checkpoint = torch.load(checkpoints / "best.ckpt", weights_only=True)  # plain containers only
     assert checkpoint["hyper_parameters"]["model"]["name"] == model
-    assert checkpoint["hyper_parameters"]["data"]["input_shape"] == [1, 40]
+    assert checkpoint["hyper_parameters"]["dataset"]["input_shape"] == [1, 40]
 
     [tb_run] = (log_dir / "tensorboard" / "mnist1d" / model).iterdir()
     assert set(FINAL_METRICS) <= scalar_tags(tb_run)

@@ -5,6 +5,8 @@ import time
 import lightning as L
 import torch
 
+from zoo.errors import ZooError
+
 
 class Throughput(L.Callback):
     """Training samples per second, timed over the training part of each epoch (not validation, not
@@ -37,3 +39,16 @@ class Throughput(L.Callback):
     @property
     def samples_per_s(self) -> float:
         return self.samples / self.seconds if self.seconds else 0.0
+
+
+class StopOnNonFiniteLoss(L.Callback):
+    """Stops training at the first step whose loss is NaN or infinite, naming the step. The checkpoints
+    on disk are those of earlier epochs, which were still good."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if not torch.isfinite(loss):
+            lr = trainer.optimizers[0].param_groups[0]["lr"]
+            raise ZooError(f"train/loss became {loss.item()} at step {trainer.global_step} (epoch "
+                           f"{trainer.current_epoch}); the usual cause is a learning rate too high for the model "
+                           f"(it was {lr:.3g}): lower optimizer.lr")

@@ -1,6 +1,7 @@
 """Checks of a run's settings made before any data is loaded, each failing with one line that
 names the key, the value and the rule."""
 
+import difflib
 import numbers
 
 import torch
@@ -42,3 +43,47 @@ def check_config(cfg: DictConfig) -> None:
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
     if _get(cfg, "trainer.accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ZooError("trainer=gpu needs a CUDA device and none is available; use trainer=cpu or trainer=auto")
+
+
+def check_overrides(arguments: list[str], config_dir: str) -> None:
+    """Compose the config of every job the command line asks for, before Hydra starts, so that a
+    misspelled key or a missing config option fails in one line instead of Hydra's multi-line report."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    multirun = any(a in ("-m", "--multirun") for a in arguments)
+    given = [a for a in arguments if not a.startswith("-") and not a.startswith(("hydra.", "hydra/", "+hydra"))]
+    try:
+        parsed = OverridesParser.create().parse_overrides(given)
+    except OverrideParseException as error:
+        raise ZooError(f"cannot read the overrides: {str(error).splitlines()[0]}") from None
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch] if multirun else [given]
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        for job in jobs:
+            try:
+                compose(config_name="train", overrides=job)
+            except MissingConfigException as error:
+                group, _, choice = (error.missing_cfg_file or "").partition("/")
+                options = f"; choose one of {', '.join(error.options)}" if error.options else ""
+                raise ZooError(f"{group}={choice} is not a config in conf/{group}{options}") from None
+            except ConfigCompositionException as error:
+                key = getattr(error.__cause__, "full_key", None)
+                if not key or "not in struct" not in str(error.__cause__):
+                    raise ZooError(" ".join(str(error).split())) from None
+                raise ZooError(unknown_key_message(key, [o for o in job if not o.startswith(key + "=")])) from None
+
+
+def unknown_key_message(key: str, other_overrides: list[str]) -> str:
+    from hydra import compose
+    from omegaconf import OmegaConf
+
+    parent, _, name = key.rpartition(".")
+    cfg = compose(config_name="train", overrides=other_overrides)
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    known = [k for k in node if not str(k).startswith("_")] if isinstance(node, DictConfig) else []
+    close = difflib.get_close_matches(name, known, n=1)
+    prefix = f"{parent}." if parent else ""
+    hint = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(map(str, known))}"
+    return f"{key} is not a setting; {hint} (to add a new key on purpose: +{key}=...)"

@@ -27,6 +27,7 @@ class Classifier(L.LightningModule):
             setattr(self, f"{stage}_loss", MeanMetric())
             setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
 
     def forward(self, x):
         return self.net(x)
@@ -42,11 +43,6 @@ class Classifier(L.LightningModule):
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "test")
         return loss, logits
 
-    def on_train_start(self):
-        # The sanity check ran validation on an untrained model: forget it.
-        self.val_loss.reset()
-        self.val_acc.reset()
-        self.val_acc_best.reset()
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")[0]
@@ -55,6 +51,8 @@ class Classifier(L.LightningModule):
         self._step(batch, "val")
 
     def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:  # a check of the loop, not a score of the model
+            return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 

@@ -1,8 +1,13 @@
 """Train one model on one data set. `train(cfg)` does the work and returns the final metrics;
 `main()` is the thin Hydra command line around it (`python train.py ...` or `zoo-train ...`)."""
 
+import contextlib
+import difflib
+import errno
+import inspect
 import json
 import logging
+import tempfile
 import sys
 import time
 import warnings
@@ -13,14 +18,16 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from zoo import models
-from zoo.callbacks import Throughput
-from zoo.checks import check_config
+from zoo.callbacks import StopOnNonFiniteLoss, Throughput
+from zoo.checkpoints import AtomicCheckpointIO, RandomState, load_checkpoint
+from zoo.checks import check_config, check_overrides
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
 from zoo.task import Classifier
@@ -40,6 +47,8 @@ def quiet_lightning() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(DropTips())
     # Lightning's own use of a deprecated torch API: nothing a zoo user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    # A non-finite loss stops the run with zoo's own message (StopOnNonFiniteLoss).
+    warnings.filterwarnings("ignore", message=r"Encountered `nan` values in tensor")
 
 
 def build_network(cfg: DictConfig, datamodule) -> torch.nn.Module:
@@ -60,16 +69,37 @@ def build_network(cfg: DictConfig, datamodule) -> torch.nn.Module:
     return net.train()
 
 
-def build_trainer(cfg: DictConfig, throughput: Throughput) -> L.Trainer:
+def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | None = None) -> L.Trainer:
+    """The Trainer with the configured callbacks and loggers, plus what every zoo run needs: atomic
+    checkpoints, the random state inside them, a stop on a non-finite loss, and the throughput clock."""
+    check_trainer_keys(cfg.trainer)
     callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values() if entry is not None]
-    loggers = [instantiate(entry) for entry in (cfg.get("logger") or {}).values() if entry is not None]
+    loggers = []
+    for entry in (cfg.get("logger") or {}).values():
+        if entry is None:
+            continue
+        if resume_step is not None and entry._target_.endswith("TensorBoardLogger"):
+            # TensorBoard drops what the killed run logged past the checkpoint: no duplicate steps.
+            loggers.append(instantiate(entry, purge_step=resume_step))
+        else:
+            loggers.append(instantiate(entry))
     extra = {}
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
         if cfg.trainer.get("precision") == "bf16-mixed" and not torch.cuda.is_bf16_supported():
             logging.getLogger(__name__).warning("this GPU has no bf16: training with 16-mixed precision instead")
             extra["precision"] = "16-mixed"
-    return instantiate(cfg.trainer, callbacks=callbacks + [throughput], logger=loggers or False, **extra)
+    return instantiate(cfg.trainer, callbacks=callbacks + [throughput, RandomState(), StopOnNonFiniteLoss()],
+                       logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
+
+
+def check_trainer_keys(trainer_cfg: DictConfig) -> None:
+    known = set(inspect.signature(L.Trainer.__init__).parameters) - {"self"}
+    for key in trainer_cfg:
+        if key != "_target_" and key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean trainer.{close[0]}?" if close else ""
+            raise ZooError(f"trainer.{key} is not a setting of Lightning's Trainer{hint}")
 
 
 def describe_data(datamodule) -> dict:
@@ -78,7 +108,8 @@ def describe_data(datamodule) -> dict:
 
 
 def train(cfg: DictConfig) -> dict:
-    """Fit, then test the best checkpoint; write `metrics.json` in `paths.output_dir` and return its content."""
+    """Fit (or continue `cfg.resume`), then test the best checkpoint; write `metrics.json` in
+    `paths.output_dir` and return its content."""
     check_config(cfg)
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -86,34 +117,92 @@ def train(cfg: DictConfig) -> dict:
     net = build_network(cfg, datamodule)
     datamodule.prepare_data()  # generate, find or download the data now, so a missing data set fails first
     hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading
-    hparams["data"].update(describe_data(datamodule))
+    hparams["dataset"] = describe_data(datamodule)
     task = Classifier(net, datamodule.num_classes, optimizer=instantiate(cfg.optimizer),
                       scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
                       label_smoothing=cfg.label_smoothing, hparams=hparams)
+    resume = cfg.get("resume")
+    resume_step = load_checkpoint(resume)["global_step"] if resume else None
     throughput = Throughput()
-    trainer = build_trainer(cfg, throughput)
+    trainer = build_trainer(cfg, throughput, resume_step)
+    output_dir = Path(cfg.paths.output_dir)
 
-    print(f"zoo: training {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
+    verb = f"resuming from step {resume_step}:" if resume else "training"
+    print(f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
           f"for {cfg.trainer.max_epochs} epochs, seed {cfg.seed}", flush=True)
     start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule)
+    try:
+        with readable_write_errors():
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    except SystemExit:  # Lightning's answer to Ctrl-C: it stopped fit and exits
+        write_status(output_dir, "interrupted", epoch=trainer.current_epoch, step=trainer.global_step)
+        raise Interrupted(f"stopped at epoch {trainer.current_epoch}, step {trainer.global_step}. "
+                          f"{resume_hint(output_dir)}") from None
+    except ZooError as error:
+        write_status(output_dir, "failed", error=str(error), epoch=trainer.current_epoch, step=trainer.global_step)
+        raise ZooError(f"{error}. {resume_hint(output_dir, suggest_resume=False)}") from None
     train_time = time.perf_counter() - start
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    with readable_write_errors():
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
     metrics.update({key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")})
 
-    result = {"model": cfg.model.name, "data": datamodule.name, "seed": cfg.seed,
+    result = {"status": "finished", "model": cfg.model.name, "data": datamodule.name, "seed": cfg.seed,
               **{key: metrics.get(key) for key in FINAL_METRICS},
               "params": models.count_parameters(net), "train_time_s": train_time,
               "samples_per_s": throughput.samples_per_s, "device": trainer.strategy.root_device.type,
               "precision": str(trainer.precision), "best_checkpoint": best or None}
-    log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]), hp_metrics(result))
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    with readable_write_errors():
+        log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]), hp_metrics(result))
+        write_status(output_dir, **result)
     print_summary(result, output_dir)
     return result
+
+
+class Interrupted(ZooError):
+    """The user stopped the run (Ctrl-C)."""
+
+
+def resume_hint(output_dir: Path, suggest_resume: bool = True) -> str:
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if not last.exists():
+        return "No checkpoint was written yet"
+    if not suggest_resume:
+        return f"The last good checkpoint is kept: {last}"
+    return f"The last good checkpoint is {last}; continue with: python train.py resume={output_dir}"
+
+
+def write_status(output_dir: Path, status: str, **info) -> None:
+    """metrics.json: the final metrics of a finished run, or what stopped an unfinished one."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "metrics.json").write_text(json.dumps({"status": status, **info}, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def readable_write_errors():
+    """A full disk or a folder zoo may not write: one line naming the path, not a logger's traceback."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
+            raise
+        raise ZooError(f"could not write {error.filename or 'a file'}: {error.strerror}; free some space or "
+                       f"choose another paths.log_dir") from None
+
+
+def resumed_config(resume: str, data_dir: str) -> DictConfig:
+    """The saved config of the run to continue, from its checkpoint (a run directory means its last.ckpt).
+    Only where the data sets lie is taken from this command line: that belongs to the machine, not the run."""
+    path = Path(resume)
+    checkpoint_path = path / "checkpoints" / "last.ckpt" if path.is_dir() else path
+    saved = load_checkpoint(checkpoint_path)["hyper_parameters"]
+    saved.pop("dataset", None)
+    saved["paths"]["data_dir"] = data_dir
+    if "data_dir" in saved["data"]:
+        saved["data"]["data_dir"] = data_dir
+    saved["resume"] = str(checkpoint_path.resolve())
+    return OmegaConf.create(saved)
 
 
 def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict) -> None:
@@ -149,14 +238,65 @@ def name_run_after_overrides(cfg: DictConfig) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    name_run_after_overrides(cfg)
+def hydra_main(cfg: DictConfig):
+    """One job. In a multirun a failing job reports and returns, so the other jobs still run;
+    zoo.multirun.FailureSummary then lists the failures and makes the command exit non-zero."""
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
+        if cfg.get("resume"):
+            check_resume_overrides()
+            cfg = resumed_config(cfg.resume, cfg.paths.data_dir)
+        else:
+            name_run_after_overrides(cfg)
         result = train(cfg)
     except ZooError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        label = "interrupted" if isinstance(error, Interrupted) else "error"
+        print(f"{label}: {error}", file=sys.stderr, flush=True)
+        if multirun and not isinstance(error, Interrupted):
+            return {"failed": str(error)}
+        sys.exit(130 if isinstance(error, Interrupted) else 2)
+    except Exception as error:
+        if not multirun:
+            raise
+        logging.getLogger(__name__).exception("the job failed")  # the traceback goes to the job's log file
+        return {"failed": f"{type(error).__name__}: {error}"}
     return result["val/acc_best"]  # what a Hydra sweeper would optimize
+
+
+def check_resume_overrides() -> None:
+    """A resumed run continues with the settings it was started with; other settings would not resume it."""
+    others = [o for o in HydraConfig.get().overrides.task if not o.startswith(("resume=", "paths."))]
+    if others:
+        raise ZooError(f"resume continues a run with its saved settings; drop {' '.join(others)} "
+                       f"(start a new run to change them)")
+
+
+def main() -> None:
+    """The command line: `python train.py [overrides]` or `zoo-train [overrides]`."""
+    if not any(argument.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version"))
+               for argument in sys.argv[1:]):
+        try:
+            check_overrides(sys.argv[1:], CONFIG_DIR)
+        except ZooError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+        check_log_dir(sys.argv[1:])
+    hydra_main()
+
+
+def check_log_dir(arguments: list[str]) -> None:
+    """Hydra creates its run directory under paths.log_dir before any zoo code runs, and fails there with
+    a traceback; check that the folder can be written first."""
+    given = [a.split("=", 1)[1] for a in arguments if a.startswith("paths.log_dir=")]
+    log_dir = Path(given[-1] if given else "logs")
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=log_dir):
+            pass
+    except OSError as error:
+        print(f"error: paths.log_dir={log_dir} cannot be written ({error.strerror}); "
+              f"choose another folder with paths.log_dir=...", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""Checkpoints: written atomically, opened only with weights_only=True, evaluated with zoo-eval."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from functools import partial
+
+import pytest
+import torch
+
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from zoo.checkpoints import AtomicCheckpointIO, load_checkpoint
+from zoo.errors import ZooError
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, data_dir):
+    log_dir = tmp_path_factory.mktemp("trained")
+    result = train_py("model=cnn", *TINY, log_dir=log_dir, data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    [run_dir] = run_dirs(log_dir)
+    return run_dir
+
+
+def zoo_eval(*arguments):
+    return subprocess.run([sys.executable, "-m", "zoo.evaluate", *arguments], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_every_checkpoint_holds_only_safe_types(trained_run):
+    checkpoints = sorted((trained_run / "checkpoints").glob("*.ckpt"))
+    assert [path.name for path in checkpoints] == ["best.ckpt", "last.ckpt"]
+    for path in checkpoints:
+        assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
+        checkpoint = torch.load(path, weights_only=True)
+        assert checkpoint["hyper_parameters"]["model"]["name"] == "cnn"
+    assert not list(trained_run.rglob("*.partial"))
+
+
+def test_zoo_eval_reproduces_the_runs_test_metrics(trained_run, data_dir, tmp_path):
+    trained = read_metrics(trained_run)
+    output = tmp_path / "eval.json"
+    result = zoo_eval(f"ckpt={trained['best_checkpoint']}", f"data_dir={data_dir}", f"output={output}")
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads(output.read_text())
+    assert evaluated["test/acc"] == pytest.approx(trained["test/acc"], abs=1e-6)
+    assert evaluated["test/loss"] == pytest.approx(trained["test/loss"], abs=1e-5)
+    assert evaluated["model"] == "cnn" and evaluated["params"] == trained["params"]
+    assert f"test/acc {trained['test/acc']:.4f}" in result.stdout
+    # A run directory stands for its best checkpoint; the metrics go beside the run's own.
+    assert zoo_eval(f"ckpt={trained_run}", f"data_dir={data_dir}").returncode == 0
+    assert json.loads((trained_run / "eval_metrics.json").read_text())["test/acc"] == evaluated["test/acc"]
+
+
+def truncated(path, tmp_path):
+    damaged = tmp_path / "truncated.ckpt"
+    damaged.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return damaged
+
+
+def not_a_checkpoint(path, tmp_path):
+    text = tmp_path / "notes.ckpt"
+    text.write_text("these are not weights\n")
+    return text
+
+
+def with_code_inside(path, tmp_path):
+    """A checkpoint as other tools write them: a pickled object that only weights_only=False would rebuild."""
+    unsafe = tmp_path / "unsafe.ckpt"
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["hyper_parameters"]["activation"] = partial(print, "this ran at load time")
+    torch.save(checkpoint, unsafe)
+    return unsafe
+
+
+@pytest.mark.parametrize("damage, message", [
+    (truncated, "is not a readable checkpoint (truncated, or not a checkpoint at all)"),
+    (not_a_checkpoint, "is not a readable checkpoint (truncated, or not a checkpoint at all)"),
+    (with_code_inside, "holds Python objects (builtins.print, functools.partial) that would run code when loaded"),
+])
+def test_a_bad_checkpoint_fails_in_one_line(trained_run, data_dir, tmp_path, damage, message):
+    path = damage(trained_run / "checkpoints" / "last.ckpt", tmp_path)
+    for result in (zoo_eval(f"ckpt={path}", f"data_dir={data_dir}"),
+                   train_py(f"resume={path}", log_dir=tmp_path, data_dir=data_dir)):
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: {path} ") and message in line
+        assert "this ran at load time" not in result.stdout
+
+
+def test_zoo_eval_names_its_settings(tmp_path):
+    result = zoo_eval("checkpoint=x.ckpt")
+    assert result.returncode == 2 and result.stderr.strip().startswith(
+        "error: 'checkpoint=x.ckpt' is not a zoo-eval setting; usage: zoo-eval ckpt=")
+
+
+SAVE_FOREVER = """
+import sys, torch
+from zoo.checkpoints import AtomicCheckpointIO
+io = AtomicCheckpointIO()
+io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, sys.argv[1])
+print("saved", flush=True)
+while True:  # large saves, one after another, until killed
+    io.save_checkpoint({"state_dict": {"w": torch.ones(64 * 2**20)}}, sys.argv[1])
+"""
+
+
+def test_a_kill_during_a_save_leaves_the_last_good_checkpoint(tmp_path):
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    saver = subprocess.Popen([sys.executable, "-c", SAVE_FOREVER, str(path)], cwd=REPO, stdout=subprocess.PIPE,
+                             text=True)
+    assert saver.stdout.readline() == "saved\n"
+    deadline = time.monotonic() + 60
+    while not list(path.parent.glob(".last.ckpt.*.partial")):  # caught in the middle of writing
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    saver.send_signal(signal.SIGKILL)
+    saver.wait(timeout=30)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["state_dict"]["w"].shape in {(3,), (64 * 2**20,)}  # the old file or the new, whole
+
+
+def test_load_checkpoint_errors_are_zoo_errors(tmp_path):
+    with pytest.raises(ZooError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(ZooError, match="has no model weights"):
+        load_checkpoint(plain)
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {}}, tmp_path / "ok.ckpt")
+    assert load_checkpoint(tmp_path / "ok.ckpt") == {"state_dict": {}}

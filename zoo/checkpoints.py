@@ -1,0 +1,73 @@
+"""How zoo writes and reads checkpoints: atomically, and never with code inside.
+
+Every checkpoint holds plain containers and tensors only, so it opens with
+`torch.load(weights_only=True)`; zoo never opens one any other way.
+"""
+
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+
+from zoo.errors import ZooError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint beside its destination, then renames it into place: a kill during a save
+    leaves the previous checkpoint whole, never a truncated file under its name."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            with open(partial, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return load_checkpoint(path, map_location)
+
+
+def load_checkpoint(path, map_location=None) -> dict:
+    """Open a checkpoint safely, or fail with one line that says what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location=map_location or "cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... depending on the damage
+        reason = " ".join(str(error).split())
+        if "Weights only load failed" in reason:
+            unsafe = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+            raise ZooError(f"{path} holds Python objects ({', '.join(unsafe[:3]) or 'code'}) that would run code "
+                           f"when loaded; zoo opens checkpoints with weights_only=True only, so it will not load "
+                           f"this file") from None
+        raise ZooError(f"{path} is not a readable checkpoint (truncated, or not a checkpoint at all): "
+                       f"{reason[:150]}") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ZooError(f"{path} is not a zoo checkpoint: it has no model weights (state_dict)")
+    return checkpoint
+
+
+class RandomState(L.Callback):
+    """Saves torch's random state in each checkpoint and restores it on resume, so that dropout after a
+    resume draws the same numbers as the run left alone. (Batch order needs nothing: it is seeded by
+    the run's seed and the epoch.)"""
+
+    def state_dict(self):
+        state = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict):
+        torch.set_rng_state(state_dict["cpu"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])

@@ -1,0 +1,92 @@
+"""Evaluate a saved checkpoint on its data set's test split: `zoo-eval ckpt=<path>`.
+
+The model and data are rebuilt from the settings stored in the checkpoint (plain containers, opened
+with weights_only=True), so nothing but the checkpoint file and the data set is needed.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from zoo import models
+from zoo.checkpoints import load_checkpoint
+from zoo.errors import ZooError
+from zoo.task import Classifier
+from zoo.train import build_network, quiet_lightning
+
+USAGE = ("usage: zoo-eval ckpt=<checkpoint or run directory> [data_dir=<data folder>] [output=<file.json>] "
+         "[accelerator=auto|cpu|gpu]")
+SETTINGS = {"ckpt", "data_dir", "output", "accelerator"}
+
+
+def parse(arguments: list[str]) -> dict:
+    settings = {"data_dir": None, "output": None, "accelerator": "auto"}
+    for argument in arguments:
+        key, equals, value = argument.partition("=")
+        if not equals or key not in SETTINGS:
+            raise ZooError(f"{argument!r} is not a zoo-eval setting; {USAGE}")
+        settings[key] = value
+    if "ckpt" not in settings:
+        raise ZooError(f"no checkpoint given; {USAGE}")
+    return settings
+
+
+def checkpoint_file(path: Path) -> Path:
+    """A run directory stands for its best checkpoint (as its metrics.json names it), else its last."""
+    if not path.is_dir():
+        return path
+    metrics = path / "metrics.json"
+    if metrics.is_file():
+        best = json.loads(metrics.read_text()).get("best_checkpoint")
+        if best and Path(best).is_file():
+            return Path(best)
+    return path / "checkpoints" / "last.ckpt"
+
+
+def evaluate(ckpt: str, data_dir: str | None = None, output: str | None = None, accelerator: str = "auto") -> dict:
+    """Test the checkpoint's model on its data set's test split; write and return the test metrics."""
+    path = checkpoint_file(Path(ckpt))
+    checkpoint = load_checkpoint(path)
+    saved = checkpoint.get("hyper_parameters") or {}
+    if "model" not in saved or "data" not in saved:
+        raise ZooError(f"{path} was not written by zoo: it holds no model and data settings")
+    cfg = OmegaConf.create({key: value for key, value in saved.items() if key != "dataset"})
+    if data_dir:
+        cfg.data.data_dir = data_dir
+    quiet_lightning()
+    datamodule = instantiate(cfg.data)
+    net = build_network(cfg, datamodule)
+    task = Classifier(net, datamodule.num_classes, optimizer=None, hparams=saved)
+    task.load_state_dict(checkpoint["state_dict"])
+    trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(task, datamodule=datamodule, verbose=False)
+    result = {"status": "evaluated", "checkpoint": str(path), "model": cfg.model.name, "data": datamodule.name,
+              "seed": cfg.seed, "epoch": checkpoint.get("epoch"), "step": checkpoint.get("global_step"),
+              **{key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")},
+              "params": models.count_parameters(net), "device": trainer.strategy.root_device.type}
+    target = Path(output) if output else path.parent.parent / "eval_metrics.json"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=2) + "\n")
+    except OSError as error:
+        raise ZooError(f"could not write {target}: {error.strerror}; choose another output=...") from None
+    print(f"zoo: {result['model']} on {result['data']} from {path}: test/acc {result['test/acc']:.4f}, "
+          f"test/loss {result['test/loss']:.4f}; written to {target}")
+    return result
+
+
+def main() -> None:
+    try:
+        evaluate(**parse(sys.argv[1:]))
+    except ZooError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
