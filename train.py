@@ -1,6 +1,6 @@
 """python train.py [overrides...]: see README.md, or `python train.py --help` for the config groups."""
 
-from zoo.train import main
+from zoo.cli import main
 
 if __name__ == "__main__":
     main()

@@ -65,7 +65,8 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_pa
     resumed = train_py(f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from step {saved['global_step']}" in resumed.stdout
-    after = read_metrics(run_dir)  # the same run directory, finished
+    assert list((tmp_path / "runs").iterdir()) == [run_dir]  # continued in place, no second run directory
+    after = read_metrics(run_dir)
     for key in ["val/acc_best", "test/acc", "test/loss", "train/loss", "val/loss"]:
         assert after[key] == pytest.approx(alone[key], abs=1e-6), key
     # One learning-rate curve, every step once, the same steps as the run left alone.

@@ -1,11 +1,15 @@
 """Checks of a run's settings made before any data is loaded, each failing with one line that
-names the key, the value and the rule."""
+names the key, the value and the rule. Only light imports here: the command line runs these checks
+before torch and Lightning load."""
 
 import difflib
 import numbers
 
-import torch
-from omegaconf import DictConfig
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
 
@@ -41,6 +45,8 @@ def check_config(cfg: DictConfig) -> None:
     _require(cfg, "data.val_fraction", "must be a number in (0, 1)", lambda v: is_number(v) and 0 < v < 1)
     _require(cfg, "trainer.max_epochs", "must be a positive integer", lambda v: is_int(v) and v > 0)
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
+    import torch
+
     if _get(cfg, "trainer.accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ZooError("trainer=gpu needs a CUDA device and none is available; use trainer=cpu or trainer=auto")
 
@@ -48,11 +54,6 @@ def check_config(cfg: DictConfig) -> None:
 def check_overrides(arguments: list[str], config_dir: str) -> None:
     """Compose the config of every job the command line asks for, before Hydra starts, so that a
     misspelled key or a missing config option fails in one line instead of Hydra's multi-line report."""
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-
     multirun = any(a in ("-m", "--multirun") for a in arguments)
     given = [a for a in arguments if not a.startswith("-") and not a.startswith(("hydra.", "hydra/", "+hydra"))]
     try:
@@ -76,9 +77,6 @@ def check_overrides(arguments: list[str], config_dir: str) -> None:
 
 
 def unknown_key_message(key: str, other_overrides: list[str]) -> str:
-    from hydra import compose
-    from omegaconf import OmegaConf
-
     parent, _, name = key.rpartition(".")
     cfg = compose(config_name="train", overrides=other_overrides)
     node = OmegaConf.select(cfg, parent) if parent else cfg

@@ -7,7 +7,6 @@ import errno
 import inspect
 import json
 import logging
-import tempfile
 import sys
 import time
 import warnings
@@ -24,16 +23,14 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from zoo import models
+from zoo import CONFIG_DIR, models
 from zoo.callbacks import StopOnNonFiniteLoss, Throughput
 from zoo.checkpoints import AtomicCheckpointIO, RandomState, load_checkpoint
-from zoo.checks import check_config, check_overrides
+from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
 from zoo.task import Classifier
 
-# Absolute, so the configs are found however zoo is started (train.py, zoo-train, python -m zoo.train).
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
 
 
@@ -271,33 +268,7 @@ def check_resume_overrides() -> None:
                        f"(start a new run to change them)")
 
 
-def main() -> None:
-    """The command line: `python train.py [overrides]` or `zoo-train [overrides]`."""
-    if not any(argument.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version"))
-               for argument in sys.argv[1:]):
-        try:
-            check_overrides(sys.argv[1:], CONFIG_DIR)
-        except ZooError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
-        check_log_dir(sys.argv[1:])
-    hydra_main()
-
-
-def check_log_dir(arguments: list[str]) -> None:
-    """Hydra creates its run directory under paths.log_dir before any zoo code runs, and fails there with
-    a traceback; check that the folder can be written first."""
-    given = [a.split("=", 1)[1] for a in arguments if a.startswith("paths.log_dir=")]
-    log_dir = Path(given[-1] if given else "logs")
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=log_dir):
-            pass
-    except OSError as error:
-        print(f"error: paths.log_dir={log_dir} cannot be written ({error.strerror}); "
-              f"choose another folder with paths.log_dir=...", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
+    from zoo.cli import main
+
     main()
