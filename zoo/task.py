@@ -23,9 +23,11 @@ class Classifier(L.LightningModule):
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.label_smoothing = label_smoothing
-        for stage in ("train", "val", "test"):  # torchmetrics objects: averaged correctly over uneven batches
-            setattr(self, f"{stage}_loss", MeanMetric())
-            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
+        # torchmetrics objects: averaged correctly over uneven batches. They are updated every step, so
+        # without their per-update checks: the NaN check costs a GPU synchronization each step.
+        for stage in ("train", "val", "test"):
+            setattr(self, f"{stage}_loss", MeanMetric(nan_strategy="disable"))
+            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False))
         self.val_acc_best = MaxMetric()
 
     def forward(self, x):
