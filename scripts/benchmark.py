@@ -53,7 +53,8 @@ DEFAULT_ROWS = [
 ]
 OVERHEAD_MODELS = [("CNN", "paper_cnn"), ("MLP", "paper_mlp")]
 # A few steps of everything: checks that the script runs, says nothing about zoo.
-QUICK = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1"]
+QUICK = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1", "logger=none",
+         "callbacks.tensorboard_extras=null"]
 
 
 def compose(overrides: list[str], output_dir: Path):
