@@ -1,5 +1,6 @@
 """Callbacks of zoo's own; the rest come straight from Lightning through `conf/callbacks/`."""
 
+import json
 import time
 
 import lightning as L
@@ -52,3 +53,30 @@ class StopOnNonFiniteLoss(L.Callback):
             raise ZooError(f"train/loss became {loss.item()} at step {trainer.global_step} (epoch "
                            f"{trainer.current_epoch}); the usual cause is a learning rate too high for the model "
                            f"(it was {lr:.3g}): lower optimizer.lr")
+
+
+class StepTimer(L.Callback):
+    """The wall clock at the start of every training step and at the end of training, written as JSON to
+    `path` when training ends; what `scripts/benchmark.py` measures zoo's training loop and start-up with.
+    `started_at` (time.time(), comparable across processes) marks the first training step."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.started_at, self.steps, self.epoch_starts = None, [], []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.epoch_starts.append(len(self.steps))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.started_at is None:
+            self.started_at = time.time()
+        self.steps.append(time.perf_counter())
+
+    def on_train_end(self, trainer, pl_module):
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        end = time.perf_counter()
+        record = {"started_at": self.started_at, "steps": self.steps, "end": end, "epoch_starts": self.epoch_starts,
+                  "device": pl_module.device.type}
+        with open(self.path, "w") as file:
+            json.dump(record, file)

@@ -42,7 +42,7 @@ def check_config(cfg: DictConfig) -> None:
     _require(cfg, "optimizer.lr", "must be a positive number", lambda v: is_number(v) and v > 0)
     _require(cfg, "optimizer.weight_decay", "must be a number >= 0", lambda v: is_number(v) and v >= 0)
     _require(cfg, "data.batch_size", "must be a positive integer", lambda v: is_int(v) and v > 0)
-    _require(cfg, "data.val_fraction", "must be a number in (0, 1)", lambda v: is_number(v) and 0 < v < 1)
+    _require(cfg, "data.val_fraction", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
     _require(cfg, "trainer.max_epochs", "must be a positive integer", lambda v: is_int(v) and v > 0)
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
     import torch

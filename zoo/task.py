@@ -23,9 +23,11 @@ class Classifier(L.LightningModule):
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.label_smoothing = label_smoothing
-        for stage in ("train", "val", "test"):  # torchmetrics objects: averaged correctly over uneven batches
-            setattr(self, f"{stage}_loss", MeanMetric())
-            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
+        # torchmetrics objects: averaged correctly over uneven batches. They are updated every step, so
+        # without their per-update checks: the NaN check costs a GPU synchronization each step.
+        for stage in ("train", "val", "test"):
+            setattr(self, f"{stage}_loss", MeanMetric(nan_strategy="disable"))
+            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False))
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
 
@@ -36,28 +38,41 @@ class Classifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if stage == "train" else 0.0)
-        mean_loss, accuracy = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_acc")
-        mean_loss(loss, weight=len(y))
-        accuracy(logits.argmax(dim=1), y)
-        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage != "test")
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "test")
+        # Only accumulate here; the epoch's values are computed and logged once, at its end. Logging a
+        # metric object every step (self.log(..., on_epoch=True)) cost as much as the CNN's forward pass.
+        getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(y))
+        getattr(self, f"{stage}_acc").update(logits.detach().argmax(dim=1), y)
         return loss, logits
 
+    def _log_epoch(self, stage: str) -> None:
+        for name in ("loss", "acc"):
+            metric = getattr(self, f"{stage}_{name}")
+            self.log(f"{stage}/{name}", metric.compute(), prog_bar=stage != "test")
+            metric.reset()
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")[0]
+
+    def on_train_epoch_end(self):
+        self._log_epoch("train")
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
 
     def on_validation_epoch_end(self):
-        if self.trainer.sanity_checking:  # a check of the loop, not a score of the model
+        if self.trainer.sanity_checking:  # a check of the loop, not a score of the model: forget it
+            self.val_loss.reset()
+            self.val_acc.reset()
             return
         self.val_acc_best(self.val_acc.compute())
+        self._log_epoch("val")
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")[1]  # the logits, for callbacks such as the confusion matrix
+
+    def on_test_epoch_end(self):
+        self._log_epoch("test")
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

@@ -149,7 +149,8 @@ def train(cfg: DictConfig) -> dict:
               **{key: metrics.get(key) for key in FINAL_METRICS},
               "params": models.count_parameters(net), "train_time_s": train_time,
               "samples_per_s": throughput.samples_per_s, "device": trainer.strategy.root_device.type,
-              "precision": str(trainer.precision), "best_checkpoint": best or None}
+              "precision": str(trainer.precision), "best_checkpoint": best or None,
+              "samples": {split: len(targets) for split, (_, targets) in datamodule.splits.items()}}
     with readable_write_errors():
         log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]), hp_metrics(result))
         write_status(output_dir, **result)

@@ -1,0 +1,353 @@
+"""Benchmarks of zoo, printed as Markdown tables (BENCHMARKS.md keeps the latest):
+
+    python scripts/benchmark.py                       # both: accuracy, then overhead
+    python scripts/benchmark.py accuracy --seeds 3    # the MNIST-1D paper's table, then zoo's defaults
+    python scripts/benchmark.py overhead --repeats 5  # zoo's training loop against a raw PyTorch loop
+    python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
+
+Accuracy: every row is a real run, `train(cfg)` in this process with the config `python train.py ...` would
+compose (the command is printed beside it); wall time is that call's, from the config to the tested model,
+without the interpreter's start-up (the overhead table gives that).
+
+Overhead: in one process, run after run and alternating, the same model on the same data with the same
+batch size, optimizer and number of steps, trained two ways: zoo's `train(cfg)` as a user runs it (TensorBoard
+logger, checkpoints, progress bar, every callback of conf/callbacks/default.yaml) and a minimal hand-written
+loop over the same in-memory tensors. Time per step is the wall time from the first step of the second
+epoch to the end of training over the steps in between, so each side's per-epoch work (shuffling;
+for zoo also checkpoints, epoch logging, histograms) is in it and its first, warm-up, epoch is not.
+Start-up is the wall time from launching the command to the first training step.
+
+Only the standard library is imported at the top, so that the raw start-up subprocess pays for nothing
+but torch and numpy.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# (row, the MNIST-1D paper's test accuracy in %, the target for zoo's defaults in %, train.py overrides)
+PAPER_ROWS = [
+    ("logistic regression", 32, None, ["experiment=paper_linear"]),
+    ("MLP", 68, None, ["experiment=paper_mlp"]),
+    ("CNN", 94, None, ["experiment=paper_cnn"]),
+    ("GRU", 91, None, ["experiment=paper_gru"]),
+]
+DEFAULT_ROWS = [
+    ("MLP", 68, 70, ["model=mlp"]),
+    ("CNN", 94, 98, ["model=cnn"]),
+    ("GRU", 91, 95, ["model=rnn"]),
+    ("transformer", None, 95, ["model=transformer"]),
+]
+OVERHEAD_MODELS = [("CNN", "paper_cnn"), ("MLP", "paper_mlp")]
+# A few steps of everything: checks that the script runs, says nothing about zoo.
+QUICK = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1", "logger=none",
+         "callbacks.tensorboard_extras=null"]
+
+
+def compose(overrides: list[str], output_dir: Path):
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from zoo.train import CONFIG_DIR
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = hydra_compose(config_name="train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+@contextlib.contextmanager
+def quiet(enabled: bool = True):
+    """Keep a run's progress bar and summary out of the benchmark's output."""
+    if not enabled:
+        yield
+        return
+    sink, lightning_log = io.StringIO(), logging.getLogger("lightning.pytorch")
+    level = lightning_log.level
+    lightning_log.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield
+    finally:
+        lightning_log.setLevel(level)
+
+
+def run_zoo(overrides: list[str], work: Path, verbose: bool = False) -> tuple[dict, float]:
+    """One `train(cfg)` run, everything written under `work`; its metrics and its wall time."""
+    from zoo.train import train
+
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = compose([*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}"], work / "run")
+    start = time.perf_counter()
+    with quiet(not verbose):
+        result = train(cfg)
+    return result, time.perf_counter() - start
+
+
+def command(overrides: list[str]) -> str:
+    return "python train.py " + " ".join(overrides)
+
+
+def spread(values: list[float]) -> str:
+    mean = statistics.mean(values)
+    if len(values) == 1:
+        return f"{100 * mean:.1f}"
+    return f"{100 * mean:.1f} ± {100 * statistics.stdev(values):.1f} ({100 * min(values):.1f}-{100 * max(values):.1f})"
+
+
+# ---------------------------------------------------------------------------------------------- accuracy
+
+def accuracy(args, work: Path) -> str:
+    seeds = list(range(args.seeds))
+    extra = QUICK if args.quick else []
+    tables = []
+    for title, rows, with_target in [("The MNIST-1D paper's recipe and models (`experiment=paper_*`)", PAPER_ROWS, False),
+                                     ("zoo's defaults (no experiment preset)", DEFAULT_ROWS, True)]:
+        if args.table and args.table != ("defaults" if with_target else "paper"):
+            continue
+        lines = [f"#### {title}", "",
+                 "| model | command | split (train/val/test) | paper test acc % | " + ("target % | " if with_target else "")
+                 + "zoo test acc % (mean ± sd, min-max) | seeds | wall s per run (train s) |",
+                 "|---|---|---|---:|" + ("---:|" if with_target else "") + "---:|---:|---:|"]
+        for name, paper, target, overrides in rows:
+            accs, walls, trains, split = [], [], [], ""
+            for seed in seeds:
+                result, wall = run_zoo([*overrides, f"seed={seed}", *extra], work / f"{overrides[0]}_{seed}".replace("=", "-"))
+                accs.append(result["test/acc"])
+                walls.append(wall)
+                trains.append(result["train_time_s"])
+                split = "/".join(str(result["samples"][stage]) for stage in ("train", "val", "test"))
+                print(f"  {name} {overrides[0]} seed {seed}: test acc {result['test/acc']:.4f}, {wall:.1f} s",
+                      file=sys.stderr, flush=True)
+            verdict = ""
+            if target is not None:
+                gap = 100 * statistics.mean(accs) - target
+                verdict = f"{target} ({'met' if gap >= 0 else f'missed by {-gap:.1f}'}) | "
+            lines.append(f"| {name} | `{command(overrides)}` | {split} | {paper if paper is not None else '-'} | {verdict}"
+                         f"{spread(accs)} | {len(seeds)} | {statistics.mean(walls):.1f} ({statistics.mean(trains):.1f}) |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
+# ---------------------------------------------------------------------------------------------- overhead
+
+def per_step(starts: list[float], end: float, epoch_starts: list[int]) -> float:
+    """Seconds per step from the first step of the second epoch (the first when there is one epoch) to the end."""
+    first = epoch_starts[1] if len(epoch_starts) > 1 else 0
+    return (end - starts[first]) / (len(starts) - first)
+
+
+def raw_loop(net, x, y, epochs: int, batch_size: int, lr: float, seed: int) -> dict:
+    """The hand-written loop: shuffle, slice, forward, loss, backward, step. Nothing else."""
+    import torch
+    import torch.nn.functional as F
+
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    net.train()
+    starts, epoch_starts = [], []
+    for _ in range(epochs):
+        epoch_starts.append(len(starts))
+        order = torch.randperm(len(x), generator=generator).to(x.device)
+        for i in range(len(x) // batch_size):
+            starts.append(time.perf_counter())
+            index = order[i * batch_size:(i + 1) * batch_size]
+            loss = F.cross_entropy(net(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    return {"steps": starts, "end": time.perf_counter(), "epoch_starts": epoch_starts}
+
+
+def zoo_timed(overrides: list[str], work: Path, verbose: bool) -> dict:
+    timer = work / "steps.json"
+    result, _ = run_zoo([*overrides, "+callbacks.step_timer._target_=zoo.callbacks.StepTimer",
+                         f"+callbacks.step_timer.path={timer}"], work, verbose)
+    return {**json.loads(timer.read_text()), "result": result}
+
+
+def raw_inputs(overrides: list[str], work: Path, device):
+    """The model and training tensors zoo would use for this config, built without Lightning."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from zoo.train import build_network
+
+    cfg = compose([*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}"], work / "run")
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = instantiate(cfg.data)
+    net = build_network(cfg, datamodule).to(device)
+    datamodule.setup("fit")
+    x, y = (t.to(device) for t in datamodule.splits["train"])
+    return net, x, y, cfg
+
+
+def startup(overrides: list[str], work: Path) -> tuple[float, float]:
+    """Seconds from launching `python train.py ...` to its first training step, and the same for a
+    hand-written script that loads the same cached data and builds a plain PyTorch model."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    zoo_file, raw_file = work / "zoo_start.json", work / "raw_start.json"
+    data_dir = work.parent / "data"
+    launched = time.time()
+    subprocess.run([sys.executable, "train.py", *overrides, "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+                    f"paths.log_dir={work}", f"paths.data_dir={data_dir}",
+                    "+callbacks.step_timer._target_=zoo.callbacks.StepTimer", f"+callbacks.step_timer.path={zoo_file}"],
+                   cwd=REPO, env=env, check=True, capture_output=True)
+    zoo_start = json.loads(zoo_file.read_text())["started_at"] - launched
+    cache = next((data_dir / "mnist1d").glob("mnist1d_*.npz"))
+    launched = time.time()
+    subprocess.run([sys.executable, __file__, "raw-startup", str(cache), str(raw_file)], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    raw_start = json.loads(raw_file.read_text())["started_at"] - launched
+    return zoo_start, raw_start
+
+
+def raw_startup(cache: str, out: str) -> None:
+    """What a hand-written script does before its first step: import torch, load the data, build a model."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    data = np.load(cache)
+    x = torch.from_numpy(data["x"]).float().unsqueeze(1)
+    y = torch.from_numpy(data["y"]).long()
+    x = (x - x.mean()) / x.std()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x, y = x.to(device), y.to(device)
+    net = nn.Sequential(nn.Conv1d(1, 25, 5, 2, 2), nn.ReLU(), nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(),
+                        nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(125, 10)).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    started_at = time.time()
+    loss = nn.functional.cross_entropy(net(x[:100]), y[:100])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    Path(out).write_text(json.dumps({"started_at": started_at}))
+
+
+def overhead(args, work: Path) -> str:
+    import torch
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    epochs = 2 if args.quick else args.epochs
+    repeats = 1 if args.quick else args.repeats
+    lines = ["| model | zoo ms/step | raw ms/step | zoo / raw (median of pairs) | ratios, run by run | "
+             "target | start-up to first step s: zoo / raw |",
+             "|---|---:|---:|---:|---|---|---:|"]
+    for name, preset in OVERHEAD_MODELS:
+        overrides = [f"experiment={preset}", f"trainer.max_epochs={epochs}"]
+        if args.quick:
+            overrides.append("++trainer.limit_train_batches=3")
+        zoo_times, raw_times = [], []
+        for repeat in range(repeats):
+            def zoo_side():
+                timed = zoo_timed(overrides, work / f"zoo_{preset}_{repeat}", args.verbose)
+                zoo_times.append(per_step(timed["steps"], timed["end"], timed["epoch_starts"]))
+
+            def raw_side():
+                net, x, y, cfg = raw_inputs(overrides, work / f"raw_{preset}_{repeat}", device)
+                steps = 3 if args.quick else len(x) // cfg.data.batch_size
+                timed = raw_loop(net, x[:steps * cfg.data.batch_size], y[:steps * cfg.data.batch_size], epochs,
+                                 cfg.data.batch_size, cfg.optimizer.lr, cfg.seed)
+                raw_times.append(per_step(timed["steps"], timed["end"], timed["epoch_starts"]))
+
+            for side in ((zoo_side, raw_side) if repeat % 2 == 0 else (raw_side, zoo_side)):  # alternate the order
+                side()
+            print(f"  {name} repeat {repeat}: zoo {1e3 * zoo_times[-1]:.2f} ms/step, raw {1e3 * raw_times[-1]:.2f} ms/step",
+                  file=sys.stderr, flush=True)
+        ratios = [z / r for z, r in zip(zoo_times, raw_times)]
+        target = "<= 1.15 " + ("(met)" if statistics.median(ratios) <= 1.15 else "(missed)") if name == "CNN" else "-"
+        if name == "CNN" and not args.quick:
+            zoo_start, raw_start = startup([f"experiment={preset}"], work / "startup")
+            start_text = f"{zoo_start:.1f} / {raw_start:.1f}"
+        else:
+            start_text = "skipped (--quick)" if args.quick else "-"
+        lines.append(f"| {name} (`experiment={preset}`) | {1e3 * statistics.median(zoo_times):.2f} | "
+                     f"{1e3 * statistics.median(raw_times):.2f} | {statistics.median(ratios):.2f} | "
+                     f"{', '.join(f'{r:.2f}' for r in ratios)} | {target} | {start_text} |")
+    steps = "3" if args.quick else "40"
+    lines += ["", f"Measured on {device.type}"
+              + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f" with {torch.get_num_threads()} torch threads")
+              + f", batch 100, Adam lr 1e-2, {epochs} epochs of {steps} steps (the first epoch not timed), "
+              f"{repeats} repeats per side, alternating which side runs first."]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{os.cpu_count()} CPU cores ({cpu}), {gpu}; {torch.get_num_threads()} torch threads; "
+            f"Python {platform.python_version()}, torch {torch.__version__}; "
+            f"{date.today().isoformat()}")
+
+
+def main(argv=None) -> None:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["raw-startup"]:
+        raw_startup(*argv[1:3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", nargs="?", choices=["all", "accuracy", "overhead"], default="all")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead benchmark")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
+    parser.add_argument("--table", choices=["paper", "defaults"], help="only this accuracy table (default: both)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for every run (0: torch's default)")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script, measures nothing")
+    parser.add_argument("--out", type=Path, help="also write the tables to this Markdown file")
+    parser.add_argument("--workdir", type=Path, help="where the runs write (default: a temporary folder)")
+    parser.add_argument("--verbose", action="store_true", help="show each run's own output")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds = min(args.seeds, 1)
+
+    import torch
+
+    from zoo.train import quiet_lightning
+
+    quiet_lightning()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="zoo-benchmark-") as tmp:
+        work = args.workdir or Path(tmp)
+        sections = [f"Machine: {machine()}" + (" -- QUICK MODE, numbers meaningless" if args.quick else "")]
+        invoked = "python scripts/benchmark.py " + " ".join(argv)
+        if args.which in ("all", "accuracy"):
+            sections += ["### Accuracy on MNIST-1D", "", f"`{invoked}`", "", accuracy(args, work / "accuracy")]
+            print("\n".join(sections[-5:]), flush=True)
+        if args.which in ("all", "overhead"):
+            sections += ["### Training loop: zoo against raw PyTorch", "", f"`{invoked}`", "", overhead(args, work / "overhead")]
+            print("\n".join(sections[-5:]), flush=True)
+    print(sections[0])
+    if args.out:
+        args.out.write_text("\n\n".join(sections) + "\n")
+
+
+if __name__ == "__main__":
+    main()

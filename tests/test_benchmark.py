@@ -1,0 +1,32 @@
+"""scripts/benchmark.py on a budget of a few steps: every table and row comes out; the numbers mean nothing.
+One torch thread: on a busy 2-core machine two threads can make each tiny step ten times slower."""
+
+import importlib.util
+import re
+
+from conftest import REPO
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_benchmark_prints_both_tables(tmp_path, capsys):
+    benchmark = load_benchmark()
+    out = tmp_path / "BENCHMARKS.md"
+    benchmark.main(["--quick", "--threads", "1", "--workdir", str(tmp_path / "work"), "--out", str(out)])
+    printed = capsys.readouterr().out
+    written = out.read_text()
+    assert "### Accuracy on MNIST-1D" in written and "### Training loop" in written and "QUICK MODE" in written
+    for preset in ("paper_linear", "paper_mlp", "paper_cnn", "paper_gru"):
+        assert f"`python train.py experiment={preset}` | 4000/0/1000 |" in printed
+    for model in ("mlp", "cnn", "rnn", "transformer"):
+        assert f"`python train.py model={model}` | 3600/400/1000 |" in printed
+    for name, preset in (("CNN", "paper_cnn"), ("MLP", "paper_mlp")):
+        row = re.search(rf"^\| {name} \(`experiment={preset}`\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", printed, re.M)
+        assert row, printed
+        assert all(float(value) > 0 for value in row.groups())
+    assert "Measured on cpu" in printed or "Measured on cuda" in printed
