@@ -44,6 +44,8 @@ def quiet_lightning() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(DropTips())
     # Lightning's own use of a deprecated torch API: nothing a zoo user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    # zoo logs its metrics once per epoch; only the learning-rate curve follows log_every_n_steps.
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
     # A non-finite loss stops the run with zoo's own message (StopOnNonFiniteLoss).
     warnings.filterwarnings("ignore", message=r"Encountered `nan` values in tensor")
 
