@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,9 @@ from zoo.train import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 # A handful of batches an epoch: enough to see every stage run, checkpoint and log.
+# For a child that the test stops with SIGINT (Ctrl-C): the default handling, even where pytest itself runs
+# with SIGINT ignored, as a background job of a non-interactive shell does (and children inherit that).
+CTRL_C_ABLE = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)}
 TINY = ["trainer.max_epochs=2", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2",
         "data.batch_size=32"]
 

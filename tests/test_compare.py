@@ -14,7 +14,7 @@ import pytest
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
 from zoo.hparams import HP_METRICS, flat_hparams
 
 MODELS = ["linear", "mlp", "cnn"]
@@ -50,7 +50,7 @@ def board(three_families):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "zoo.board", "--logdir", str(three_families / "tensorboard"),
                                "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, **CTRL_C_ABLE)
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -184,7 +184,8 @@ def test_zoo_board_says_when_the_port_is_taken(tmp_path):
 def test_an_interrupted_run_leaves_no_finished_row(tmp_path, data_dir):
     command = [sys.executable, "train.py", "model=mlp", "trainer.max_epochs=100000", f"paths.log_dir={tmp_path}",
                f"paths.data_dir={data_dir}"]
-    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           **CTRL_C_ABLE)
     deadline = time.monotonic() + 120
     while not list(tmp_path.rglob("checkpoints/last.ckpt")):  # a few epochs in
         assert run.poll() is None and time.monotonic() < deadline

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, read_metrics, run_dirs, train_py
+from conftest import CTRL_C_ABLE, REPO, read_metrics, run_dirs, train_py
 from zoo.checkpoints import load_checkpoint
 
 # Small batches make an epoch long enough (a few hundred steps) to be killed in the middle of it.
@@ -18,7 +18,8 @@ RESUMABLE = ["model=mlp", "trainer.max_epochs=3", "data.batch_size=16"]
 
 def start_train_py(*overrides, log_dir, data_dir):
     command = [sys.executable, "train.py", *overrides, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}"]
-    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **CTRL_C_ABLE)
 
 
 def wait_for_first_checkpoint(run: subprocess.Popen, log_dir) -> "Path":
