@@ -53,7 +53,8 @@ def check_config(cfg: DictConfig) -> None:
 
 def check_overrides(arguments: list[str], config_dir: str) -> None:
     """Compose the config of every job the command line asks for, before Hydra starts, so that a
-    misspelled key or a missing config option fails in one line instead of Hydra's multi-line report."""
+    misspelled key or a missing config option fails in one line instead of Hydra's multi-line report,
+    and a wrong type or range fails before torch and Lightning take seconds to load."""
     multirun = any(a in ("-m", "--multirun") for a in arguments)
     given = [a for a in arguments if not a.startswith("-") and not a.startswith(("hydra.", "hydra/", "+hydra"))]
     try:
@@ -64,7 +65,7 @@ def check_overrides(arguments: list[str], config_dir: str) -> None:
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         for job in jobs:
             try:
-                compose(config_name="train", overrides=job)
+                cfg = compose(config_name="train", overrides=job)
             except MissingConfigException as error:
                 group, _, choice = (error.missing_cfg_file or "").partition("/")
                 options = f"; choose one of {', '.join(error.options)}" if error.options else ""
@@ -74,6 +75,7 @@ def check_overrides(arguments: list[str], config_dir: str) -> None:
                 if not key or "not in struct" not in str(error.__cause__):
                     raise ZooError(" ".join(str(error).split())) from None
                 raise ZooError(unknown_key_message(key, [o for o in job if not o.startswith(key + "=")])) from None
+            check_config(cfg)
 
 
 def unknown_key_message(key: str, other_overrides: list[str]) -> str:

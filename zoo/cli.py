@@ -18,10 +18,10 @@ def main() -> None:
         try:
             check_overrides(arguments, CONFIG_DIR)
             check_log_dir(arguments)
+            sys.argv += continue_in_run_dir(arguments)
         except ZooError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
-        sys.argv += continue_in_run_dir(arguments)
     from zoo.train import hydra_main
 
     hydra_main()
@@ -48,6 +48,8 @@ def continue_in_run_dir(arguments: list[str]) -> list[str]:
     if not given or not given[-1]:
         return []
     path = Path(given[-1]).resolve()
+    if not path.exists():
+        raise ZooError(f"checkpoint {given[-1]} does not exist")
     run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
     return [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"] if run_dir else []
 
