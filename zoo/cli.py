@@ -9,7 +9,9 @@ from zoo import CONFIG_DIR
 from zoo.checks import check_overrides
 from zoo.errors import ZooError
 
-HYDRA_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version", "--shell-completion")
+# Hydra's own flags, some with a value of their own: Hydra handles these command lines itself.
+HYDRA_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--config", "--info", "--version", "--shell-completion",
+               "--experimental-rerun", "--resolve", "-p", "--package")
 
 
 def main() -> None:
