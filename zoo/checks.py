@@ -51,10 +51,10 @@ def check_config(cfg: DictConfig) -> None:
         raise ZooError("trainer=gpu needs a CUDA device and none is available; use trainer=cpu or trainer=auto")
 
 
-def check_overrides(arguments: list[str], config_dir: str) -> None:
+def check_overrides(arguments: list[str], config_dir: str) -> list[DictConfig]:
     """Compose the config of every job the command line asks for, before Hydra starts, so that a
     misspelled key or a missing config option fails in one line instead of Hydra's multi-line report,
-    and a wrong type or range fails before torch and Lightning take seconds to load."""
+    and a wrong type or range fails before torch and Lightning take seconds to load. Returns the configs."""
     multirun = any(a in ("-m", "--multirun") for a in arguments)
     given = [a for a in arguments if not a.startswith("-") and not a.startswith(("hydra.", "hydra/", "+hydra"))]
     try:
@@ -62,6 +62,7 @@ def check_overrides(arguments: list[str], config_dir: str) -> None:
     except OverrideParseException as error:
         raise ZooError(f"cannot read the overrides: {str(error).splitlines()[0]}") from None
     jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch] if multirun else [given]
+    configs = []
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         for job in jobs:
             try:
@@ -76,6 +77,8 @@ def check_overrides(arguments: list[str], config_dir: str) -> None:
                     raise ZooError(" ".join(str(error).split())) from None
                 raise ZooError(unknown_key_message(key, [o for o in job if not o.startswith(key + "=")])) from None
             check_config(cfg)
+            configs.append(cfg)
+    return configs
 
 
 def unknown_key_message(key: str, other_overrides: list[str]) -> str:

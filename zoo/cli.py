@@ -18,9 +18,10 @@ def main() -> None:
     arguments = sys.argv[1:]
     if not any(argument.startswith(HYDRA_FLAGS) for argument in arguments):
         try:
-            check_overrides(arguments, CONFIG_DIR)
-            check_log_dir(arguments)
-            sys.argv += continue_in_run_dir(arguments)
+            configs = check_overrides(arguments, CONFIG_DIR)
+            for log_dir in {cfg.paths.log_dir for cfg in configs}:
+                check_log_dir(Path(log_dir))
+            sys.argv += continue_in_run_dir(configs[0].resume)
         except ZooError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
@@ -29,11 +30,9 @@ def main() -> None:
     hydra_main()
 
 
-def check_log_dir(arguments: list[str]) -> None:
+def check_log_dir(log_dir: Path) -> None:
     """Hydra creates its run directory under paths.log_dir before any zoo code runs, and fails there with
     a traceback; check that the folder can be written first."""
-    given = [a.split("=", 1)[1] for a in arguments if a.startswith("paths.log_dir=")]
-    log_dir = Path(given[-1] if given else "logs")
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=log_dir):
@@ -43,15 +42,14 @@ def check_log_dir(arguments: list[str]) -> None:
                        f"choose another folder with paths.log_dir=...") from None
 
 
-def continue_in_run_dir(arguments: list[str]) -> list[str]:
+def continue_in_run_dir(resume: str | None) -> list[str]:
     """A resumed run writes its log into the run directory it continues, not a new one, and keeps that
     directory's .hydra/ config (the run's own) as it is."""
-    given = [a.split("=", 1)[1] for a in arguments if a.startswith("resume=")]
-    if not given or not given[-1]:
+    if not resume:
         return []
-    path = Path(given[-1]).resolve()
+    path = Path(resume).resolve()
     if not path.exists():
-        raise ZooError(f"checkpoint {given[-1]} does not exist")
+        raise ZooError(f"checkpoint {resume} does not exist")
     run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
     return [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"] if run_dir else []
 

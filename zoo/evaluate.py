@@ -10,13 +10,12 @@ from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from zoo import models
 from zoo.checkpoints import load_checkpoint
 from zoo.errors import ZooError
 from zoo.task import Classifier
-from zoo.train import build_network, quiet_lightning
+from zoo.train import build_network, quiet_lightning, saved_config
 
 USAGE = ("usage: zoo-eval ckpt=<checkpoint or run directory> [data_dir=<data folder>] [output=<file.json>] "
          "[accelerator=auto|cpu|gpu]")
@@ -54,9 +53,7 @@ def evaluate(ckpt: str, data_dir: str | None = None, output: str | None = None, 
     saved = checkpoint.get("hyper_parameters") or {}
     if "model" not in saved or "data" not in saved:
         raise ZooError(f"{path} was not written by zoo: it holds no model and data settings")
-    cfg = OmegaConf.create({key: value for key, value in saved.items() if key != "dataset"})
-    if data_dir:
-        cfg.data.data_dir = data_dir
+    cfg = saved_config(checkpoint, data_dir)
     quiet_lightning()
     datamodule = instantiate(cfg.data)
     net = build_network(cfg, datamodule)

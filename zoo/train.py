@@ -71,7 +71,6 @@ def build_network(cfg: DictConfig, datamodule) -> torch.nn.Module:
 def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | None = None) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers, plus what every zoo run needs: atomic
     checkpoints, the random state inside them, a stop on a non-finite loss, and the throughput clock."""
-    check_trainer_keys(cfg.trainer)
     callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values() if entry is not None]
     loggers = []
     for entry in (cfg.get("logger") or {}).values():
@@ -110,6 +109,7 @@ def train(cfg: DictConfig) -> dict:
     """Fit (or continue `cfg.resume`), then test the best checkpoint; write `metrics.json` in
     `paths.output_dir` and return its content."""
     check_config(cfg)
+    check_trainer_keys(cfg.trainer)
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
@@ -191,18 +191,24 @@ def readable_write_errors():
                        f"choose another paths.log_dir") from None
 
 
+def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
+    """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
+    that belongs to the machine, not the run."""
+    saved = {key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"}
+    if data_dir:
+        saved["paths"]["data_dir"] = data_dir
+        if "data_dir" in saved["data"]:
+            saved["data"]["data_dir"] = data_dir
+    return OmegaConf.create(saved)
+
+
 def resumed_config(resume: str, data_dir: str) -> DictConfig:
-    """The saved config of the run to continue, from its checkpoint (a run directory means its last.ckpt).
-    Only where the data sets lie is taken from this command line: that belongs to the machine, not the run."""
+    """The config of the run to continue, from its checkpoint (a run directory means its last.ckpt)."""
     path = Path(resume)
     checkpoint_path = path / "checkpoints" / "last.ckpt" if path.is_dir() else path
-    saved = load_checkpoint(checkpoint_path)["hyper_parameters"]
-    saved.pop("dataset", None)
-    saved["paths"]["data_dir"] = data_dir
-    if "data_dir" in saved["data"]:
-        saved["data"]["data_dir"] = data_dir
-    saved["resume"] = str(checkpoint_path.resolve())
-    return OmegaConf.create(saved)
+    cfg = saved_config(load_checkpoint(checkpoint_path), data_dir)
+    cfg.resume = str(checkpoint_path.resolve())
+    return cfg
 
 
 def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict) -> None:
