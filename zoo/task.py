@@ -4,8 +4,30 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MaxMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
+
+
+class WeightedMean(Metric):
+    """The mean of per-batch values weighted by batch size, so a short last batch counts for what it holds.
+
+    torchmetrics' MeanMetric would need its NaN check on (a GPU synchronization per update) to honour
+    `weight`: with `nan_strategy="disable"` it silently weighs every update as 1.
+    """
+
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("weight", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, value: torch.Tensor, weight: int) -> None:
+        self.total += value.detach().float() * weight
+        self.weight += weight
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.weight
 
 
 class Classifier(L.LightningModule):
@@ -23,10 +45,10 @@ class Classifier(L.LightningModule):
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.label_smoothing = label_smoothing
-        # torchmetrics objects: averaged correctly over uneven batches. They are updated every step, so
-        # without their per-update checks: the NaN check costs a GPU synchronization each step.
+        # Metric objects, averaged over samples (not batches). They are updated every step, so without
+        # per-update checks: each check costs a GPU synchronization.
         for stage in ("train", "val", "test"):
-            setattr(self, f"{stage}_loss", MeanMetric(nan_strategy="disable"))
+            setattr(self, f"{stage}_loss", WeightedMean())
             setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False))
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
@@ -40,7 +62,7 @@ class Classifier(L.LightningModule):
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if stage == "train" else 0.0)
         # Only accumulate here; the epoch's values are computed and logged once, at its end. Logging a
         # metric object every step (self.log(..., on_epoch=True)) cost as much as the CNN's forward pass.
-        getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(y))
+        getattr(self, f"{stage}_loss").update(loss, weight=len(y))
         getattr(self, f"{stage}_acc").update(logits.detach().argmax(dim=1), y)
         return loss, logits
 
