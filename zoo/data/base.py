@@ -10,20 +10,19 @@ from abc import ABC, abstractmethod
 
 import lightning as L
 import torch
+from torch.utils.data import SequentialSampler
 
 
 class EpochPermutation:
-    """The order of one epoch. Lightning calls `set_epoch` on a loader's `sampler` before each epoch."""
+    """The shuffled order of one epoch. Lightning calls `set_epoch` on a loader's `sampler` before each epoch."""
 
-    def __init__(self, size: int, shuffle: bool, seed: int):
-        self.size, self.shuffle, self.seed, self.epoch = size, shuffle, seed, 0
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def order(self) -> torch.Tensor:
-        if not self.shuffle:
-            return torch.arange(self.size)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         return torch.randperm(self.size, generator=generator)
 
@@ -32,18 +31,21 @@ class TensorLoader:
     """An iterable of (inputs, targets) batches sliced from two tensors."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
-        self.x, self.y, self.batch_size = x, y, batch_size
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         # Dropping a ragged last batch keeps batch norm away from a batch of one sample.
         self.drop_last = shuffle and len(x) > batch_size
-        self.sampler = EpochPermutation(len(x), shuffle, seed)
-        self.batch_sampler = None  # Lightning looks for both, as on a DataLoader
+        # Lightning looks for a sampler and a batch sampler, as on a DataLoader; a SequentialSampler tells it
+        # the order is fixed (under overfit_batches it would otherwise warn that it turns shuffling off).
+        self.sampler = EpochPermutation(len(x), seed) if shuffle else SequentialSampler(range(len(x)))
+        self.batch_sampler = None
 
     def __len__(self) -> int:
         rounding = math.floor if self.drop_last else math.ceil
         return rounding(len(self.x) / self.batch_size)
 
     def __iter__(self):
-        order = self.sampler.order().to(self.x.device)
+        order = self.sampler.order() if self.shuffle else torch.arange(len(self.x))
+        order = order.to(self.x.device)
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
             yield self.x[index], self.y[index]
@@ -95,7 +97,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             self.splits[split] = (((inputs - mean) / std).to(device), targets.long().to(device))
 
     def train_dataloader(self):
-        return TensorLoader(*self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+        # Lightning's overfit_batches means the same batches every epoch; it can only unshuffle a DataLoader.
+        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
+        return TensorLoader(*self.splits["train"], self.batch_size, shuffle=not overfitting, seed=self.seed)
 
     def val_dataloader(self):
         return TensorLoader(*self.splits["val"], self.eval_batch_size, shuffle=False)
