@@ -1,5 +1,6 @@
 """Every registered model, on the input of every data set: shapes, gradients, parameter counts."""
 
+import inspect
 import math
 import re
 
@@ -74,3 +75,27 @@ def test_transformer_pooling(pool):
 def test_settings_that_cannot_work_name_the_key_and_the_rule(name, shape, settings, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         models.build(name, shape, 10, **settings)
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_building_from_python_gives_the_command_lines_network(compose_config, name):
+    """`models.build(name, ...)` with no settings and `python train.py model=<name>` build one network."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from zoo.train import build_network
+
+    cfg = compose_config(f"model={name}")
+    settings = OmegaConf.to_container(cfg.model, resolve=True)
+    del settings["name"]
+    parameters = inspect.signature(models.build_function(name)).parameters.values()
+    assert {p.name: p.default for p in parameters if p.default is not p.empty} == settings
+
+    datamodule = instantiate(cfg.data)
+    torch.manual_seed(0)
+    from_command_line = build_network(cfg, datamodule)
+    torch.manual_seed(0)
+    from_python = models.build(name, datamodule.input_shape, datamodule.num_classes)
+    assert repr(from_python) == repr(from_command_line)
+    expected = from_command_line.state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in from_python.state_dict().items())

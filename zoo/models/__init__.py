@@ -27,15 +27,21 @@ def list_models() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def build_function(name: str) -> Callable[..., nn.Module]:
+    """The builder registered as `name`; its keyword defaults are the model's defaults everywhere
+    (conf/model/<name>.yaml repeats them for the command line, and a test keeps the two equal)."""
+    if name not in _BUILDERS:
+        raise ValueError(f"model={name} is not a zoo model; choose one of {', '.join(list_models())}")
+    return _BUILDERS[name]
+
+
 def build(name: str, input_shape: Sequence[int], num_classes: int, **cfg) -> nn.Module:
     """Build model `name` for inputs of `input_shape` (without the batch dimension).
 
     Raises ValueError with a one-line message naming the key and the rule when the settings or the
     input cannot work.
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"model={name} is not a zoo model; choose one of {', '.join(list_models())}")
-    builder = _BUILDERS[name]
+    builder = build_function(name)
     known = set(inspect.signature(builder).parameters) - {"input_shape", "num_classes"}
     for key in cfg:
         if key not in known:

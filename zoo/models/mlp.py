@@ -12,7 +12,7 @@ NORMS = {"none": None, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 
 @register("mlp")
 class MLP(nn.Module):
-    def __init__(self, input_shape, num_classes, dim=256, depth=2, dropout=0.0, norm="none",
+    def __init__(self, input_shape, num_classes, dim=256, depth=2, dropout=0.1, norm="batch",
                  activation="relu"):
         super().__init__()
         require_positive(dim=dim, depth=depth)

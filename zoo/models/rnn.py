@@ -13,8 +13,8 @@ class RNN(nn.Module):
     """`pool` says what reaches the classifier: the final hidden state of each direction (`last`),
     the mean of all outputs (`mean`), or all outputs side by side (`flatten`, as in the MNIST-1D paper)."""
 
-    def __init__(self, input_shape, num_classes, cell="gru", dim=128, depth=1, bidirectional=True,
-                 dropout=0.0, pool="last"):
+    def __init__(self, input_shape, num_classes, cell="gru", dim=64, depth=1, bidirectional=True,
+                 dropout=0.0, pool="flatten"):
         super().__init__()
         require_choice("cell", cell, CELLS)
         require_choice("pool", pool, ["last", "mean", "flatten"])

@@ -33,7 +33,7 @@ class Block(nn.Module):
 @register("transformer")
 class Transformer(nn.Module):
     def __init__(self, input_shape, num_classes, dim=64, depth=4, heads=4, patch=4, mlp_ratio=2.0,
-                 dropout=0.0, pool="cls"):
+                 dropout=0.1, pool="mean"):
         super().__init__()
         require_positive(dim=dim, depth=depth, heads=heads, patch=patch)
         require_dropout(dropout)
