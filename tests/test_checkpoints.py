@@ -120,6 +120,9 @@ def test_a_kill_during_a_save_leaves_the_last_good_checkpoint(tmp_path):
     saver.wait(timeout=30)
     checkpoint = load_checkpoint(path)
     assert checkpoint["state_dict"]["w"].shape in {(3,), (64 * 2**20,)}  # the old file or the new, whole
+    # The next save of that checkpoint (a resumed run's) clears what the killed one left half-written.
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(2)}}, path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
 
 
 def test_load_checkpoint_errors_are_zoo_errors(tmp_path):

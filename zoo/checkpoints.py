@@ -16,11 +16,14 @@ from zoo.errors import ZooError
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a checkpoint beside its destination, then renames it into place: a kill during a save
-    leaves the previous checkpoint whole, never a truncated file under its name."""
+    leaves the previous checkpoint whole, never a truncated file under its name. The next save of the same
+    checkpoint (a resumed run's, say) removes what such a kill left behind."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.*.partial"):  # one writer a run: older ones are dead
+            stale.unlink(missing_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
             with open(partial, "wb") as file:
