@@ -1,7 +1,9 @@
 """Callbacks of zoo's own; the rest come straight from Lightning through `conf/callbacks/`."""
 
 import json
+import math
 import time
+from collections import deque
 
 import lightning as L
 import torch
@@ -44,15 +46,39 @@ class Throughput(L.Callback):
 
 class StopOnNonFiniteLoss(L.Callback):
     """Stops training at the first step whose loss is NaN or infinite, naming the step. The checkpoints
-    on disk are those of earlier epochs, which were still good."""
+    on disk are those of earlier epochs, which were still good.
+
+    On a GPU, reading the loss would make the host wait for the step to finish. Instead each step's loss is
+    copied to the host in the background and read once its copy has arrived, usually a step or two later,
+    and at the latest at the end of the epoch, before any checkpoint is written."""
+
+    def __init__(self):
+        self.pending: deque[tuple[int, int, torch.Tensor, torch.cuda.Event]] = deque()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if not torch.isfinite(loss):
+        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach()
+        step = (trainer.global_step, trainer.current_epoch)
+        if loss.device.type != "cuda":
+            self._check(trainer, *step, loss)
+            return
+        copied = torch.cuda.Event()
+        self.pending.append((*step, loss.to("cpu", non_blocking=True), copied))
+        copied.record()
+        while self.pending and self.pending[0][3].query():  # query() asks, it does not wait
+            self._check(trainer, *self.pending.popleft()[:3])
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        while self.pending:
+            step, epoch, loss, copied = self.pending.popleft()
+            copied.synchronize()
+            self._check(trainer, step, epoch, loss)
+
+    def _check(self, trainer, step: int, epoch: int, loss: torch.Tensor) -> None:
+        if not math.isfinite(loss.item()):
+            self.pending.clear()
             lr = trainer.optimizers[0].param_groups[0]["lr"]
-            raise ZooError(f"train/loss became {loss.item()} at step {trainer.global_step} (epoch "
-                           f"{trainer.current_epoch}); the usual cause is a learning rate too high for the model "
-                           f"(it was {lr:.3g}): lower optimizer.lr")
+            raise ZooError(f"train/loss became {loss.item()} at step {step} (epoch {epoch}); the usual cause is a "
+                           f"learning rate too high for the model (it was {lr:.3g}): lower optimizer.lr")
 
 
 class StepTimer(L.Callback):

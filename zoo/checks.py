@@ -43,7 +43,14 @@ def check_config(cfg: DictConfig) -> None:
     _require(cfg, "optimizer.weight_decay", "must be a number >= 0", lambda v: is_number(v) and v >= 0)
     _require(cfg, "data.batch_size", "must be a positive integer", lambda v: is_int(v) and v > 0)
     _require(cfg, "data.val_fraction", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
-    _require(cfg, "trainer.max_epochs", "must be a positive integer", lambda v: is_int(v) and v > 0)
+    _require(cfg, "data.eval_batch_size", "must be a positive integer", lambda v: is_int(v) and v > 0)
+    steps = _get(cfg, "trainer.max_steps")
+    if is_int(steps) and steps > 0:  # Lightning's way to train by steps: max_epochs=-1 max_steps=N
+        _require(cfg, "trainer.max_epochs", "must be a positive integer, or -1 to train by trainer.max_steps",
+                 lambda v: is_int(v) and (v > 0 or v == -1))
+    else:
+        _require(cfg, "trainer.max_epochs", "must be a positive integer (or -1 with +trainer.max_steps=N to train "
+                 "by steps)", lambda v: is_int(v) and v > 0)
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
     import torch
 

@@ -9,7 +9,7 @@ overrides (`model.dim`, `optimizer.lr`), so a column names the override that cha
 from omegaconf import DictConfig, OmegaConf
 
 # Every model setting any family has, with its column type. Lists (`kernel=[5,3,3]`) and booleans are
-# shown as text. tests/test_hparams.py checks that every key in conf/model/ is listed here.
+# shown as text. tests/test_compare.py checks that every key in conf/model/ is listed here.
 MODEL_KEYS: dict[str, type] = {
     "dim": float, "depth": float, "dropout": float, "norm": str, "activation": str,
     "channels": str, "kernel": str, "stride": float, "pool": str, "head": str,
@@ -51,6 +51,7 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
         "scheduler": _class_name(scheduler.get("_target_")),
         "data.batch_size": float(cfg.data.batch_size),
         "trainer.max_epochs": float(cfg.trainer.max_epochs),
+        "trainer.max_steps": float(cfg.trainer.get("max_steps") or -1),
         "label_smoothing": float(cfg.label_smoothing),
         "seed": float(cfg.seed),
         "precision": str(precision),

@@ -69,12 +69,15 @@ class TensorBoardExtras(L.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         classes = len(trainer.datamodule.class_names)
         pairs = batch[1] * classes + outputs.argmax(dim=1)
-        counts = torch.bincount(pairs, minlength=classes * classes).reshape(classes, classes).cpu()
+        # Counted and kept on the model's device until the epoch ends, with no step that waits for the GPU
+        # (moving the counts each batch would, and so would bincount, which sizes its output from the data).
+        counts = torch.zeros(classes * classes, dtype=torch.long, device=pairs.device)
+        counts = counts.index_add_(0, pairs, torch.ones_like(pairs)).reshape(classes, classes)
         self.confusion = counts if self.confusion is None else self.confusion + counts
 
     def on_test_epoch_end(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
         if writer is None or self.confusion is None:
             return
-        figure = confusion_figure(self.confusion, trainer.datamodule.class_names)
+        figure = confusion_figure(self.confusion.cpu(), trainer.datamodule.class_names)
         writer.add_figure("test/confusion_matrix", figure, trainer.global_step)

@@ -15,6 +15,8 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -71,7 +73,9 @@ def build_network(cfg: DictConfig, datamodule) -> torch.nn.Module:
 def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | None = None) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers, plus what every zoo run needs: atomic
     checkpoints, the random state inside them, a stop on a non-finite loss, and the throughput clock."""
-    callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values() if entry is not None]
+    # An entry without a target is a preset's tweak of a callback that is switched off (callbacks=none).
+    callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values()
+                 if entry is not None and "_target_" in entry]
     loggers = []
     for entry in (cfg.get("logger") or {}).values():
         if entry is None:
@@ -83,12 +87,22 @@ def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | No
             loggers.append(instantiate(entry))
     extra = {}
     if torch.cuda.is_available():
-        torch.set_float32_matmul_precision("high")
+        # True float32 unless the config asks for TF32 (10-bit mantissa) matmuls and convolutions.
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.get("tf32", False))
         if cfg.trainer.get("precision") == "bf16-mixed" and not torch.cuda.is_bf16_supported():
             logging.getLogger(__name__).warning("this GPU has no bf16: training with 16-mixed precision instead")
             extra["precision"] = "16-mixed"
+    # Without a ModelCheckpoint of the config's, Lightning would add its own under the logger's folder.
+    if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
+        extra["enable_checkpointing"] = False
     return instantiate(cfg.trainer, callbacks=callbacks + [throughput, RandomState(), StopOnNonFiniteLoss()],
                        logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
+
+
+def precision_used(trainer: L.Trainer, cfg: DictConfig) -> str:
+    """The trainer's precision, marked `+tf32` where float32 matmuls and convolutions ran as TF32."""
+    tf32 = trainer.strategy.root_device.type == "cuda" and bool(cfg.get("tf32", False))
+    return str(trainer.precision) + ("+tf32" if tf32 else "")
 
 
 def check_trainer_keys(trainer_cfg: DictConfig) -> None:
@@ -128,7 +142,7 @@ def train(cfg: DictConfig) -> dict:
 
     verb = f"resuming from step {resume_step}:" if resume else "training"
     print(f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
-          f"for {cfg.trainer.max_epochs} epochs, seed {cfg.seed}", flush=True)
+          f"for {budget(trainer)}, seed {cfg.seed}", flush=True)
     start = time.perf_counter()
     try:
         with readable_write_errors():
@@ -140,6 +154,12 @@ def train(cfg: DictConfig) -> dict:
     except ZooError as error:
         write_status(output_dir, "failed", error=str(error), epoch=trainer.current_epoch, step=trainer.global_step)
         raise ZooError(f"{error}. {resume_hint(output_dir, suggest_resume=False)}") from None
+    except MisconfigurationException as error:  # a Trainer setting that cannot work with this data
+        write_status(output_dir, "failed", error=str(error))
+        print(file=sys.stderr)  # Lightning leaves its progress bar mid-line: the error starts a line of its own
+        raise ZooError(f"Lightning cannot train with these settings: {' '.join(str(error).split())} "
+                       f"(val and test batches hold data.eval_batch_size={datamodule.eval_batch_size} samples, "
+                       f"training batches data.batch_size={datamodule.batch_size})") from None
     train_time = time.perf_counter() - start
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -151,13 +171,20 @@ def train(cfg: DictConfig) -> dict:
               **{key: metrics.get(key) for key in FINAL_METRICS},
               "params": models.count_parameters(net), "train_time_s": train_time,
               "samples_per_s": throughput.samples_per_s, "device": trainer.strategy.root_device.type,
-              "precision": str(trainer.precision), "best_checkpoint": best or None,
+              "precision": precision_used(trainer, cfg), "best_checkpoint": best or None,
               "samples": {split: len(targets) for split, (_, targets) in datamodule.splits.items()}}
     with readable_write_errors():
         log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]), hp_metrics(result))
         write_status(output_dir, **result)
     print_summary(result, output_dir)
     return result
+
+
+def budget(trainer: L.Trainer) -> str:
+    """What the run trains for, in Lightning's terms: epochs, steps, or whichever comes first."""
+    epochs = f"{trainer.max_epochs} epochs" if trainer.max_epochs not in (None, -1) else ""
+    steps = f"{trainer.max_steps} steps" if trainer.max_steps not in (None, -1) else ""
+    return " or ".join(part for part in (epochs, steps) if part) or "ever (stop it with Ctrl-C)"
 
 
 class Interrupted(ZooError):
