@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import signal
 import socket
 import statistics
@@ -9,25 +10,34 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
+import yaml
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
+from zoo.compare import distinguishing_keys
 from zoo.hparams import HP_METRICS, flat_hparams
 
-MODELS = ["linear", "mlp", "cnn"]
+MODELS = ["mlp", "cnn"]
+LRS = [1e-3, 1e-2]
 
 
 @pytest.fixture(scope="module")
-def three_families(tmp_path_factory, data_dir):
-    """Three families x two seeds, one multirun."""
+def sweep(tmp_path_factory, data_dir):
+    """Two families x two learning rates x two seeds, one multirun: its log_dir."""
     log_dir = tmp_path_factory.mktemp("compare")
-    result = train_py("-m", f"model={','.join(MODELS)}", "seed=0,1", *TINY, "trainer.log_every_n_steps=2",
-                      log_dir=log_dir, data_dir=data_dir)
+    result = train_py("-m", f"model={','.join(MODELS)}", f"optimizer.lr={','.join(map(str, LRS))}", "seed=0,1",
+                      *TINY, "trainer.log_every_n_steps=2", log_dir=log_dir, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return log_dir
+
+
+def job_lr(run_dir) -> float:
+    """The learning rate a multirun job was given, from Hydra's record of its config."""
+    return float(yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["optimizer"]["lr"])
 
 
 def free_port() -> int:
@@ -45,16 +55,16 @@ def http(port: int, path: str, body: dict | None = None):
 
 
 @pytest.fixture(scope="module")
-def board(three_families):
+def board(sweep):
     """`zoo-board` serving the multirun's TensorBoard root on a free local port."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "zoo.board", "--logdir", str(three_families / "tensorboard"),
+    server = subprocess.Popen([sys.executable, "-m", "zoo.board", "--logdir", str(sweep / "tensorboard"),
                                "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, **CTRL_C_ABLE)
     deadline = time.monotonic() + 90
     while True:
         try:
-            if len(http(port, "/data/runs")) == 6:
+            if len(http(port, "/data/runs")) == 8:
                 break
         except OSError:
             pass
@@ -82,19 +92,20 @@ def test_tensorboard_lists_every_run_with_its_curves(board):
         assert {"train/loss", "train/acc", "val/acc", "val/acc_best", "test/acc", "test/loss", "lr-AdamW"} <= set(tags[run])
 
 
-def test_hparams_table_has_real_values_for_every_run(board, three_families):
+def test_hparams_table_has_real_values_for_every_run(board, sweep):
     port, _ = board
     groups = session_groups(port)
-    assert len(groups) == 6
+    assert len(groups) == 8
     metrics_by_run = {}
-    for run_dir in run_dirs(three_families):
+    for run_dir in run_dirs(sweep):
         metrics = read_metrics(run_dir)
-        metrics_by_run[(metrics["model"], float(metrics["seed"]))] = metrics
+        metrics_by_run[(metrics["model"], job_lr(run_dir), float(metrics["seed"]))] = metrics
     for group in groups:
         values = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
         assert set(values) == set(HP_METRICS)  # all six, none missing
         assert all(value != -1 for value in values.values())
-        expected = metrics_by_run[(group["hparams"]["model"], group["hparams"]["seed"])]
+        hparams = group["hparams"]
+        expected = metrics_by_run[(hparams["model"], hparams["optimizer.lr"], hparams["seed"])]
         for tag, key in HP_METRICS.items():
             assert values[tag] == pytest.approx(expected[key], rel=1e-5), tag
         assert [session["status"] for session in group["sessions"]] == ["STATUS_SUCCESS"]
@@ -119,10 +130,6 @@ def test_flat_hparams_have_one_shape_for_every_family(compose_config, model):
 
 
 def test_every_model_setting_has_an_hparams_column():
-    from pathlib import Path
-
-    import yaml
-
     from zoo.hparams import MODEL_KEYS
     from zoo.train import CONFIG_DIR
 
@@ -132,8 +139,8 @@ def test_every_model_setting_has_an_hparams_column():
         assert set(settings) - {"name"} <= set(MODEL_KEYS), path.name
 
 
-def test_run_tensorboard_holds_config_parameters_histograms_and_confusion_matrix(three_families):
-    [run] = [p.parent for p in (three_families / "tensorboard" / "mnist1d" / "cnn").rglob("events.*")][:1]
+def test_run_tensorboard_holds_config_parameters_histograms_and_confusion_matrix(sweep):
+    [run] = [p.parent for p in (sweep / "tensorboard" / "mnist1d" / "cnn").rglob("events.*")][:1]
     events = EventAccumulator(str(run), size_guidance={"images": 0, "histograms": 0, "tensors": 0}).Reload()
     tags = events.Tags()
     assert "test/confusion_matrix" in tags["images"]
@@ -143,30 +150,93 @@ def test_run_tensorboard_holds_config_parameters_histograms_and_confusion_matrix
     assert "features.0.weight" in parameters and "**total**" in parameters
 
 
-def test_zoo_compare_table_csv_and_plot(three_families, tmp_path):
-    result = subprocess.run([sys.executable, "scripts/compare.py", "--logdir", str(three_families / "tensorboard"),
-                             "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+def zoo_compare(*args: str, script: str = "-m zoo.compare") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *script.split(), *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as file:
+        return list(csv.DictReader(file))
+
+
+def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
+    result = zoo_compare("--logdir", str(sweep), "--out", str(tmp_path), script="scripts/compare.py")
     assert result.returncode == 0, result.stderr
-    assert all(model in result.stdout for model in MODELS)
-    with open(tmp_path / "comparison.csv") as file:
-        rows = {row["model"]: row for row in csv.DictReader(file)}
-    assert sorted(rows) == sorted(MODELS) and all(row["runs"] == "2" for row in rows.values())
-    for model in MODELS:
-        accs = [read_metrics(d)["test/acc"] for d in run_dirs(three_families) if read_metrics(d)["model"] == model]
-        assert float(rows[model]["test_acc_mean"]) == pytest.approx(statistics.fmean(accs), rel=1e-5)
-    assert "| mnist1d | cnn | 2 |" in (tmp_path / "comparison.md").read_text()
+    assert "optimizer.lr" in result.stdout and all(model in result.stdout for model in MODELS)
+    rows = read_csv(tmp_path / "comparison.csv")
+    # the settings that differ name the rows; the seeds are the repeats counted in `runs`
+    assert list(rows[0])[:4] == ["data", "model", "optimizer.lr", "runs"]
+    assert sorted((row["model"], float(row["optimizer.lr"])) for row in rows) == sorted(
+        (model, lr) for model in MODELS for lr in LRS)
+    for row in rows:
+        jobs = [d for d in run_dirs(sweep) if (read_metrics(d)["model"], job_lr(d)) == (row["model"],
+                                                                                      float(row["optimizer.lr"]))]
+        assert row["data"] == "mnist1d" and row["runs"] == "2" and len(jobs) == 2
+        accs = [read_metrics(d)["test/acc"] for d in jobs]
+        assert float(row["test_acc_mean"]) == pytest.approx(statistics.fmean(accs), rel=1e-5)
+    markdown = (tmp_path / "comparison.md").read_text()
+    assert markdown.startswith("| data | model | optimizer.lr | runs |") and "| mnist1d | cnn | 0.001 | 2 |" in markdown
     image = imread(tmp_path / "comparison.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
 
 
-def test_zoo_compare_filters_and_says_when_nothing_matches(three_families, tmp_path):
-    command = [sys.executable, "-m", "zoo.compare", "--logdir", str(three_families / "tensorboard"),
-               "--out", str(tmp_path)]
-    result = subprocess.run(command + ["--model", "cnn"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    with open(tmp_path / "comparison.csv") as file:
-        assert [row["model"] for row in csv.DictReader(file)] == ["cnn"]
-    result = subprocess.run(command + ["--data", "cifar10"], cwd=REPO, capture_output=True, text=True, timeout=120)
+def test_zoo_compare_gives_the_same_rows_from_any_folder_above_the_runs(sweep):
+    """paths.log_dir, its TensorBoard root and one data set's folder hold the same runs; the output goes
+    into the folder given."""
+    folders = [sweep, sweep / "tensorboard", sweep / "tensorboard" / "mnist1d"]
+    tables = {}
+    for folder in folders:
+        result = zoo_compare("--logdir", str(folder))
+        assert result.returncode == 0, result.stderr
+        tables[folder] = (folder / "compare" / "comparison.csv").read_text()
+    assert tables[sweep] == tables[sweep / "tensorboard"] == tables[sweep / "tensorboard" / "mnist1d"]
+    assert len(read_csv(sweep / "compare" / "comparison.csv")) == 4
+    one_model = sweep / "tensorboard" / "mnist1d" / "cnn"
+    result = zoo_compare("--logdir", str(one_model), "--out", str(one_model.parent.parent / "cnn_only"))
+    assert result.returncode == 0, result.stderr
+    cnn_rows = [row for row in read_csv(sweep / "compare" / "comparison.csv") if row["model"] == "cnn"]
+    assert read_csv(sweep / "tensorboard" / "cnn_only" / "comparison.csv") == cnn_rows
+
+
+def test_zoo_compare_filters_and_says_when_nothing_matches(sweep, tmp_path):
+    result = zoo_compare("--logdir", str(sweep), "--out", str(tmp_path), "--model", "cnn")
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(tmp_path / "comparison.csv")
+    assert [row["model"] for row in rows] == ["cnn", "cnn"] and {row["optimizer.lr"] for row in rows} == {"0.001", "0.01"}
+    result = zoo_compare("--logdir", str(sweep), "--out", str(tmp_path), "--data", "cifar10")
     assert result.returncode == 1 and "no finished zoo runs" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_zoo_compare_counts_the_runs_it_leaves_out(sweep, tmp_path):
+    """A run that stopped before its HPARAMS row, and one written before zoo logged HPARAMS rows, are left
+    out and counted; neither is mistaken for a configuration."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    finished = next(p.parent for p in (sweep / "tensorboard" / "mnist1d" / "cnn").rglob("events.*"))
+    shutil.copytree(finished, tmp_path / "finished")
+    for name, tags in [("unfinished", ["val/acc"]), ("before_hparams", ["val/acc", "test/acc"])]:
+        with SummaryWriter(tmp_path / name) as writer:
+            for tag in tags:
+                writer.add_scalar(tag, 0.5, global_step=3)
+    result = zoo_compare("--logdir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "left out 1 unfinished runs" in result.stdout
+    assert "left out 1 runs logged without HPARAMS data" in result.stdout
+    assert [(row["model"], row["runs"]) for row in read_csv(tmp_path / "compare" / "comparison.csv")] == [("cnn", "1")]
+
+
+def test_a_model_setting_is_a_column_only_where_it_varies_within_a_model():
+    """A family's own defaults differ between families (an MLP's width against a CNN's channels) and the
+    model column says as much; a training setting that differs, or a model setting swept within a family,
+    gets a column."""
+    base = {"data": "mnist1d", "optimizer.lr": 0.001, "trainer.max_epochs": 2.0, "device": "cpu"}
+    mlp = base | {"model": "mlp", "model.dim": 256.0, "model.kernel": "-"}
+    cnn = base | {"model": "cnn", "model.dim": 32.0, "model.kernel": "5"}
+    assert distinguishing_keys([(mlp, []), (cnn, [])]) == []
+    assert distinguishing_keys([(mlp | {"trainer.max_epochs": 100.0}, []), (cnn, [])]) == ["trainer.max_epochs"]
+    assert distinguishing_keys([(mlp, []), (mlp | {"model.dim": 64.0}, []), (cnn, [])]) == ["model.dim"]
+    assert distinguishing_keys([(cnn, []), (cnn | {"device": "cuda"}, [])]) == ["device"]
 
 
 def test_zoo_board_says_when_the_port_is_taken(tmp_path):
@@ -196,6 +266,6 @@ def test_an_interrupted_run_leaves_no_finished_row(tmp_path, data_dir):
     [events_dir] = {p.parent for p in tmp_path.rglob("events.out.tfevents.*")}
     with pytest.raises(KeyError, match="hparams"):  # no HPARAMS session was written
         EventAccumulator(str(events_dir)).Reload().PluginTagToContent("hparams")
-    result = subprocess.run([sys.executable, "-m", "zoo.compare", "--logdir", str(tmp_path / "tensorboard")],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = zoo_compare("--logdir", str(tmp_path))
     assert result.returncode == 1 and "no finished zoo runs" in result.stderr
+    assert "left out 1 unfinished runs" in result.stderr

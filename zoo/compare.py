@@ -1,9 +1,16 @@
 """zoo-compare: compare finished runs from their TensorBoard event files, without re-training.
 
-Groups runs by data set and model and writes one table (printed, Markdown, CSV) and one plot of a
-metric's curves per model, the mean over seeds with the spread shaded.
+A run is known by what it logged itself: the flat hyperparameters of its HPARAMS row (zoo.hparams), which
+a run writes when it finishes. Where its folder lies does not matter, so `--logdir` may be any folder
+above the runs: `paths.log_dir`, its `tensorboard/`, one data set's folder or one model's folder.
 
-    zoo-compare [--logdir logs/tensorboard] [--data mnist1d] [--model cnn rnn] [--metric val/acc] [--out DIR]
+Runs with the same settings but for `seed` form a group: one experiment repeated over seeds. The table
+(printed, Markdown, CSV) has one row per group, named by data, model and every setting that tells the
+groups apart; a family's own settings (`model.*`) count only where they vary within one model, as the
+model column already implies its defaults. The plot shows a metric's curves, one per group, the mean over
+seeds with the spread shaded, one panel per data set. Runs without an HPARAMS row are left out and counted.
+
+    zoo-compare [--logdir logs] [--data mnist1d] [--model cnn rnn] [--metric val/acc] [--out DIR]
 """
 
 import argparse
@@ -16,6 +23,7 @@ from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 # Table column -> the scalar tags that hold it, newest layout first (hp/ tags came with the HPARAMS table).
 COLUMNS = {
@@ -25,25 +33,75 @@ COLUMNS = {
     "train_time_s": ["hp/train_time_s"],
     "samples_per_s": ["hp/samples_per_s"],
 }
+# What changes between the repeats of one experiment; every other logged hyperparameter is a setting.
+REPEAT_KEYS = {"seed"}
 
 
 def run_dirs(logdir: Path) -> list[Path]:
     return sorted({path.parent for path in logdir.rglob("events.out.tfevents.*")})
 
 
-def read_run(run_dir: Path, logdir: Path, metric: str) -> dict:
-    """One run's final values and `metric` curve. Runs lie at <data>/<model>/<run> under the root."""
+def logged_hparams(events: EventAccumulator) -> dict | None:
+    """The run's HPARAMS row (session start info), or None when the run wrote none."""
+    try:
+        content = events.PluginTagToContent("hparams")
+    except KeyError:
+        return None
+    for raw in content.values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
+        if data.HasField("session_start_info"):
+            return {key: getattr(value, value.WhichOneof("kind"))
+                    for key, value in data.session_start_info.hparams.items() if value.WhichOneof("kind")}
+    return None
+
+
+def read_run(run_dir: Path, metric: str) -> dict:
+    """One run's logged hyperparameters, final values and `metric` curve."""
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}).Reload()
     tags = set(events.Tags()["scalars"])
-    parts = run_dir.relative_to(logdir).parts
-    record = {"run": "/".join(parts), "data": parts[0] if len(parts) >= 3 else "?",
-              "model": parts[1] if len(parts) >= 3 else "?"}
+    record = {"run": str(run_dir), "hparams": logged_hparams(events)}
     for column, candidates in COLUMNS.items():
         found = next((tag for tag in candidates if tag in tags), None)
         record[column] = events.Scalars(found)[-1].value if found else None
     record["curve"] = [(s.step, s.value) for s in events.Scalars(metric)] if metric in tags else []
     record["final"] = record["curve"][-1][1] if record["curve"] else None
     return record
+
+
+def settings(run: dict) -> dict:
+    return {key: value for key, value in run["hparams"].items() if key not in REPEAT_KEYS}
+
+
+def group_runs(runs: list[dict]) -> list[tuple[dict, list[dict]]]:
+    """Runs with equal settings, as (settings, runs) pairs."""
+    groups: dict[tuple, tuple[dict, list[dict]]] = {}
+    for run in runs:
+        key = tuple(sorted(settings(run).items()))
+        groups.setdefault(key, (settings(run), []))[1].append(run)
+    return list(groups.values())
+
+
+def distinguishing_keys(groups: list[tuple[dict, list[dict]]]) -> list[str]:
+    """The settings, data and model aside, that tell the groups apart. A family's own settings count only
+    where they vary within one model: that an MLP's `model.dim` differs from a CNN's says nothing new."""
+    keys = sorted({key for config, _ in groups for key in config} - {"data", "model"})
+    shown = []
+    for key in keys:
+        if key.startswith("model."):
+            varies = any(len({config.get(key) for config, _ in groups if config.get("model") == model}) > 1
+                         for model in {config.get("model") for config, _ in groups})
+        else:
+            varies = len({config.get(key) for config, _ in groups}) > 1
+        if varies:
+            shown.append(key)
+    return shown
+
+
+def order(value) -> tuple:
+    """Sort numbers by size, then text, then missing values."""
+    if isinstance(value, (int, float)):
+        return (0, value, "")
+    return (1, 0, str(value)) if value is not None else (2, 0, "")
 
 
 def mean(values):
@@ -56,20 +114,19 @@ def spread(values):
     return statistics.stdev(values) if len(values) > 1 else 0.0 if values else None
 
 
-def summarize(runs: list[dict]) -> list[dict]:
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for run in runs:
-        groups.setdefault((run["data"], run["model"]), []).append(run)
+def summarize(groups: list[tuple[dict, list[dict]]], keys: list[str]) -> list[dict]:
     rows = []
-    for (data, model), members in sorted(groups.items()):
+    for config, members in groups:
         accs = [m["test_acc"] for m in members]
-        rows.append({"data": data, "model": model, "runs": len(members), "test_acc_mean": mean(accs),
-                     "test_acc_std": spread(accs), "val_acc_best_mean": mean(m["val_acc_best"] for m in members),
+        rows.append({"data": config.get("data"), "model": config.get("model"),
+                     **{key: config.get(key) for key in keys}, "runs": len(members),
+                     "test_acc_mean": mean(accs), "test_acc_std": spread(accs),
+                     "val_acc_best_mean": mean(m["val_acc_best"] for m in members),
                      "params": mean(m["params"] for m in members),
                      "train_time_s_mean": mean(m["train_time_s"] for m in members),
                      "samples_per_s_mean": mean(m["samples_per_s"] for m in members),
                      "final_metric_mean": mean(m["final"] for m in members)})
-    return rows
+    return sorted(rows, key=lambda row: [order(row[key]) for key in ["data", "model", *keys]])
 
 
 def text(value, digits=3) -> str:
@@ -80,20 +137,30 @@ def text(value, digits=3) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
 
 
-def headers(metric: str) -> list[str]:
-    return ["data", "model", "runs", "test acc", "± std", "val best", "params", "time (s)", "samples/s",
+def setting_text(value) -> str:
+    """A setting as it would be typed on the command line: 128, 0.001, 3e-05, cnn."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:g}"
+    return str(value)
+
+
+def headers(keys: list[str], metric: str) -> list[str]:
+    return ["data", "model", *keys, "runs", "test acc", "± std", "val best", "params", "time (s)", "samples/s",
             f"final {metric}"]
 
 
-def cells(row: dict) -> list[str]:
-    return [row["data"], row["model"], str(row["runs"]), text(row["test_acc_mean"]), text(row["test_acc_std"]),
-            text(row["val_acc_best_mean"]), text(row["params"]), text(row["train_time_s_mean"], 1),
-            text(row["samples_per_s_mean"]), text(row["final_metric_mean"])]
+def cells(row: dict, keys: list[str]) -> list[str]:
+    return [setting_text(row[key]) for key in ["data", "model", *keys]] + [
+        str(row["runs"]), text(row["test_acc_mean"]), text(row["test_acc_std"]), text(row["val_acc_best_mean"]),
+        text(row["params"]), text(row["train_time_s_mean"], 1), text(row["samples_per_s_mean"]),
+        text(row["final_metric_mean"])]
 
 
-def write_markdown(rows: list[dict], metric: str, path: Path) -> None:
-    lines = ["| " + " | ".join(headers(metric)) + " |", "|" + "---|" * len(headers(metric))]
-    lines += ["| " + " | ".join(cells(row)) + " |" for row in rows]
+def write_markdown(rows: list[dict], keys: list[str], metric: str, path: Path) -> None:
+    lines = ["| " + " | ".join(headers(keys, metric)) + " |", "|" + "---|" * len(headers(keys, metric))]
+    lines += ["| " + " | ".join(cells(row, keys)) + " |" for row in rows]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -104,25 +171,31 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def plot(runs: list[dict], metric: str, path: Path) -> None:
-    """One panel per data set; per model the mean curve over its runs, shaded from min to max."""
-    datasets = sorted({run["data"] for run in runs})
+def label(config: dict, keys: list[str], runs: int) -> str:
+    return " ".join([setting_text(config.get("model"))] + [f"{key}={setting_text(config.get(key))}" for key in keys]
+                    ) + f" ({runs})"
+
+
+def plot(groups: list[tuple[dict, list[dict]]], keys: list[str], metric: str, path: Path) -> None:
+    """One panel per data set; per group the mean curve over its runs, shaded from min to max."""
+    datasets = sorted({config.get("data") for config, _ in groups}, key=order)
     figure = Figure(figsize=(6.5 * len(datasets), 4.5))
     for index, data in enumerate(datasets, start=1):
         axes = figure.add_subplot(1, len(datasets), index)
-        for model in sorted({run["model"] for run in runs if run["data"] == data}):
-            curves = [dict(run["curve"]) for run in runs if (run["data"], run["model"]) == (data, model)]
+        members = [(config, runs) for config, runs in groups if config.get("data") == data]
+        for config, runs in sorted(members, key=lambda pair: [order(pair[0].get(k)) for k in ["model", *keys]]):
+            curves = [dict(run["curve"]) for run in runs]
             steps = sorted(set.intersection(*(set(curve) for curve in curves)))
             if not steps:
                 continue
             values = [[curve[step] for curve in curves] for step in steps]
-            axes.plot(steps, [statistics.fmean(v) for v in values], label=f"{model} ({len(curves)})")
+            axes.plot(steps, [statistics.fmean(v) for v in values], label=label(config, keys, len(curves)))
             axes.fill_between(steps, [min(v) for v in values], [max(v) for v in values], alpha=0.2)
-        axes.set_title(data)
+        axes.set_title(setting_text(data))
         axes.set_xlabel("training step")
         axes.set_ylabel(metric)
         axes.grid(alpha=0.3)
-        axes.legend()
+        axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
@@ -130,40 +203,51 @@ def plot(runs: list[dict], metric: str, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zoo-compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--logdir", default="logs/tensorboard", help="the TensorBoard root to read")
+    parser.add_argument("--logdir", default="logs",
+                        help="any folder above the runs: paths.log_dir (default logs), its tensorboard/, ...")
     parser.add_argument("--data", nargs="*", help="only these data sets")
     parser.add_argument("--model", nargs="*", help="only these models")
     parser.add_argument("--metric", default="val/acc", help="the scalar whose curves are plotted (default val/acc)")
-    parser.add_argument("--out", help="where to write comparison.md/.csv/.png (default: beside the logdir, compare/)")
+    parser.add_argument("--out", help="where to write comparison.md/.csv/.png (default: compare/ in the logdir)")
     args = parser.parse_args(argv)
 
     logdir = Path(args.logdir)
-    runs = [read_run(run_dir, logdir, args.metric) for run_dir in run_dirs(logdir)] if logdir.is_dir() else []
-    runs = [run for run in runs if (not args.data or run["data"] in args.data)
-            and (not args.model or run["model"] in args.model)]
-    finished = [run for run in runs if run["test_acc"] is not None]
+    runs = [read_run(run_dir, args.metric) for run_dir in run_dirs(logdir)] if logdir.is_dir() else []
+    unfinished = sum(run["hparams"] is None and run["test_acc"] is None for run in runs)
+    without_hparams = sum(run["hparams"] is None and run["test_acc"] is not None for run in runs)
+    finished = [run for run in runs if run["hparams"] is not None
+                and (not args.data or run["hparams"].get("data") in args.data)
+                and (not args.model or run["hparams"].get("model") in args.model)]
+    left_out = [f"left out {unfinished} unfinished runs (no test metrics)"] * bool(unfinished) + [
+        f"left out {without_hparams} runs logged without HPARAMS data (written before zoo logged it)"
+    ] * bool(without_hparams)
     if not finished:
         print(f"error: no finished zoo runs under {logdir}"
               + (f" for data {args.data}" if args.data else "") + (f" and models {args.model}" if args.model else "")
+              + "".join(f"; {line}" for line in left_out)
               + "; train some first, e.g. python train.py -m model=mlp,cnn", file=sys.stderr)
         return 1
 
-    rows = summarize(finished)
-    out = Path(args.out) if args.out else logdir.parent / "compare"
+    groups = group_runs(finished)
+    keys = distinguishing_keys(groups)
+    rows = summarize(groups, keys)
+    out = Path(args.out) if args.out else logdir / "compare"
     out.mkdir(parents=True, exist_ok=True)
-    write_markdown(rows, args.metric, out / "comparison.md")
+    write_markdown(rows, keys, args.metric, out / "comparison.md")
     write_csv(rows, out / "comparison.csv")
-    plot(finished, args.metric, out / "comparison.png")
+    plot(groups, keys, args.metric, out / "comparison.png")
 
-    table = Table(title=f"{len(finished)} finished runs under {logdir}")
-    for header in headers(args.metric):
-        table.add_column(header, justify="left" if header in ("data", "model") else "right", no_wrap=True)
+    table = Table(title=f"{len(finished)} finished runs under {logdir}, grouped by every setting but the seed")
+    for header in headers(keys, args.metric):
+        numeric = header not in ("data", "model", *keys)
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
     for row in rows:
-        table.add_row(*cells(row))
-    console = Console(width=max(Console().width, 120))
+        table.add_row(*cells(row, keys))
+    wide_enough = Console(width=1000).measure(table).maximum  # a cut cell would hide a setting or a result
+    console = Console(width=max(Console().width, 120, wide_enough))
     console.print(table)
-    if len(runs) > len(finished):
-        console.print(f"left out {len(runs) - len(finished)} unfinished runs (no test metrics)")
+    for line in left_out:
+        console.print(line)
     console.print(f"wrote {out / 'comparison.md'}, comparison.csv, comparison.png")
     return 0
 
