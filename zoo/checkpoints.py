@@ -71,3 +71,12 @@ class RandomState(L.Callback):
         torch.set_rng_state(state_dict["cpu"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class InputNormalization(L.Callback):
+    """Adds the data's per-channel mean and std, known only once the data is set up, to the data set's
+    description (`hyper_parameters["dataset"]`) that every checkpoint stores, as plain lists: with them a
+    saved model takes raw inputs (zoo.load, zoo-predict)."""
+
+    def setup(self, trainer, pl_module, stage):
+        pl_module.hparams["dataset"] = {**pl_module.hparams["dataset"], **trainer.datamodule.normalization}

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from zoo import CONFIG_DIR, models
 from zoo.callbacks import StopOnNonFiniteLoss, Throughput
-from zoo.checkpoints import AtomicCheckpointIO, RandomState, load_checkpoint
+from zoo.checkpoints import AtomicCheckpointIO, InputNormalization, RandomState, load_checkpoint
 from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
@@ -70,7 +70,8 @@ def build_network(cfg: DictConfig, datamodule) -> torch.nn.Module:
 
 def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | None = None) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers, plus what every zoo run needs: atomic
-    checkpoints, the random state inside them, a stop on a non-finite loss, and the throughput clock."""
+    checkpoints, the random state and the input normalization inside them, a stop on a non-finite loss,
+    and the throughput clock."""
     callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values() if entry is not None]
     loggers = []
     for entry in (cfg.get("logger") or {}).values():
@@ -87,7 +88,8 @@ def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | No
         if cfg.trainer.get("precision") == "bf16-mixed" and not torch.cuda.is_bf16_supported():
             logging.getLogger(__name__).warning("this GPU has no bf16: training with 16-mixed precision instead")
             extra["precision"] = "16-mixed"
-    return instantiate(cfg.trainer, callbacks=callbacks + [throughput, RandomState(), StopOnNonFiniteLoss()],
+    zoo_callbacks = [throughput, RandomState(), InputNormalization(), StopOnNonFiniteLoss()]
+    return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
                        logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
 
 
@@ -102,7 +104,8 @@ def check_trainer_keys(trainer_cfg: DictConfig) -> None:
 
 def describe_data(datamodule) -> dict:
     return {"name": datamodule.name, "input_shape": list(datamodule.input_shape),
-            "num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names)}
+            "num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names),
+            "pixel_max": datamodule.pixel_max}
 
 
 def train(cfg: DictConfig) -> dict:
