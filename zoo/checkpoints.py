@@ -45,7 +45,10 @@ def load_checkpoint(path, map_location=None) -> dict:
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... depending on the damage
         reason = " ".join(str(error).split())
         if "Weights only load failed" in reason:
-            unsafe = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+            try:
+                unsafe = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+            except Exception:  # not a file torch.save wrote (a NumPy array...): torch's reason would mislead
+                raise ZooError(f"{path} is not a checkpoint zoo can open: not in torch.save's zip format") from None
             raise ZooError(f"{path} holds Python objects ({', '.join(unsafe[:3]) or 'code'}) that would run code "
                            f"when loaded; zoo opens checkpoints with weights_only=True only, so it will not load "
                            f"this file") from None
