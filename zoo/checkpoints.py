@@ -48,7 +48,10 @@ def load_checkpoint(path, map_location=None) -> dict:
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... depending on the damage
         reason = " ".join(str(error).split())
         if "Weights only load failed" in reason:
-            unsafe = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+            try:
+                unsafe = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+            except Exception:  # not a file torch.save wrote (a NumPy array...): torch's reason would mislead
+                raise ZooError(f"{path} is not a checkpoint zoo can open: not in torch.save's zip format") from None
             raise ZooError(f"{path} holds Python objects ({', '.join(unsafe[:3]) or 'code'}) that would run code "
                            f"when loaded; zoo opens checkpoints with weights_only=True only, so it will not load "
                            f"this file") from None
@@ -74,3 +77,12 @@ class RandomState(L.Callback):
         torch.set_rng_state(state_dict["cpu"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class InputNormalization(L.Callback):
+    """Adds the data's per-channel mean and std, known only once the data is set up, to the data set's
+    description (`hyper_parameters["dataset"]`) that every checkpoint stores, as plain lists: with them a
+    saved model takes raw inputs (zoo.load, zoo-predict)."""
+
+    def setup(self, trainer, pl_module, stage):
+        pl_module.hparams["dataset"] = {**pl_module.hparams["dataset"], **trainer.datamodule.normalization}

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from zoo import CONFIG_DIR, models
 from zoo.callbacks import StopOnNonFiniteLoss, Throughput
-from zoo.checkpoints import AtomicCheckpointIO, RandomState, load_checkpoint
+from zoo.checkpoints import AtomicCheckpointIO, InputNormalization, RandomState, load_checkpoint
 from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
@@ -72,7 +72,8 @@ def build_network(cfg: DictConfig, datamodule) -> torch.nn.Module:
 
 def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | None = None) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers, plus what every zoo run needs: atomic
-    checkpoints, the random state inside them, a stop on a non-finite loss, and the throughput clock."""
+    checkpoints, the random state and the input normalization inside them, a stop on a non-finite loss,
+    and the throughput clock."""
     # An entry without a target is a preset's tweak of a callback that is switched off (callbacks=none).
     callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values()
                  if entry is not None and "_target_" in entry]
@@ -95,7 +96,8 @@ def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | No
     # Without a ModelCheckpoint of the config's, Lightning would add its own under the logger's folder.
     if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
         extra["enable_checkpointing"] = False
-    return instantiate(cfg.trainer, callbacks=callbacks + [throughput, RandomState(), StopOnNonFiniteLoss()],
+    zoo_callbacks = [throughput, RandomState(), InputNormalization(), StopOnNonFiniteLoss()]
+    return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
                        logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
 
 
@@ -116,7 +118,8 @@ def check_trainer_keys(trainer_cfg: DictConfig) -> None:
 
 def describe_data(datamodule) -> dict:
     return {"name": datamodule.name, "input_shape": list(datamodule.input_shape),
-            "num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names)}
+            "num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names),
+            "pixel_max": datamodule.pixel_max}
 
 
 def train(cfg: DictConfig) -> dict:

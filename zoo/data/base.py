@@ -66,6 +66,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     input_shape: tuple[int, ...]
     num_classes: int
     class_names: list[str]
+    # The value of a white pixel in the stored images (None: not images), so that an image file's
+    # 0-255 pixels can be brought to the scale the model was trained on (zoo-predict).
+    pixel_max: float | None = None
 
     def __init__(self, name: str, data_dir: str, batch_size: int = 128, val_fraction: float = 0.1,
                  seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024):
@@ -76,6 +79,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self.val_fraction, self.seed, self.split_seed = val_fraction, seed, split_seed
         self.eval_batch_size = eval_batch_size
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # Per-channel mean and std of the training part, known after setup(): what turns raw inputs
+        # into the model's inputs, saved with every checkpoint so a saved model can take raw data.
+        self.normalization: dict[str, list[float]] | None = None
 
     @abstractmethod
     def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -91,6 +97,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         dims = [0] + list(range(2, x.dim()))
         mean = x[keep].mean(dim=dims, keepdim=True)
         std = x[keep].std(dim=dims, keepdim=True).clamp_min(1e-8)
+        self.normalization = {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()}
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         for split, (inputs, targets) in {"train": (x[keep], y[keep]), "val": (x[held_out], y[held_out]),
                                          "test": (x_test, y_test)}.items():

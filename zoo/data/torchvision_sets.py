@@ -20,6 +20,7 @@ class TorchvisionDataModule(InMemoryDataModule):
 
     dataset_class: type
     files: list[str]  # what must lie in `folder` for the data set to load
+    pixel_max = 255.0
 
     def __init__(self, download: bool = True, **kwargs):
         super().__init__(**kwargs)
