@@ -161,7 +161,7 @@ def test_debug_overfit_drives_every_family_to_full_training_accuracy(tmp_path, d
     regression, the baseline, cannot: its 410 weights reach about 46% of them.)"""
     families = [model for model in list_models() if model != "linear"]
     result = train_py("-m", f"model={','.join(families)}", "debug=overfit", "+trainer.limit_val_batches=0",
-                      "logger=none", "callbacks=none", log_dir=tmp_path, data_dir=data_dir)
+                      "logger=none", "callbacks=none", log_dir=tmp_path, data_dir=data_dir, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "overfit but enabled" not in result.stderr  # Lightning's warning that it had to unshuffle
     accuracy = {read_metrics(d)["model"]: read_metrics(d)["train/acc"] for d in run_dirs(tmp_path)}
