@@ -85,8 +85,16 @@ def test_resume_refuses_changed_settings_and_missing_checkpoints(uninterrupted, 
 
 
 def test_ctrl_c_saves_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, data_dir):
-    run = start_train_py("model=mlp", "trainer.max_epochs=100000", log_dir=tmp_path, data_dir=data_dir)
+    # A learning rate too small to move the weights: val/acc never improves after the first epoch, and
+    # last.ckpt must follow every epoch all the same.
+    run = start_train_py("model=linear", "optimizer.lr=1e-12", "trainer.max_epochs=100000",
+                         "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", log_dir=tmp_path,
+                         data_dir=data_dir)
     checkpoint = wait_for_first_checkpoint(run, tmp_path)
+    deadline = time.monotonic() + 120
+    while load_checkpoint(checkpoint)["epoch"] < 2:
+        assert run.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
     run_dir = checkpoint.parent.parent
@@ -95,7 +103,7 @@ def test_ctrl_c_saves_marks_the_run_interrupted_and_says_how_to_resume(tmp_path,
     assert f"continue with: python train.py resume={run_dir}" in stderr
     status = read_metrics(run_dir)
     assert status["status"] == "interrupted" and status["step"] > 0
-    assert load_checkpoint(checkpoint)["global_step"] > 0
+    assert load_checkpoint(checkpoint)["global_step"] >= 4 * status["epoch"]  # only the epoch it was in is lost
 
 
 def test_a_diverging_run_stops_with_the_step_and_keeps_its_last_good_checkpoint(tmp_path, data_dir):
