@@ -73,6 +73,14 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_pa
     # One learning-rate curve, every step once, the same steps as the run left alone.
     assert lr_steps(tmp_path) == lr_steps(uninterrupted.parent.parent)
 
+    # Time and throughput add up over both parts: the first part's until its checkpoint (what it did
+    # after it is done again), and all of the second's.
+    first = saved["callbacks"]["Throughput"]
+    total = load_checkpoint(checkpoint)["callbacks"]["Throughput"]
+    assert total["samples"] == 3 * after["samples"]["train"]
+    assert after["train_time_s"] >= first["wall_seconds"] + (total["seconds"] - first["seconds"])
+    assert after["samples_per_s"] == pytest.approx(total["samples"] / total["seconds"])
+
 
 def test_resume_refuses_changed_settings_and_missing_checkpoints(uninterrupted, tmp_path, data_dir):
     changed = train_py(f"resume={uninterrupted}", "optimizer.lr=0.5", log_dir=tmp_path, data_dir=data_dir)

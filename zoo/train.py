@@ -8,7 +8,6 @@ import inspect
 import json
 import logging
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -129,7 +128,6 @@ def train(cfg: DictConfig) -> dict:
     verb = f"resuming from step {resume_step}:" if resume else "training"
     print(f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
           f"for {cfg.trainer.max_epochs} epochs, seed {cfg.seed}", flush=True)
-    start = time.perf_counter()
     try:
         with readable_write_errors():
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume, weights_only=True)
@@ -140,7 +138,8 @@ def train(cfg: DictConfig) -> dict:
     except ZooError as error:
         write_status(output_dir, "failed", error=str(error), epoch=trainer.current_epoch, step=trainer.global_step)
         raise ZooError(f"{error}. {resume_hint(output_dir, suggest_resume=False)}") from None
-    train_time = time.perf_counter() - start
+    # Read before testing: trainer.test(ckpt_path=...) restores the callbacks' state from that checkpoint.
+    train_time, samples_per_s = throughput.wall_seconds, throughput.samples_per_s
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     with readable_write_errors():
@@ -150,7 +149,7 @@ def train(cfg: DictConfig) -> dict:
     result = {"status": "finished", "model": cfg.model.name, "data": datamodule.name, "seed": cfg.seed,
               **{key: metrics.get(key) for key in FINAL_METRICS},
               "params": models.count_parameters(net), "train_time_s": train_time,
-              "samples_per_s": throughput.samples_per_s, "device": trainer.strategy.root_device.type,
+              "samples_per_s": samples_per_s, "device": trainer.strategy.root_device.type,
               "precision": str(trainer.precision), "best_checkpoint": best or None,
               "samples": {split: len(targets) for split, (_, targets) in datamodule.splits.items()}}
     with readable_write_errors():
