@@ -28,6 +28,7 @@ from zoo.checkpoints import AtomicCheckpointIO, RandomState, load_checkpoint
 from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
+from zoo.resume import resumed_config
 from zoo.task import Classifier
 
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
@@ -107,6 +108,7 @@ def describe_data(datamodule) -> dict:
 def train(cfg: DictConfig) -> dict:
     """Fit (or continue `cfg.resume`), then test the best checkpoint; write `metrics.json` in
     `paths.output_dir` and return its content."""
+    absolute_paths(cfg)
     check_config(cfg)
     check_trainer_keys(cfg.trainer)
     quiet_lightning()
@@ -159,6 +161,13 @@ def train(cfg: DictConfig) -> dict:
     return result
 
 
+def absolute_paths(cfg: DictConfig) -> None:
+    """The run's folders as absolute paths, in its config and so in its checkpoints: a resume from
+    another working directory writes into the run's own TensorBoard folder and reads its own data."""
+    for key in ("log_dir", "data_dir"):
+        cfg.paths[key] = str(Path(cfg.paths[key]).resolve())
+
+
 class Interrupted(ZooError):
     """The user stopped the run (Ctrl-C)."""
 
@@ -188,26 +197,6 @@ def readable_write_errors():
             raise
         raise ZooError(f"could not write {error.filename or 'a file'}: {error.strerror}; free some space or "
                        f"choose another paths.log_dir") from None
-
-
-def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
-    """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
-    that belongs to the machine, not the run."""
-    saved = {key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"}
-    if data_dir:
-        saved["paths"]["data_dir"] = data_dir
-        if "data_dir" in saved["data"]:
-            saved["data"]["data_dir"] = data_dir
-    return OmegaConf.create(saved)
-
-
-def resumed_config(resume: str, data_dir: str) -> DictConfig:
-    """The config of the run to continue, from its checkpoint (a run directory means its last.ckpt)."""
-    path = Path(resume)
-    checkpoint_path = path / "checkpoints" / "last.ckpt" if path.is_dir() else path
-    cfg = saved_config(load_checkpoint(checkpoint_path), data_dir)
-    cfg.resume = str(checkpoint_path.resolve())
-    return cfg
 
 
 def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict) -> None:
@@ -249,8 +238,7 @@ def hydra_main(cfg: DictConfig):
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         if cfg.get("resume"):
-            check_resume_overrides()
-            cfg = resumed_config(cfg.resume, cfg.paths.data_dir)
+            cfg = resumed_config(cfg, HydraConfig.get().overrides.task)
         else:
             name_run_after_overrides(cfg)
         result = train(cfg)
@@ -266,14 +254,6 @@ def hydra_main(cfg: DictConfig):
         logging.getLogger(__name__).exception("the job failed")  # the traceback goes to the job's log file
         return {"failed": f"{type(error).__name__}: {error}"}
     return result["val/acc_best"]  # what a Hydra sweeper would optimize
-
-
-def check_resume_overrides() -> None:
-    """A resumed run continues with the settings it was started with; other settings would not resume it."""
-    others = [o for o in HydraConfig.get().overrides.task if not o.startswith(("resume=", "paths."))]
-    if others:
-        raise ZooError(f"resume continues a run with its saved settings; drop {' '.join(others)} "
-                       f"(start a new run to change them)")
 
 
 if __name__ == "__main__":
