@@ -1,5 +1,7 @@
-"""Runs that stop early: killed, interrupted or diverging. Each failure is made to happen for real."""
+"""Runs that stop early: killed, interrupted or diverging, and resumed as users resume them. Each failure
+is made to happen for real."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,7 +11,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import CTRL_C_ABLE, REPO, read_metrics, run_dirs, train_py
+from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
 from zoo.checkpoints import load_checkpoint
 
 # Small batches make an epoch long enough (a few hundred steps) to be killed in the middle of it.
@@ -63,7 +65,8 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_pa
     run_dir = checkpoint.parent.parent
     assert not (run_dir / "metrics.json").exists()
 
-    resumed = train_py(f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
+    # As a requeued cluster job resumes: the same command line again, with resume= added.
+    resumed = train_py(*RESUMABLE, f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from step {saved['global_step']}" in resumed.stdout
     assert list((tmp_path / "runs").iterdir()) == [run_dir]  # continued in place, no second run directory
@@ -73,20 +76,94 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_pa
     # One learning-rate curve, every step once, the same steps as the run left alone.
     assert lr_steps(tmp_path) == lr_steps(uninterrupted.parent.parent)
 
+    # Time and throughput add up over both parts: the first part's until its checkpoint (what it did
+    # after it is done again), and all of the second's.
+    first = saved["callbacks"]["Throughput"]
+    total = load_checkpoint(checkpoint)["callbacks"]["Throughput"]
+    assert total["samples"] == 3 * after["samples"]["train"]
+    assert after["train_time_s"] >= first["wall_seconds"] + (total["seconds"] - first["seconds"])
+    assert after["samples_per_s"] == pytest.approx(total["samples"] / total["seconds"])
 
-def test_resume_refuses_changed_settings_and_missing_checkpoints(uninterrupted, tmp_path, data_dir):
-    changed = train_py(f"resume={uninterrupted}", "optimizer.lr=0.5", log_dir=tmp_path, data_dir=data_dir)
+
+@pytest.mark.parametrize("override, message", [
+    ("optimizer.lr=0.5", "optimizer.lr is 0.003 in the run but 0.5 on the command line; drop optimizer.lr=0.5"),
+    ("model=cnn", "model.name is mlp in the run but cnn with model=cnn; drop model=cnn"),
+], ids=["a key", "a config group"])
+def test_resume_refuses_a_changed_setting_in_one_line(uninterrupted, data_dir, override, message):
+    changed = train_py(override, f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent, data_dir=data_dir)
     assert changed.returncode == 2 and changed.stderr.strip() == (
-        "error: resume continues a run with its saved settings; drop optimizer.lr=0.5 "
-        "(start a new run to change them)")
+        f"error: resume continues a run with its saved settings: {message}, or start a new run to change it")
+
+
+def test_resume_refuses_fewer_epochs_than_done_and_missing_checkpoints(uninterrupted, tmp_path, data_dir):
+    fewer = train_py("trainer.max_epochs=2", f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent,
+                     data_dir=data_dir)
+    assert fewer.returncode == 2 and fewer.stderr.strip() == (
+        "error: the run has trained 3 epochs already; trainer.max_epochs=2 would end it before that: give 3 or more")
     missing = train_py(f"resume={tmp_path / 'nowhere'}", log_dir=tmp_path, data_dir=data_dir)
     assert missing.returncode == 2
     assert missing.stderr.strip() == f"error: checkpoint {tmp_path / 'nowhere'} does not exist"
 
 
+def test_raising_max_epochs_trains_a_finished_run_on(tmp_path, data_dir):
+    started = train_py("model=linear", *TINY, log_dir=tmp_path, data_dir=data_dir)  # 2 epochs of 4 steps
+    assert started.returncode == 0, started.stderr
+    [run_dir] = run_dirs(tmp_path)
+    before = read_metrics(run_dir)
+
+    longer = train_py("trainer.max_epochs=4", f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
+    assert longer.returncode == 0, longer.stderr
+    assert "resuming from step 8: linear" in longer.stdout and "for 4 epochs" in longer.stdout
+    last = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 16 and last["hyper_parameters"]["trainer"]["max_epochs"] == 4
+    after = read_metrics(run_dir)
+    assert after["status"] == "finished" and after["train_time_s"] > before["train_time_s"]
+    assert after["train/loss"] != before["train/loss"]
+    assert val_acc_steps(tmp_path) == [3, 7, 11, 15]  # every epoch once, in one TensorBoard run
+
+
+def val_acc_steps(log_dir) -> list[int]:
+    [events_dir] = {path.parent for path in log_dir.rglob("events.out.tfevents.*")}
+    accumulator = EventAccumulator(str(events_dir), size_guidance={"scalars": 0}).Reload()
+    return [event.step for event in accumulator.Scalars("val/acc")]
+
+
+def test_a_run_resumed_from_another_directory_keeps_its_own_folders(tmp_path, data_dir):
+    """Started with a relative paths.log_dir and a paths.data_dir of its own; resumed from elsewhere with
+    neither (and with ZOO_DATA_DIR pointing elsewhere: the run's own data folder wins)."""
+    started_in, resumed_in = tmp_path / "started_in", tmp_path / "resumed_in"
+    started_in.mkdir()
+    resumed_in.mkdir()
+    env = {key: value for key, value in os.environ.items() if key not in ("ZOO_DATA_DIR", "HYDRA_FULL_ERROR")}
+
+    def train_py_in(cwd, *overrides, **more_env):
+        return subprocess.run([sys.executable, str(REPO / "train.py"), *overrides], cwd=cwd, capture_output=True,
+                              text=True, timeout=300, env={**env, **more_env})
+
+    started = train_py_in(started_in, "model=linear", *TINY, "paths.log_dir=logs", f"paths.data_dir={data_dir}")
+    assert started.returncode == 0, started.stderr
+    [run_dir] = run_dirs(started_in / "logs")
+    [tensorboard_run] = (started_in / "logs" / "tensorboard" / "mnist1d" / "linear").iterdir()
+
+    resumed = train_py_in(resumed_in, f"resume={run_dir}", ZOO_DATA_DIR=str(resumed_in / "zoo_data_dir"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(resumed_in.iterdir()) == []  # no data generated here, no second log tree
+    assert list(tensorboard_run.parent.iterdir()) == [tensorboard_run]
+    assert len(list(tensorboard_run.glob("events.out.tfevents.*"))) > 1  # the resumed part wrote there too
+    assert read_metrics(run_dir)["status"] == "finished"
+
+
 def test_ctrl_c_saves_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, data_dir):
-    run = start_train_py("model=mlp", "trainer.max_epochs=100000", log_dir=tmp_path, data_dir=data_dir)
+    # A learning rate too small to move the weights: val/acc never improves after the first epoch, and
+    # last.ckpt must follow every epoch all the same.
+    run = start_train_py("model=linear", "optimizer.lr=1e-12", "trainer.max_epochs=100000",
+                         "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", log_dir=tmp_path,
+                         data_dir=data_dir)
     checkpoint = wait_for_first_checkpoint(run, tmp_path)
+    deadline = time.monotonic() + 120
+    while load_checkpoint(checkpoint)["epoch"] < 2:
+        assert run.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
     run_dir = checkpoint.parent.parent
@@ -95,7 +172,7 @@ def test_ctrl_c_saves_marks_the_run_interrupted_and_says_how_to_resume(tmp_path,
     assert f"continue with: python train.py resume={run_dir}" in stderr
     status = read_metrics(run_dir)
     assert status["status"] == "interrupted" and status["step"] > 0
-    assert load_checkpoint(checkpoint)["global_step"] > 0
+    assert load_checkpoint(checkpoint)["global_step"] >= 4 * status["epoch"]  # only the epoch it was in is lost
 
 
 def test_a_diverging_run_stops_with_the_step_and_keeps_its_last_good_checkpoint(tmp_path, data_dir):
@@ -113,3 +190,8 @@ def test_a_diverging_run_stops_with_the_step_and_keeps_its_last_good_checkpoint(
     assert line.endswith(f"The last good checkpoint is kept: {last}")
     weights = load_checkpoint(last)["state_dict"].values()
     assert all(torch.isfinite(w).all() for w in weights if w.is_floating_point())
+    # One-cycle planned its cycle for 10 epochs: it cannot be stretched over more.
+    longer = train_py("trainer.max_epochs=20", f"resume={last}", log_dir=tmp_path, data_dir=data_dir)
+    assert longer.returncode == 2 and longer.stderr.strip() == (
+        "error: scheduler=one_cycle planned its cycle for the run's 10 epochs; it cannot change its length to "
+        "trainer.max_epochs=20: start a new run with trainer.max_epochs=20")

@@ -13,11 +13,16 @@ from zoo.errors import ZooError
 
 class Throughput(L.Callback):
     """Training samples per second, timed over the training part of each epoch (not validation, not
-    start-up). The clock is read only at epoch boundaries, after waiting for the GPU, so it costs no
-    synchronization inside the training step."""
+    start-up), and the wall time of fitting. The clock is read only at epoch boundaries, after waiting
+    for the GPU, so it costs no synchronization inside the training step.
+
+    The totals are saved in every checkpoint and restored with it, so a resumed run reports the time
+    and samples of all its parts; the work a killed run did after its last checkpoint is done again
+    and counted once."""
 
     def __init__(self):
         self.samples, self.seconds, self._start = 0, 0.0, None
+        self.earlier_wall_seconds, self._fit_start = 0.0, None
 
     def _stop(self, pl_module):
         if self._start is not None:
@@ -25,6 +30,9 @@ class Throughput(L.Callback):
                 torch.cuda.synchronize(pl_module.device)
             self.seconds += time.perf_counter() - self._start
             self._start = None
+
+    def on_fit_start(self, trainer, pl_module):
+        self._fit_start = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._start = time.perf_counter()
@@ -38,6 +46,19 @@ class Throughput(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._stop(pl_module)
+
+    def state_dict(self) -> dict:
+        return {"samples": self.samples, "seconds": self.seconds, "wall_seconds": self.wall_seconds}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.samples, self.seconds = state_dict["samples"], state_dict["seconds"]
+        self.earlier_wall_seconds = state_dict["wall_seconds"]
+
+    @property
+    def wall_seconds(self) -> float:
+        """Seconds since fitting started, plus those of the run's earlier parts."""
+        now = time.perf_counter() - self._fit_start if self._fit_start is not None else 0.0
+        return self.earlier_wall_seconds + now
 
     @property
     def samples_per_s(self) -> float:

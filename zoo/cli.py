@@ -19,7 +19,8 @@ def main() -> None:
     if not any(argument.startswith(HYDRA_FLAGS) for argument in arguments):
         try:
             configs = check_overrides(arguments, CONFIG_DIR)
-            for log_dir in {cfg.paths.log_dir for cfg in configs}:
+            # A resumed run writes into its own folders (a paths.log_dir other than its own is refused).
+            for log_dir in {cfg.paths.log_dir for cfg in configs if not cfg.resume}:
                 check_log_dir(Path(log_dir))
             sys.argv += continue_in_run_dir(configs[0].resume)
         except ZooError as error:

@@ -14,8 +14,9 @@ from hydra.utils import instantiate
 from zoo import models
 from zoo.checkpoints import load_checkpoint
 from zoo.errors import ZooError
+from zoo.resume import saved_config
 from zoo.task import Classifier
-from zoo.train import build_network, quiet_lightning, saved_config
+from zoo.train import build_network, quiet_lightning
 
 USAGE = ("usage: zoo-eval ckpt=<checkpoint or run directory> [data_dir=<data folder>] [output=<file.json>] "
          "[accelerator=auto|cpu|gpu]")

@@ -4,6 +4,12 @@ import math
 
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
 
+# A resumed run told a new trainer.max_epochs rebuilds its schedule for the new total step count and
+# goes on from its step: cosine follows the longer (or shorter) curve from there (a finished run's
+# learning rate rises again: a warm restart). OneCycleLR keeps its total_steps in its state, which the
+# checkpoint restores, and fails past them: a one-cycle run cannot change its length.
+FIXED_LENGTH = {"zoo.schedules.one_cycle"}
+
 
 def cosine(optimizer, total_steps: int, warmup_fraction: float = 0.05):
     """Linear warm-up over the first `warmup_fraction` of the steps, then a cosine decay to zero."""

@@ -8,7 +8,6 @@ import inspect
 import json
 import logging
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from zoo.checkpoints import AtomicCheckpointIO, InputNormalization, RandomState,
 from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
+from zoo.resume import resumed_config
 from zoo.task import Classifier
 
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
@@ -125,6 +125,7 @@ def describe_data(datamodule) -> dict:
 def train(cfg: DictConfig) -> dict:
     """Fit (or continue `cfg.resume`), then test the best checkpoint; write `metrics.json` in
     `paths.output_dir` and return its content."""
+    absolute_paths(cfg)
     check_config(cfg)
     check_trainer_keys(cfg.trainer)
     quiet_lightning()
@@ -146,7 +147,6 @@ def train(cfg: DictConfig) -> dict:
     verb = f"resuming from step {resume_step}:" if resume else "training"
     print(f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
           f"for {budget(trainer)}, seed {cfg.seed}", flush=True)
-    start = time.perf_counter()
     try:
         with readable_write_errors():
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume, weights_only=True)
@@ -163,7 +163,8 @@ def train(cfg: DictConfig) -> dict:
         raise ZooError(f"Lightning cannot train with these settings: {' '.join(str(error).split())} "
                        f"(val and test batches hold data.eval_batch_size={datamodule.eval_batch_size} samples, "
                        f"training batches data.batch_size={datamodule.batch_size})") from None
-    train_time = time.perf_counter() - start
+    # Read before testing: trainer.test(ckpt_path=...) restores the callbacks' state from that checkpoint.
+    train_time, samples_per_s = throughput.wall_seconds, throughput.samples_per_s
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     with readable_write_errors():
@@ -173,7 +174,7 @@ def train(cfg: DictConfig) -> dict:
     result = {"status": "finished", "model": cfg.model.name, "data": datamodule.name, "seed": cfg.seed,
               **{key: metrics.get(key) for key in FINAL_METRICS},
               "params": models.count_parameters(net), "train_time_s": train_time,
-              "samples_per_s": throughput.samples_per_s, "device": trainer.strategy.root_device.type,
+              "samples_per_s": samples_per_s, "device": trainer.strategy.root_device.type,
               "precision": precision_used(trainer, cfg), "best_checkpoint": best or None,
               "samples": {split: len(targets) for split, (_, targets) in datamodule.splits.items()}}
     with readable_write_errors():
@@ -188,6 +189,13 @@ def budget(trainer: L.Trainer) -> str:
     epochs = f"{trainer.max_epochs} epochs" if trainer.max_epochs not in (None, -1) else ""
     steps = f"{trainer.max_steps} steps" if trainer.max_steps not in (None, -1) else ""
     return " or ".join(part for part in (epochs, steps) if part) or "ever (stop it with Ctrl-C)"
+
+
+def absolute_paths(cfg: DictConfig) -> None:
+    """The run's folders as absolute paths, in its config and so in its checkpoints: a resume from
+    another working directory writes into the run's own TensorBoard folder and reads its own data."""
+    for key in ("log_dir", "data_dir"):
+        cfg.paths[key] = str(Path(cfg.paths[key]).resolve())
 
 
 class Interrupted(ZooError):
@@ -219,26 +227,6 @@ def readable_write_errors():
             raise
         raise ZooError(f"could not write {error.filename or 'a file'}: {error.strerror}; free some space or "
                        f"choose another paths.log_dir") from None
-
-
-def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
-    """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
-    that belongs to the machine, not the run."""
-    saved = {key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"}
-    if data_dir:
-        saved["paths"]["data_dir"] = data_dir
-        if "data_dir" in saved["data"]:
-            saved["data"]["data_dir"] = data_dir
-    return OmegaConf.create(saved)
-
-
-def resumed_config(resume: str, data_dir: str) -> DictConfig:
-    """The config of the run to continue, from its checkpoint (a run directory means its last.ckpt)."""
-    path = Path(resume)
-    checkpoint_path = path / "checkpoints" / "last.ckpt" if path.is_dir() else path
-    cfg = saved_config(load_checkpoint(checkpoint_path), data_dir)
-    cfg.resume = str(checkpoint_path.resolve())
-    return cfg
 
 
 def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict) -> None:
@@ -280,8 +268,7 @@ def hydra_main(cfg: DictConfig):
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         if cfg.get("resume"):
-            check_resume_overrides()
-            cfg = resumed_config(cfg.resume, cfg.paths.data_dir)
+            cfg = resumed_config(cfg, HydraConfig.get().overrides.task)
         else:
             name_run_after_overrides(cfg)
         result = train(cfg)
@@ -297,14 +284,6 @@ def hydra_main(cfg: DictConfig):
         logging.getLogger(__name__).exception("the job failed")  # the traceback goes to the job's log file
         return {"failed": f"{type(error).__name__}: {error}"}
     return result["val/acc_best"]  # what a Hydra sweeper would optimize
-
-
-def check_resume_overrides() -> None:
-    """A resumed run continues with the settings it was started with; other settings would not resume it."""
-    others = [o for o in HydraConfig.get().overrides.task if not o.startswith(("resume=", "paths."))]
-    if others:
-        raise ZooError(f"resume continues a run with its saved settings; drop {' '.join(others)} "
-                       f"(start a new run to change them)")
 
 
 if __name__ == "__main__":
