@@ -208,6 +208,19 @@ def test_gpu_trainer_trains_with_mixed_precision(tmp_path, data_dir):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("tf32, precision", [("false", "32-true"), ("true", "32-true+tf32")])
+def test_float32_on_a_gpu_is_what_the_run_records(tmp_path, data_dir, tf32, precision):
+    result = train_py("trainer=auto", "model=cnn", f"tf32={tf32}", *TINY, log_dir=tmp_path, data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(run_dirs(tmp_path)[0])
+    assert metrics["device"] == "cuda" and metrics["precision"] == precision
+    [events] = {path.parent for path in tmp_path.rglob("events.out.tfevents.*")}
+    hparams = EventAccumulator(str(events)).Reload().PluginTagToContent("hparams")
+    row = b"".join(hparams.values())  # the HPARAMS row says the same
+    assert precision.encode() in row and (b"+tf32" in row) == (tf32 == "true")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_the_non_finite_loss_check_never_waits_for_the_gpu():
     weight = torch.zeros(1, requires_grad=True)
     trainer = SimpleNamespace(global_step=0, current_epoch=0, optimizers=[torch.optim.SGD([weight], lr=0.1)])
