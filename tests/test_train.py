@@ -17,7 +17,8 @@ from zoo.errors import ZooError
 from zoo.data.mnist1d import MNIST1D
 from zoo.models import list_models
 from zoo.task import WeightedMean
-from zoo.train import build_network, saved_config
+from zoo.resume import saved_config
+from zoo.train import build_network
 
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
 

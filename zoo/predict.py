@@ -84,7 +84,8 @@ def load(path) -> Predictor:
     from zoo.checkpoints import load_checkpoint
     from zoo.evaluate import checkpoint_file
     from zoo.task import Classifier
-    from zoo.train import build_network, saved_config
+    from zoo.resume import saved_config
+    from zoo.train import build_network
 
     path = checkpoint_file(Path(path))
     checkpoint = load_checkpoint(path)
