@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 
 from zoo import models
 from zoo.checkpoints import load_checkpoint
+from zoo.cli import parse_settings
 from zoo.errors import ZooError
 from zoo.resume import saved_config
 from zoo.task import Classifier
@@ -20,19 +21,6 @@ from zoo.train import build_network, quiet_lightning
 
 USAGE = ("usage: zoo-eval ckpt=<checkpoint or run directory> [data_dir=<data folder>] [output=<file.json>] "
          "[accelerator=auto|cpu|gpu]")
-SETTINGS = {"ckpt", "data_dir", "output", "accelerator"}
-
-
-def parse(arguments: list[str]) -> dict:
-    settings = {"data_dir": None, "output": None, "accelerator": "auto"}
-    for argument in arguments:
-        key, equals, value = argument.partition("=")
-        if not equals or key not in SETTINGS:
-            raise ZooError(f"{argument!r} is not a zoo-eval setting; {USAGE}")
-        settings[key] = value
-    if "ckpt" not in settings:
-        raise ZooError(f"no checkpoint given; {USAGE}")
-    return settings
 
 
 def checkpoint_file(path: Path) -> Path:
@@ -80,7 +68,8 @@ def evaluate(ckpt: str, data_dir: str | None = None, output: str | None = None, 
 
 def main() -> None:
     try:
-        evaluate(**parse(sys.argv[1:]))
+        evaluate(**parse_settings("zoo-eval", sys.argv[1:], USAGE, required=("ckpt",),
+                                  optional={"data_dir": None, "output": None, "accelerator": "auto"}))
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

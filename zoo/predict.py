@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.cli import parse_settings
 from zoo.errors import ZooError
 
 USAGE = ("usage: zoo-predict ckpt=<checkpoint or run directory> input=<file.npy, .png/.jpg image or folder of "
          "images> [output=<file.csv>]")
-SETTINGS = {"ckpt", "input", "output"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 BATCH_SIZE = 1024
 
@@ -102,19 +102,6 @@ def load(path) -> Predictor:
     task = Classifier(net, data.num_classes, optimizer=None, hparams=saved)
     task.load_state_dict(checkpoint["state_dict"])
     return Predictor(task.net, dataset, checkpoint=str(path)).eval()
-
-
-def parse(arguments: list[str]) -> dict:
-    settings = {"output": None}
-    for argument in arguments:
-        key, equals, value = argument.partition("=")
-        if not equals or key not in SETTINGS:
-            raise ZooError(f"{argument!r} is not a zoo-predict setting; {USAGE}")
-        settings[key] = value
-    for key in ("ckpt", "input"):
-        if not settings.get(key):
-            raise ZooError(f"no {key}= given; {USAGE}")
-    return settings
 
 
 def input_files(source: Path) -> list[Path]:
@@ -212,7 +199,8 @@ def predict(ckpt: str, source: str, output: str | None = None) -> Path:
 
 def main() -> None:
     try:
-        settings = parse(sys.argv[1:])
+        settings = parse_settings("zoo-predict", sys.argv[1:], USAGE, required=("ckpt", "input"),
+                                  optional={"output": None})
         predict(settings["ckpt"], settings["input"], settings["output"])
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
