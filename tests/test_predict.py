@@ -65,8 +65,9 @@ def test_checkpoints_carry_the_normalization_of_the_training_part(mnist1d_run, d
     for name in ("best.ckpt", "last.ckpt"):
         checkpoint = torch.load(mnist1d_run / "checkpoints" / name, weights_only=True)
         dataset = checkpoint["hyper_parameters"]["dataset"]
-        assert dataset["mean"] == datamodule.normalization["mean"]
-        assert dataset["std"] == datamodule.normalization["std"]
+        # The same statistics; the last float32 digits of a sum depend on how torch splits it over threads.
+        assert dataset["mean"] == pytest.approx(datamodule.normalization["mean"], rel=1e-5, abs=1e-8)
+        assert dataset["std"] == pytest.approx(datamodule.normalization["std"], rel=1e-5)
         assert dataset["class_names"] == DIGITS
 
 
