@@ -178,14 +178,15 @@ def test_training_by_steps_as_lightning_does(tmp_path, data_dir):
     assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 12
 
 
-def test_a_fraction_of_a_single_batch_fails_in_one_line_and_works_with_more_batches(tmp_path, data_dir):
-    too_few = train_py("model=linear", *TINY[:1], "+trainer.limit_val_batches=0.5", log_dir=tmp_path / "one",
-                       data_dir=data_dir)
+@pytest.mark.parametrize("stage", ["val", "test"])
+def test_a_fraction_of_a_single_batch_fails_in_one_line_and_works_with_more_batches(tmp_path, data_dir, stage):
+    budget = ["model=linear", "trainer.max_epochs=1", "+trainer.limit_train_batches=4"]
+    too_few = train_py(*budget, f"+trainer.limit_{stage}_batches=0.5", log_dir=tmp_path / "one", data_dir=data_dir)
     assert too_few.returncode == 2 and "Traceback" not in too_few.stderr
     line = too_few.stderr.strip().splitlines()[-1]
     assert line.startswith("error: Lightning cannot train with these settings: You requested to check 0.5 of the "
-                           "`val_dataloader`") and "data.eval_batch_size=1024" in line
-    halved = train_py("model=linear", *TINY[:1], "+trainer.limit_val_batches=0.5", "data.eval_batch_size=100",
+                           f"`{stage}_dataloader`") and "data.eval_batch_size=1024" in line
+    halved = train_py(*budget, f"+trainer.limit_{stage}_batches=0.5", "data.eval_batch_size=100",
                       log_dir=tmp_path / "four", data_dir=data_dir)
     assert halved.returncode == 0, halved.stderr[-3000:]
 
@@ -235,4 +236,4 @@ def test_the_non_finite_loss_check_never_waits_for_the_gpu():
                 check.on_train_batch_end(trainer, None, {"loss": loss}, None, step)
         finally:
             torch.cuda.set_sync_debug_mode(0)
-        check.on_train_epoch_end(trainer, None)
+        check.on_save_checkpoint(trainer, None, {})  # at the latest before a checkpoint of those weights

@@ -71,7 +71,7 @@ class StopOnNonFiniteLoss(L.Callback):
 
     On a GPU, reading the loss would make the host wait for the step to finish. Instead each step's loss is
     copied to the host in the background and read once its copy has arrived, usually a step or two later,
-    and at the latest at the end of the epoch, before any checkpoint is written."""
+    and at the latest at the end of the epoch or before a checkpoint is written, whichever comes first."""
 
     def __init__(self):
         self.pending: deque[tuple[int, int, torch.Tensor, torch.cuda.Event]] = deque()
@@ -89,6 +89,12 @@ class StopOnNonFiniteLoss(L.Callback):
             self._check(trainer, *self.pending.popleft()[:3])
 
     def on_train_epoch_end(self, trainer, pl_module):
+        self._check_all(trainer)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        self._check_all(trainer)  # raising here writes nothing: no checkpoint of non-finite weights
+
+    def _check_all(self, trainer) -> None:
         while self.pending:
             step, epoch, loss, copied = self.pending.popleft()
             copied.synchronize()

@@ -7,9 +7,11 @@ with weights_only=True), so nothing but the checkpoint file and the data set is 
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 from zoo import models
 from zoo.checkpoints import load_checkpoint
@@ -35,26 +37,35 @@ def checkpoint_file(path: Path) -> Path:
     return path / "checkpoints" / "last.ckpt"
 
 
-def evaluate(ckpt: str, data_dir: str | None = None, output: str | None = None, accelerator: str = "auto") -> dict:
-    """Test the checkpoint's model on its data set's test split; write and return the test metrics."""
+def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, Classifier]:
+    """The trained model of a checkpoint (or a run directory's), rebuilt from the settings and the data's
+    description stored in it: (checkpoint file, checkpoint, the run's config, the model in eval mode)."""
     path = checkpoint_file(Path(ckpt))
     checkpoint = load_checkpoint(path)
     saved = checkpoint.get("hyper_parameters") or {}
-    if "model" not in saved or "data" not in saved:
+    if "model" not in saved or "data" not in saved or "input_shape" not in (saved.get("dataset") or {}):
         raise ZooError(f"{path} was not written by zoo: it holds no model and data settings")
     cfg = saved_config(checkpoint, data_dir)
+    dataset = saved["dataset"]
+    data = SimpleNamespace(name=dataset["name"], input_shape=tuple(dataset["input_shape"]),
+                           num_classes=dataset["num_classes"])
+    task = Classifier(build_network(cfg, data), data.num_classes, optimizer=None, hparams=saved)
+    task.load_state_dict(checkpoint["state_dict"])
+    return path, checkpoint, cfg, task.eval()
+
+
+def evaluate(ckpt: str, data_dir: str | None = None, output: str | None = None, accelerator: str = "auto") -> dict:
+    """Test the checkpoint's model on its data set's test split; write and return the test metrics."""
+    path, checkpoint, cfg, task = restore(ckpt, data_dir)
     quiet_lightning()
     datamodule = instantiate(cfg.data)
-    net = build_network(cfg, datamodule)
-    task = Classifier(net, datamodule.num_classes, optimizer=None, hparams=saved)
-    task.load_state_dict(checkpoint["state_dict"])
     trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.test(task, datamodule=datamodule, verbose=False)
     result = {"status": "evaluated", "checkpoint": str(path), "model": cfg.model.name, "data": datamodule.name,
               "seed": cfg.seed, "epoch": checkpoint.get("epoch"), "step": checkpoint.get("global_step"),
               **{key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")},
-              "params": models.count_parameters(net), "device": trainer.strategy.root_device.type}
+              "params": models.count_parameters(task.net), "device": trainer.strategy.root_device.type}
     target = Path(output) if output else path.parent.parent / "eval_metrics.json"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ import os
 import sys
 from math import prod
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -81,26 +80,13 @@ def load(path) -> Predictor:
     """The model saved at `path` (a checkpoint, or a run directory for its best checkpoint), in eval mode."""
     # Imported here, not at the top: zoo-predict checks its command line and input files first, in a
     # fraction of the seconds Lightning and Hydra take to import.
-    from zoo.checkpoints import load_checkpoint
-    from zoo.evaluate import checkpoint_file
-    from zoo.task import Classifier
-    from zoo.resume import saved_config
-    from zoo.train import build_network
+    from zoo.evaluate import restore
 
-    path = checkpoint_file(Path(path))
-    checkpoint = load_checkpoint(path)
-    saved = checkpoint.get("hyper_parameters") or {}
-    dataset = saved.get("dataset") or {}
-    if "model" not in saved or "data" not in saved or "input_shape" not in dataset:
-        raise ZooError(f"{path} was not written by zoo: it holds no model and data settings")
+    path, checkpoint, _, task = restore(path)
+    dataset = checkpoint["hyper_parameters"]["dataset"]
     if "mean" not in dataset:
         raise ZooError(f"{path} was saved before zoo kept the input normalization in its checkpoints, so it "
                        f"cannot take raw inputs; train the model again (zoo-eval can still test it)")
-    data = SimpleNamespace(name=dataset["name"], input_shape=tuple(dataset["input_shape"]),
-                           num_classes=dataset["num_classes"])
-    net = build_network(saved_config(checkpoint), data)
-    task = Classifier(net, data.num_classes, optimizer=None, hparams=saved)
-    task.load_state_dict(checkpoint["state_dict"])
     return Predictor(task.net, dataset, checkpoint=str(path)).eval()
 
 

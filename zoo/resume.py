@@ -6,6 +6,7 @@ resume= added), change trainer.max_epochs to lengthen or shorten the run, and gi
 saved one is refused: the run would not be the same run any more.
 """
 
+import copy
 from pathlib import Path
 
 from hydra import compose
@@ -25,7 +26,7 @@ UNSET = object()
 def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
     """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
     that belongs to the machine, not the run."""
-    saved = {key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"}
+    saved = copy.deepcopy({key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"})
     if data_dir:
         saved["paths"]["data_dir"] = data_dir
         if "data_dir" in saved["data"]:

@@ -41,7 +41,8 @@ def quiet_lightning() -> None:
 
     class DropTips(logging.Filter):
         def filter(self, record):
-            return "Tip:" not in record.getMessage()
+            # Its TF32 advice too: zoo's own switch is tf32=true (see conf/train.yaml).
+            return "Tip:" not in record.getMessage() and "set_float32_matmul_precision" not in record.getMessage()
 
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(DropTips())
     # Lightning's own use of a deprecated torch API: nothing a zoo user can act on.
@@ -148,7 +149,7 @@ def train(cfg: DictConfig) -> dict:
     print(f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
           f"for {budget(trainer)}, seed {cfg.seed}", flush=True)
     try:
-        with readable_write_errors():
+        with readable_write_errors(), readable_lightning_errors(datamodule):
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except SystemExit:  # Lightning's answer to Ctrl-C: it stopped fit and exits
         write_status(output_dir, "interrupted", epoch=trainer.current_epoch, step=trainer.global_step)
@@ -157,17 +158,11 @@ def train(cfg: DictConfig) -> dict:
     except ZooError as error:
         write_status(output_dir, "failed", error=str(error), epoch=trainer.current_epoch, step=trainer.global_step)
         raise ZooError(f"{error}. {resume_hint(output_dir, suggest_resume=False)}") from None
-    except MisconfigurationException as error:  # a Trainer setting that cannot work with this data
-        write_status(output_dir, "failed", error=str(error))
-        print(file=sys.stderr)  # Lightning leaves its progress bar mid-line: the error starts a line of its own
-        raise ZooError(f"Lightning cannot train with these settings: {' '.join(str(error).split())} "
-                       f"(val and test batches hold data.eval_batch_size={datamodule.eval_batch_size} samples, "
-                       f"training batches data.batch_size={datamodule.batch_size})") from None
     # Read before testing: trainer.test(ckpt_path=...) restores the callbacks' state from that checkpoint.
     train_time, samples_per_s = throughput.wall_seconds, throughput.samples_per_s
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    with readable_write_errors():
+    with readable_write_errors(), readable_lightning_errors(datamodule):
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
     metrics.update({key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")})
 
@@ -215,6 +210,18 @@ def write_status(output_dir: Path, status: str, **info) -> None:
     """metrics.json: the final metrics of a finished run, or what stopped an unfinished one."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps({"status": status, **info}, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def readable_lightning_errors(datamodule):
+    """A Trainer setting Lightning refuses once it sees the data (a fraction of a single batch, say): one line."""
+    try:
+        yield
+    except MisconfigurationException as error:
+        print(file=sys.stderr)  # Lightning leaves its progress bar mid-line: the error starts a line of its own
+        raise ZooError(f"Lightning cannot train with these settings: {' '.join(str(error).split())} "
+                       f"(val and test batches hold data.eval_batch_size={datamodule.eval_batch_size} samples, "
+                       f"training batches data.batch_size={datamodule.batch_size})") from None
 
 
 @contextlib.contextmanager
