@@ -14,11 +14,10 @@ from conftest import TINY, read_metrics, run_dirs, train_py
 from zoo.callbacks import StopOnNonFiniteLoss
 from zoo.checkpoints import load_checkpoint
 from zoo.errors import ZooError
+from zoo.evaluate import restore
 from zoo.data.mnist1d import MNIST1D
 from zoo.models import list_models
 from zoo.task import WeightedMean
-from zoo.resume import saved_config
-from zoo.train import build_network
 
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
 
@@ -124,16 +123,12 @@ def test_losses_are_means_over_samples_not_batches(tmp_path, data_dir):
                       data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_metrics(run_dirs(tmp_path)[0])
-    checkpoint = load_checkpoint(metrics["best_checkpoint"])
-    cfg = saved_config(checkpoint)
+    _, _, cfg, task = restore(metrics["best_checkpoint"])
     datamodule = instantiate(cfg.data)
     datamodule.setup()
-    net = build_network(cfg, datamodule)
-    net.load_state_dict({key.removeprefix("net."): value for key, value in checkpoint["state_dict"].items()
-                         if key.startswith("net.")})
     x, y = datamodule.splits["test"]
     with torch.no_grad():
-        whole_split = F.cross_entropy(net.eval()(x), y).item()
+        whole_split = F.cross_entropy(task(x), y).item()
     assert metrics["test/loss"] == pytest.approx(whole_split, rel=1e-5)
 
 

@@ -4,12 +4,14 @@ Every checkpoint holds plain containers and tensors only, so it opens with
 `torch.load(weights_only=True)`; zoo never opens one any other way.
 """
 
+import copy
 import os
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
+from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
 
@@ -86,3 +88,14 @@ class InputNormalization(L.Callback):
 
     def setup(self, trainer, pl_module, stage):
         pl_module.hparams["dataset"] = {**pl_module.hparams["dataset"], **trainer.datamodule.normalization}
+
+
+def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
+    """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
+    that belongs to the machine, not the run."""
+    saved = copy.deepcopy({key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"})
+    if data_dir:
+        saved["paths"]["data_dir"] = data_dir
+        if "data_dir" in saved["data"]:
+            saved["data"]["data_dir"] = data_dir
+    return OmegaConf.create(saved)

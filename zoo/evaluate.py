@@ -14,10 +14,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from zoo import models
-from zoo.checkpoints import load_checkpoint
+from zoo.checkpoints import load_checkpoint, saved_config
 from zoo.cli import parse_settings
 from zoo.errors import ZooError
-from zoo.resume import saved_config
 from zoo.task import Classifier
 from zoo.train import build_network, quiet_lightning
 

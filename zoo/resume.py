@@ -6,7 +6,6 @@ resume= added), change trainer.max_epochs to lengthen or shorten the run, and gi
 saved one is refused: the run would not be the same run any more.
 """
 
-import copy
 from pathlib import Path
 
 from hydra import compose
@@ -14,24 +13,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from zoo import CONFIG_DIR
-from zoo.checkpoints import load_checkpoint
+from zoo.checkpoints import load_checkpoint, saved_config
 from zoo.errors import ZooError
 from zoo.schedules import FIXED_LENGTH
 
 # Where the data sets lie: the command line's value, if it gives one, replaces the run's.
 DATA_DIR_KEYS = ("paths.data_dir", "data.data_dir")
 UNSET = object()
-
-
-def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
-    """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
-    that belongs to the machine, not the run."""
-    saved = copy.deepcopy({key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"})
-    if data_dir:
-        saved["paths"]["data_dir"] = data_dir
-        if "data_dir" in saved["data"]:
-            saved["data"]["data_dir"] = data_dir
-    return OmegaConf.create(saved)
 
 
 def resumed_config(composed: DictConfig, overrides: list[str]) -> DictConfig:
