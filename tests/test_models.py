@@ -25,7 +25,7 @@ def test_registry_lists_the_five_families():
 def test_forward_and_backward_on_every_data_shape(name, data):
     torch.manual_seed(0)
     shape = INPUTS[data]
-    net = models.build(name, shape, num_classes=7)
+    net = models.build(name, {"input_shape": shape, "num_classes": 7})
     logits = net(torch.randn(3, *shape))
     assert logits.shape == (3, 7)
     logits.logsumexp(dim=1).mean().backward()
@@ -36,31 +36,31 @@ def test_forward_and_backward_on_every_data_shape(name, data):
 @pytest.mark.parametrize("data", INPUTS)
 def test_linear_is_logistic_regression(data):
     shape = INPUTS[data]
-    assert models.count_parameters(models.build("linear", shape, 10)) == math.prod(shape) * 10 + 10
+    assert models.count_parameters(models.build("linear", {"input_shape": shape, "num_classes": 10})) == math.prod(shape) * 10 + 10
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "rnn", "transformer"])
 def test_dim_and_depth_mean_the_same_thing_in_every_family(name):
-    base = models.count_parameters(models.build(name, (1, 40), 10, dim=32, depth=2))
-    assert models.count_parameters(models.build(name, (1, 40), 10, dim=64, depth=2)) > base
-    assert models.count_parameters(models.build(name, (1, 40), 10, dim=32, depth=3)) > base
+    base = models.count_parameters(models.build(name, {"input_shape": (1, 40), "num_classes": 10}, dim=32, depth=2))
+    assert models.count_parameters(models.build(name, {"input_shape": (1, 40), "num_classes": 10}, dim=64, depth=2)) > base
+    assert models.count_parameters(models.build(name, {"input_shape": (1, 40), "num_classes": 10}, dim=32, depth=3)) > base
 
 
 def test_cnn_picks_conv1d_for_signals_and_conv2d_for_images():
-    assert isinstance(models.build("cnn", (1, 40), 10).features[0], torch.nn.Conv1d)
-    assert isinstance(models.build("cnn", (3, 32, 32), 10).features[0], torch.nn.Conv2d)
+    assert isinstance(models.build("cnn", {"input_shape": (1, 40), "num_classes": 10}).features[0], torch.nn.Conv1d)
+    assert isinstance(models.build("cnn", {"input_shape": (3, 32, 32), "num_classes": 10}).features[0], torch.nn.Conv2d)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("pool", ["last", "mean", "flatten"])
 def test_rnn_cells_and_readouts(cell, pool):
-    net = models.build("rnn", (1, 8, 8), 10, cell=cell, pool=pool, depth=2, dim=16, bidirectional=cell != "rnn")
+    net = models.build("rnn", {"input_shape": (1, 8, 8), "num_classes": 10}, cell=cell, pool=pool, depth=2, dim=16, bidirectional=cell != "rnn")
     assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_transformer_pooling(pool):
-    assert models.build("transformer", (3, 32, 32), 10, pool=pool)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert models.build("transformer", {"input_shape": (3, 32, 32), "num_classes": 10}, pool=pool)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("name, shape, settings, message", [
@@ -74,7 +74,7 @@ def test_transformer_pooling(pool):
 ])
 def test_settings_that_cannot_work_name_the_key_and_the_rule(name, shape, settings, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
-        models.build(name, shape, 10, **settings)
+        models.build(name, {"input_shape": shape, "num_classes": 10}, **settings)
 
 
 @pytest.mark.parametrize("name", models.list_models())
@@ -95,7 +95,7 @@ def test_building_from_python_gives_the_command_lines_network(compose_config, na
     torch.manual_seed(0)
     from_command_line = build_network(cfg, datamodule)
     torch.manual_seed(0)
-    from_python = models.build(name, datamodule.input_shape, datamodule.num_classes)
+    from_python = models.build(name, datamodule.model_inputs)
     assert repr(from_python) == repr(from_command_line)
     expected = from_command_line.state_dict()
     assert all(torch.equal(value, expected[key]) for key, value in from_python.state_dict().items())

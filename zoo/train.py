@@ -59,7 +59,7 @@ def build_network(cfg: DictConfig, datamodule) -> torch.nn.Module:
     name = settings.pop("name")
     where = f"model={name} on data={datamodule.name}"
     try:
-        net = models.build(name, datamodule.input_shape, datamodule.num_classes, **settings)
+        net = models.build(name, datamodule.model_inputs, datamodule.task, **settings)
     except (ValueError, TypeError) as error:
         raise ZooError(f"{where}: {error}") from None
     try:

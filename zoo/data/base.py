@@ -69,6 +69,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     # The value of a white pixel in the stored images (None: not images), so that an image file's
     # 0-255 pixels can be brought to the scale the model was trained on (zoo-predict).
     pixel_max: float | None = None
+    # The task this data set trains (zoo/tasks/): it decides the loss, the metrics and the best checkpoint.
+    task = "classification"
 
     def __init__(self, name: str, data_dir: str, batch_size: int = 128, val_fraction: float = 0.1,
                  seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024):
@@ -82,6 +84,11 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         # Per-channel mean and std of the training part, known after setup(): what turns raw inputs
         # into the model's inputs, saved with every checkpoint so a saved model can take raw data.
         self.normalization: dict[str, list[float]] | None = None
+
+    @property
+    def model_inputs(self) -> dict:
+        """What a model builder needs to know of this data (see zoo.models.DATA_INPUTS)."""
+        return {"input_shape": tuple(self.input_shape), "num_classes": self.num_classes}
 
     @abstractmethod
     def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,54 +1,72 @@
-"""The model registry: every architecture registers a builder under a short name.
+"""The model registry: every architecture registers a builder under a short name and the task it serves.
 
-A model is always built from what the data declares (its input shape and class count), so no
-config carries numbers like 784 or 40.
+A family may serve several tasks (`model=rnn` classifies signals and models text); each task's builder
+takes what the data declares for that task, never numbers copied into a config:
+- classification: `input_shape` (without the batch dimension) and `num_classes`;
+- language_model: `vocab_size` and `context` (the longest sequence it is trained on).
+The other keyword arguments are the model's settings (`model.dim`, `model.depth`...), with the same
+names and meanings in every task.
 """
 
 import difflib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from torch import nn
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+
+# What each task's data declares to the model builders.
+DATA_INPUTS = {"classification": ("input_shape", "num_classes"), "language_model": ("vocab_size", "context")}
 
 
-def register(name: str):
-    """Class decorator: make `name` buildable through `build(name, ...)`."""
+def register(name: str, task: str = "classification"):
+    """Decorator: make `name` buildable for `task` through `build(name, ...)`."""
 
     def add(builder):
-        _BUILDERS[name] = builder
+        _BUILDERS[(task, name)] = builder
         return builder
 
     return add
 
 
-def list_models() -> list[str]:
-    return sorted(_BUILDERS)
+def list_models(task: str = "classification") -> list[str]:
+    return sorted(name for served, name in _BUILDERS if served == task)
 
 
-def build_function(name: str) -> Callable[..., nn.Module]:
-    """The builder registered as `name`; its keyword defaults are the model's defaults everywhere
-    (conf/model/<name>.yaml repeats them for the command line, and a test keeps the two equal)."""
-    if name not in _BUILDERS:
-        raise ValueError(f"model={name} is not a zoo model; choose one of {', '.join(list_models())}")
-    return _BUILDERS[name]
+def build_function(name: str, task: str = "classification") -> Callable[..., nn.Module]:
+    """The builder registered as `name` for `task`; its keyword defaults are the model's defaults
+    everywhere (conf/model/<name>.yaml, with conf/model/for_task/<task>/<name>.yaml on top, repeats
+    them for the command line, and a test keeps the two equal)."""
+    if (task, name) not in _BUILDERS:
+        if name in {known for _, known in _BUILDERS}:
+            raise ValueError(f"model={name} has no {task.replace('_', ' ')} version; choose one of "
+                             f"{', '.join(list_models(task))}")
+        raise ValueError(f"model={name} is not a zoo model; choose one of {', '.join(list_models(task))}")
+    return _BUILDERS[(task, name)]
 
 
-def build(name: str, input_shape: Sequence[int], num_classes: int, **cfg) -> nn.Module:
-    """Build model `name` for inputs of `input_shape` (without the batch dimension).
+def settings_of(name: str, task: str = "classification") -> set[str]:
+    return set(inspect.signature(build_function(name, task)).parameters) - set(DATA_INPUTS[task])
 
-    Raises ValueError with a one-line message naming the key and the rule when the settings or the
-    input cannot work.
+
+def build(name: str, data_inputs: dict, task: str = "classification", **settings) -> nn.Module:
+    """Build model `name` for `task` from what the data declares (`data_inputs`, see DATA_INPUTS).
+
+    A setting whose value is None is left to the builder's default: a task's config sets the settings
+    that mean nothing for it to null (a language model has no `pool`). Raises ValueError with a
+    one-line message naming the key and the rule when the settings or the input cannot work.
     """
-    builder = build_function(name)
-    known = set(inspect.signature(builder).parameters) - {"input_shape", "num_classes"}
-    for key in cfg:
+    builder = build_function(name, task)
+    known = settings_of(name, task)
+    settings = {key: value for key, value in settings.items() if value is not None}
+    for key in settings:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"did you mean model.{close[0]}?" if close else f"its settings are {', '.join(sorted(known)) or 'none'}"
-            raise ValueError(f"model.{key} is not a setting of model={name}; {hint}")
-    return builder(input_shape=tuple(input_shape), num_classes=num_classes, **cfg)
+            for_task = "" if task == "classification" else f" for {task.replace('_', ' ')}"
+            raise ValueError(f"model.{key} is not a setting of model={name}{for_task}; {hint}")
+    return builder(**data_inputs, **settings)
 
 
 def count_parameters(model: nn.Module) -> int:
