@@ -19,7 +19,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
 from zoo.compare import distinguishing_keys
-from zoo.hparams import HP_METRICS, flat_hparams
+from zoo.hparams import COST_METRICS, flat_hparams
+from zoo.tasks.classification import Classification
 
 MODELS = ["mlp", "cnn"]
 LRS = [1e-3, 1e-2]
@@ -73,6 +74,9 @@ def board(sweep):
     yield port, server
     server.send_signal(signal.SIGINT)
     server.wait(timeout=30)
+
+
+HP_METRICS = Classification.hp_metrics | COST_METRICS
 
 
 def session_groups(port: int) -> list[dict]:

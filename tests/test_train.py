@@ -17,7 +17,7 @@ from zoo.errors import ZooError
 from zoo.evaluate import restore
 from zoo.data.mnist1d import MNIST1D
 from zoo.models import list_models
-from zoo.task import WeightedMean
+from zoo.tasks.base import WeightedMean
 
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
 

@@ -81,19 +81,22 @@ class RandomState(L.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-class InputNormalization(L.Callback):
-    """Adds the data's per-channel mean and std, known only once the data is set up, to the data set's
-    description (`hyper_parameters["dataset"]`) that every checkpoint stores, as plain lists: with them a
-    saved model takes raw inputs (zoo.load, zoo-predict)."""
+class DataDescription(L.Callback):
+    """Stores the data set's description as it stands once the data is set up (`hyper_parameters["dataset"]`,
+    plain containers) in every checkpoint: the per-channel mean and std with which a saved model takes raw
+    inputs (zoo.load, zoo-predict), the vocabulary of a language model (zoo-generate)."""
 
     def setup(self, trainer, pl_module, stage):
-        pl_module.hparams["dataset"] = {**pl_module.hparams["dataset"], **trainer.datamodule.normalization}
+        pl_module.hparams["dataset"] = {**pl_module.hparams["dataset"], **trainer.datamodule.describe()}
 
 
 def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
     """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
     that belongs to the machine, not the run."""
     saved = copy.deepcopy({key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"})
+    # Runs from before tasks were chosen by the data were all classifications.
+    saved.setdefault("task", {"_target_": "zoo.tasks.classification.Classification", "_partial_": True,
+                              "label_smoothing": saved.get("label_smoothing", 0.0)})
     if data_dir:
         saved["paths"]["data_dir"] = data_dir
         if "data_dir" in saved["data"]:

@@ -17,7 +17,7 @@ from zoo import models
 from zoo.checkpoints import load_checkpoint, saved_config
 from zoo.cli import parse_settings
 from zoo.errors import ZooError
-from zoo.task import Classifier
+from zoo.tasks.base import Task
 from zoo.train import build_network, quiet_lightning
 
 USAGE = ("usage: zoo-eval ckpt=<checkpoint or run directory> [data_dir=<data folder>] [output=<file.json>] "
@@ -36,7 +36,7 @@ def checkpoint_file(path: Path) -> Path:
     return path / "checkpoints" / "last.ckpt"
 
 
-def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, Classifier]:
+def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, Task]:
     """The trained model of a checkpoint (or a run directory's), rebuilt from the settings and the data's
     description stored in it: (checkpoint file, checkpoint, the run's config, the model in eval mode)."""
     path = checkpoint_file(Path(ckpt))
@@ -46,9 +46,13 @@ def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, 
         raise ZooError(f"{path} was not written by zoo: it holds no model and data settings")
     cfg = saved_config(checkpoint, data_dir)
     dataset = saved["dataset"]
-    data = SimpleNamespace(name=dataset["name"], input_shape=tuple(dataset["input_shape"]),
-                           num_classes=dataset["num_classes"])
-    task = Classifier(build_network(cfg, data), data.num_classes, optimizer=None, hparams=saved)
+    # Checkpoints from before the language models held only a classifier's declaration.
+    model_inputs = dataset.get("model_inputs") or {"input_shape": dataset["input_shape"],
+                                                   "num_classes": dataset["num_classes"]}
+    data = SimpleNamespace(name=dataset["name"], task=dataset.get("task", "classification"),
+                           model_inputs={key: tuple(value) if isinstance(value, list) else value
+                                         for key, value in model_inputs.items()})
+    task = instantiate(cfg.task, _convert_="all")(net=build_network(cfg, data), hparams=saved)
     task.load_state_dict(checkpoint["state_dict"])
     return path, checkpoint, cfg, task.eval()
 
@@ -71,7 +75,7 @@ def evaluate(ckpt: str, data_dir: str | None = None, output: str | None = None, 
         target.write_text(json.dumps(result, indent=2) + "\n")
     except OSError as error:
         raise ZooError(f"could not write {target}: {error.strerror}; choose another output=...") from None
-    print(f"zoo: {result['model']} on {result['data']} from {path}: test/acc {result['test/acc']:.4f}, "
+    print(f"zoo: {result['model']} on {result['data']} from {path}: {task.headline} {result[task.headline]:.4f}, "
           f"test/loss {result['test/loss']:.4f}; written to {target}")
     return result
 

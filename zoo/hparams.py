@@ -6,6 +6,7 @@ a neutral value of the key's type (0 for numbers, "-" for text). Keys read like 
 overrides (`model.dim`, `optimizer.lr`), so a column names the override that changes it.
 """
 
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 # Every model setting any family has, with its column type. Lists (`kernel=[5,3,3]`) and booleans are
@@ -14,13 +15,13 @@ MODEL_KEYS: dict[str, type] = {
     "dim": float, "depth": float, "dropout": float, "norm": str, "activation": str,
     "channels": str, "kernel": str, "stride": float, "pool": str, "head": str,
     "cell": str, "bidirectional": str,
-    "heads": float, "patch": float, "mlp_ratio": float,
+    "heads": float, "patch": float, "mlp_ratio": float, "embed": float, "positions": float,
 }
 NEUTRAL = {float: 0.0, str: "-"}
 
-# What the HPARAMS tab shows for each run, from the run's final metrics.
-HP_METRICS = {"hp/val_acc_best": "val/acc_best", "hp/test_acc": "test/acc", "hp/test_loss": "test/loss",
-              "hp/params": "params", "hp/train_time_s": "train_time_s", "hp/samples_per_s": "samples_per_s"}
+# What the HPARAMS tab shows for every run, from the run's final metrics; each task adds its own (its
+# `hp_metrics`, zoo/tasks/).
+COST_METRICS = {"hp/params": "params", "hp/train_time_s": "train_time_s", "hp/samples_per_s": "samples_per_s"}
 
 
 def as_type(value, kind: type):
@@ -42,7 +43,7 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
     model = OmegaConf.to_container(cfg.model, resolve=True)
     optimizer = cfg.optimizer
     scheduler = cfg.get("scheduler") or {}
-    flat = {"model": str(model["name"]), "data": str(cfg.data.name)}
+    flat = {"task": get_class(cfg.task._target_).name, "model": str(model["name"]), "data": str(cfg.data.name)}
     flat |= {f"model.{key}": as_type(model.get(key), kind) for key, kind in MODEL_KEYS.items()}
     flat |= {
         "optimizer": _class_name(optimizer.get("_target_")),
@@ -50,6 +51,7 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
         "optimizer.weight_decay": float(optimizer.get("weight_decay", 0.0)),
         "scheduler": _class_name(scheduler.get("_target_")),
         "data.batch_size": float(cfg.data.batch_size),
+        "data.context": float(cfg.data.get("context") or 0),
         "trainer.max_epochs": float(cfg.trainer.max_epochs),
         "trainer.max_steps": float(cfg.trainer.get("max_steps") or -1),
         "label_smoothing": float(cfg.label_smoothing),
@@ -60,6 +62,7 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
     return flat
 
 
-def hp_metrics(result: dict) -> dict:
+def hp_metrics(result: dict, task_metrics: dict[str, str]) -> dict:
     """The final metrics of a finished run, under the names the HPARAMS tab lists."""
-    return {name: float(result[key]) for name, key in HP_METRICS.items() if result.get(key) is not None}
+    return {name: float(result[key]) for name, key in (task_metrics | COST_METRICS).items()
+            if result.get(key) is not None}

@@ -1,5 +1,6 @@
 """What a run's TensorBoard shows beyond the metric curves: the resolved config, the parameters of
-each layer, weight and bias histograms every few epochs, and the test split's confusion matrix."""
+each layer, weight and bias histograms every few epochs; and the tasks' own views, the test split's
+confusion matrix (classification) and a text sample after every validation (language models)."""
 
 import lightning as L
 import torch
@@ -45,7 +46,6 @@ def confusion_figure(counts: torch.Tensor, class_names: list[str]) -> Figure:
 class TensorBoardExtras(L.Callback):
     def __init__(self, histogram_every_n_epochs: int = 5):
         self.histogram_every_n_epochs = histogram_every_n_epochs
-        self.confusion: torch.Tensor | None = None
 
     def on_fit_start(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
@@ -62,6 +62,13 @@ class TensorBoardExtras(L.Callback):
             return
         for name, parameter in pl_module.net.named_parameters():
             writer.add_histogram(f"weights/{name}", parameter.detach().float().cpu(), trainer.global_step)
+
+
+class ConfusionMatrix(L.Callback):
+    """The test split's confusion matrix, as a figure in the IMAGES tab."""
+
+    def __init__(self):
+        self.confusion: torch.Tensor | None = None
 
     def on_test_epoch_start(self, trainer, pl_module):
         self.confusion = None
@@ -81,3 +88,22 @@ class TensorBoardExtras(L.Callback):
             return
         figure = confusion_figure(self.confusion.cpu(), trainer.datamodule.class_names)
         writer.add_figure("test/confusion_matrix", figure, trainer.global_step)
+
+
+class TextSamples(L.Callback):
+    """After every validation, `length` characters sampled from `prompt` (always with the same seed, so
+    the samples differ only by what the model learned) in the TEXT tab, under `samples/text`."""
+
+    def __init__(self, prompt: str = "\n", length: int = 300, temperature: float = 0.8, top_k: int | None = None,
+                 seed: int = 0):
+        self.prompt, self.length, self.temperature, self.top_k, self.seed = prompt, length, temperature, top_k, seed
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        writer = tensorboard_writer(trainer)
+        if writer is None or trainer.sanity_checking:
+            return
+        text = pl_module.generate(self.prompt, self.length, self.temperature, self.top_k, self.seed)
+        # Markdown would eat the line breaks and the indentation of code: an indented block shows them as written.
+        shown = "    " + text.replace("\n", "\n    ")
+        writer.add_text("samples/text", f"step {trainer.global_step}, temperature {self.temperature}:\n\n{shown}",
+                        trainer.global_step)

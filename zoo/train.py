@@ -26,14 +26,12 @@ from rich.table import Table
 
 from zoo import CONFIG_DIR, models
 from zoo.callbacks import StopOnNonFiniteLoss, Throughput
-from zoo.checkpoints import AtomicCheckpointIO, InputNormalization, RandomState, load_checkpoint
+from zoo.checkpoints import AtomicCheckpointIO, DataDescription, RandomState, load_checkpoint
 from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
 from zoo.resume import resumed_config
-from zoo.task import Classifier
-
-FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
+from zoo.tasks.base import Task
 
 
 def quiet_lightning() -> None:
@@ -53,28 +51,40 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r"Encountered `nan` values in tensor")
 
 
-def build_network(cfg: DictConfig, datamodule) -> torch.nn.Module:
-    """Build the configured model for the data's declared input, and check that a batch goes through."""
+def task_class(cfg: DictConfig, data) -> type[Task]:
+    """The run's task, which must be the one its data set declares."""
+    task = hydra.utils.get_class(cfg.task._target_)
+    if task.name != data.task:
+        raise ZooError(f"data={data.name} trains task={data.task}, not task={task.name}; "
+                       f"leave task to the data (drop task={task.name})")
+    return task
+
+
+def build_network(cfg: DictConfig, data) -> torch.nn.Module:
+    """Build the configured model for what the data declares (`data.model_inputs`, for its task), and check
+    that a batch goes through."""
     settings = OmegaConf.to_container(cfg.model, resolve=True)
     name = settings.pop("name")
-    where = f"model={name} on data={datamodule.name}"
+    where = f"model={name} on data={data.name}"
     try:
-        net = models.build(name, datamodule.model_inputs, datamodule.task, **settings)
+        net = models.build(name, data.model_inputs, data.task, **settings)
     except (ValueError, TypeError) as error:
         raise ZooError(f"{where}: {error}") from None
+    example = task_class(cfg, data).example_input(data.model_inputs)
     try:
         with torch.no_grad():
-            net.eval()(torch.zeros(2, *datamodule.input_shape))
+            net.eval()(example)
     except RuntimeError as error:
-        raise ZooError(f"{where}: the model cannot take inputs of shape {datamodule.input_shape}: "
+        raise ZooError(f"{where}: the model cannot take inputs of shape {tuple(example.shape[1:])}: "
                        f"{str(error).splitlines()[0]}") from None
     return net.train()
 
 
-def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | None = None) -> L.Trainer:
-    """The Trainer with the configured callbacks and loggers, plus what every zoo run needs: atomic
-    checkpoints, the random state and the input normalization inside them, a stop on a non-finite loss,
-    and the throughput clock."""
+def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | None = None,
+                  task_callbacks: list[L.Callback] = ()) -> L.Trainer:
+    """The Trainer with the configured callbacks and loggers, the task's own views, and what every zoo
+    run needs: atomic checkpoints, the random state and the data's description inside them, a stop on a
+    non-finite loss, and the throughput clock."""
     # An entry without a target is a preset's tweak of a callback that is switched off (callbacks=none).
     callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values()
                  if entry is not None and "_target_" in entry]
@@ -97,7 +107,7 @@ def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | No
     # Without a ModelCheckpoint of the config's, Lightning would add its own under the logger's folder.
     if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
         extra["enable_checkpointing"] = False
-    zoo_callbacks = [throughput, RandomState(), InputNormalization(), StopOnNonFiniteLoss()]
+    zoo_callbacks = list(task_callbacks) + [throughput, RandomState(), DataDescription(), StopOnNonFiniteLoss()]
     return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
                        logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
 
@@ -117,12 +127,6 @@ def check_trainer_keys(trainer_cfg: DictConfig) -> None:
             raise ZooError(f"trainer.{key} is not a setting of Lightning's Trainer{hint}")
 
 
-def describe_data(datamodule) -> dict:
-    return {"name": datamodule.name, "input_shape": list(datamodule.input_shape),
-            "num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names),
-            "pixel_max": datamodule.pixel_max}
-
-
 def train(cfg: DictConfig) -> dict:
     """Fit (or continue `cfg.resume`), then test the best checkpoint; write `metrics.json` in
     `paths.output_dir` and return its content."""
@@ -135,14 +139,14 @@ def train(cfg: DictConfig) -> dict:
     net = build_network(cfg, datamodule)
     datamodule.prepare_data()  # generate, find or download the data now, so a missing data set fails first
     hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading
-    hparams["dataset"] = describe_data(datamodule)
-    task = Classifier(net, datamodule.num_classes, optimizer=instantiate(cfg.optimizer),
-                      scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-                      label_smoothing=cfg.label_smoothing, hparams=hparams)
+    hparams["dataset"] = datamodule.describe()
+    task = instantiate(cfg.task, _convert_="all")(
+        net=net, optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None, hparams=hparams)
     resume = cfg.get("resume")
     resume_step = load_checkpoint(resume)["global_step"] if resume else None
     throughput = Throughput()
-    trainer = build_trainer(cfg, throughput, resume_step)
+    trainer = build_trainer(cfg, throughput, resume_step, task.callbacks())
     output_dir = Path(cfg.paths.output_dir)
 
     verb = f"resuming from step {resume_step}:" if resume else "training"
@@ -166,16 +170,17 @@ def train(cfg: DictConfig) -> dict:
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
     metrics.update({key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")})
 
-    result = {"status": "finished", "model": cfg.model.name, "data": datamodule.name, "seed": cfg.seed,
-              **{key: metrics.get(key) for key in FINAL_METRICS},
+    result = {"status": "finished", "task": task.name, "model": cfg.model.name, "data": datamodule.name,
+              "seed": cfg.seed, **{key: metrics.get(key) for key in task.final_metrics()},
               "params": models.count_parameters(net), "train_time_s": train_time,
               "samples_per_s": samples_per_s, "device": trainer.strategy.root_device.type,
               "precision": precision_used(trainer, cfg), "best_checkpoint": best or None,
-              "samples": {split: len(targets) for split, (_, targets) in datamodule.splits.items()}}
+              "samples": datamodule.split_sizes()}
     with readable_write_errors():
-        log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]), hp_metrics(result))
+        log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]),
+                          hp_metrics(result, task.hp_metrics))
         write_status(output_dir, **result)
-    print_summary(result, output_dir)
+    print_summary(result, task.final_metrics(), output_dir)
     return result
 
 
@@ -246,12 +251,12 @@ def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict) -> None:
             logger.finalize("success")
 
 
-def print_summary(result: dict, output_dir: Path) -> None:
+def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> None:
     table = Table(title=f"{result['model']} on {result['data']}", show_header=False)
     table.add_row("parameters", f"{result['params']:,}")
     table.add_row("training time", f"{result['train_time_s']:.1f} s ({result['samples_per_s']:,.0f} samples/s) "
                   f"on {result['device']}, {result['precision']}")
-    for key in FINAL_METRICS:
+    for key in final_metrics:
         if result[key] is not None:
             table.add_row(key, f"{result[key]:.4f}")
     table.add_row("written to", str(output_dir))
@@ -290,7 +295,8 @@ def hydra_main(cfg: DictConfig):
             raise
         logging.getLogger(__name__).exception("the job failed")  # the traceback goes to the job's log file
         return {"failed": f"{type(error).__name__}: {error}"}
-    return result["val/acc_best"]  # what a Hydra sweeper would optimize
+    # What a Hydra sweeper would optimize, in the direction the task declares (its `mode`).
+    return result[hydra.utils.get_class(cfg.task._target_).best_metric()]
 
 
 if __name__ == "__main__":

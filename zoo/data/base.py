@@ -90,6 +90,19 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         """What a model builder needs to know of this data (see zoo.models.DATA_INPUTS)."""
         return {"input_shape": tuple(self.input_shape), "num_classes": self.num_classes}
 
+    def describe(self) -> dict:
+        """What a checkpoint stores of the data (plain containers): enough to rebuild the model and to feed
+        it raw inputs. The input normalization is known once the data is set up."""
+        return {"name": self.name, "task": self.task, "model_inputs": {"input_shape": list(self.input_shape),
+                                                                          "num_classes": self.num_classes},
+                "input_shape": list(self.input_shape),
+                "num_classes": self.num_classes, "class_names": list(self.class_names), "pixel_max": self.pixel_max,
+                **(self.normalization or {})}
+
+    def split_sizes(self) -> dict[str, int]:
+        """Samples in each split (after setup)."""
+        return {split: len(targets) for split, (_, targets) in self.splits.items()}
+
     @abstractmethod
     def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return x_train, y_train, x_test, y_test, inputs shaped (N, *input_shape)."""

@@ -1,0 +1,152 @@
+"""What every task shares: a network, an optimizer and schedule built late, metrics averaged over
+samples and logged once per epoch, and the best validation value of the monitored metric."""
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, Metric, MinMetric
+
+
+class WeightedMean(Metric):
+    """The mean of per-batch values weighted by batch size, so a short last batch counts for what it holds.
+
+    torchmetrics' MeanMetric would need its NaN check on (a GPU synchronization per update) to honour
+    `weight`: with `nan_strategy="disable"` it silently weighs every update as 1.
+    """
+
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("weight", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, value: torch.Tensor, weight: int | torch.Tensor) -> None:
+        self.total += value.detach().float() * weight
+        self.weight += weight
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.weight
+
+
+class Task(L.LightningModule):
+    """A subclass names itself and its data's declaration (`name`), lists the metrics it logs for every
+    stage (`metrics`: their objects come from `make_metrics`, values derived from them from `derived`),
+    says which validation metric chooses the best checkpoint and in which direction (`monitor`, `mode`),
+    which final metrics go into the HPARAMS row (`hp_metrics`) and which one ranks runs (`headline`), and
+    implements `step(batch, stage)` and `example_input(model_inputs)`.
+
+    `optimizer` and `scheduler` arrive half-built from the config: the optimizer still needs the
+    parameters, the schedule the optimizer and the run's total number of steps. `hparams` must be plain
+    Python containers: they are pickled into every checkpoint, which must open with `weights_only=True`.
+    """
+
+    name: str
+    metrics: tuple[str, ...]
+    monitor: str
+    mode: str  # "max" or "min"
+    headline: str
+    hp_metrics: dict[str, str]
+
+    def __init__(self, net: nn.Module, optimizer=None, scheduler=None, label_smoothing: float = 0.0,
+                 hparams: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters(hparams or {}, logger=False)
+        self.net = net
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.label_smoothing = label_smoothing
+        # Metric objects, updated every step without per-update checks: each check costs a GPU synchronization.
+        for stage in ("train", "val", "test"):
+            made = self.make_metrics()
+            for metric, value in made.items():
+                setattr(self, f"{stage}_{metric}", value)
+        self.accumulated = list(made)  # the names of the metric objects; the other metrics derive from them
+        best = MaxMetric() if self.mode == "max" else MinMetric()
+        best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
+        setattr(self, self.best_attribute, best)
+
+    # --- what a task declares ---------------------------------------------------------------------
+    def make_metrics(self) -> dict[str, Metric]:
+        """One stage's metric objects, by name (each is logged as `<stage>/<name>`)."""
+        return {"loss": WeightedMean()}
+
+    def derived(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Values computed from one stage's metrics at the end of an epoch (bits from nats, say)."""
+        return {}
+
+    def step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of one batch (for the optimizer) and the network's outputs; updates the stage's metrics."""
+        raise NotImplementedError
+
+    @classmethod
+    def example_input(cls, model_inputs: dict) -> torch.Tensor:
+        """A batch of two inputs the network must take: built before training to check the model fits the data."""
+        raise NotImplementedError
+
+    def callbacks(self) -> list[L.Callback]:
+        """The task's own views in TensorBoard (a confusion matrix, a text sample...)."""
+        return []
+
+    # --- what follows from the declarations ------------------------------------------------------
+    @property
+    def best_attribute(self) -> str:
+        return self.monitor.replace("/", "_") + "_best"
+
+    @classmethod
+    def best_metric(cls) -> str:
+        return f"{cls.monitor}_best"
+
+    @classmethod
+    def final_metrics(cls) -> list[str]:
+        """What metrics.json and the summary show, in order."""
+        names = cls.metrics
+        return ([f"train/{name}" for name in names] + [f"val/{name}" for name in names] + [cls.best_metric()]
+                + [f"test/{name}" for name in names])
+
+    def forward(self, x):
+        return self.net(x)
+
+    def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+        values = {}
+        for name in self.accumulated:
+            metric = getattr(self, f"{stage}_{name}")
+            values[name] = metric.compute()
+            metric.reset()
+        values |= self.derived(values)
+        for name in self.metrics:
+            self.log(f"{stage}/{name}", values[name], prog_bar=stage != "test")
+        return values
+
+    def training_step(self, batch, batch_idx):
+        return self.step(batch, "train")[0]
+
+    def on_train_epoch_end(self):
+        self._log_epoch("train")
+
+    def validation_step(self, batch, batch_idx):
+        self.step(batch, "val")
+
+    def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:  # a check of the loop, not a score of the model: forget it
+            for name in self.accumulated:
+                getattr(self, f"val_{name}").reset()
+            return
+        values = self._log_epoch("val")
+        best = getattr(self, self.best_attribute)
+        best(values[self.monitor.split("/", 1)[1]])
+        self.log(self.best_metric(), best.compute(), prog_bar=True)
+
+    def test_step(self, batch, batch_idx):
+        return self.step(batch, "test")[1]  # the outputs, for callbacks such as the confusion matrix
+
+    def on_test_epoch_end(self):
+        self._log_epoch("test")
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=total_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+

@@ -1,0 +1,40 @@
+"""Classification: cross-entropy over the data's classes, accuracy, and the test split's confusion matrix.
+The best checkpoint has the highest validation accuracy."""
+
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from zoo.tasks.base import Task, WeightedMean
+
+
+class Classification(Task):
+    name = "classification"
+    metrics = ("loss", "acc")
+    monitor, mode = "val/acc", "max"
+    headline = "test/acc"
+    hp_metrics = {"hp/val_acc_best": "val/acc_best", "hp/test_acc": "test/acc", "hp/test_loss": "test/loss"}
+
+    def make_metrics(self):
+        num_classes = self.hparams["dataset"]["num_classes"]
+        return {"loss": WeightedMean(),
+                "acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False)}
+
+    @classmethod
+    def example_input(cls, model_inputs):
+        return torch.zeros(2, *model_inputs["input_shape"])
+
+    def step(self, batch, stage):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if stage == "train" else 0.0)
+        # Only accumulate here; the epoch's values are computed and logged once, at its end. Logging a
+        # metric object every step (self.log(..., on_epoch=True)) cost as much as the CNN's forward pass.
+        getattr(self, f"{stage}_loss").update(loss, weight=len(y))
+        getattr(self, f"{stage}_acc").update(logits.detach().argmax(dim=1), y)
+        return loss, logits
+
+    def callbacks(self):
+        from zoo.tensorboard_extras import ConfusionMatrix
+
+        return [ConfusionMatrix()]

@@ -1,0 +1,65 @@
+"""Character-level language modelling: every position predicts the next symbol. Loss in nats per
+character, bits per character (`bpc`) and perplexity (`ppl`); the best checkpoint has the lowest
+validation loss. After every validation a sample from a fixed prompt goes to TensorBoard's TEXT tab."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from zoo.tasks.base import Task, WeightedMean
+
+IGNORED = -1  # the target of a padded position: nothing to predict there
+
+
+class LanguageModel(Task):
+    name = "language_model"
+    metrics = ("loss", "bpc", "ppl")
+    monitor, mode = "val/loss", "min"
+    headline = "test/bpc"
+    hp_metrics = {"hp/val_loss_best": "val/loss_best", "hp/test_bpc": "test/bpc", "hp/test_loss": "test/loss",
+                  "hp/test_ppl": "test/ppl"}
+
+    def __init__(self, net, optimizer=None, scheduler=None, label_smoothing: float = 0.0,
+                 hparams: dict | None = None, sample: dict | None = None):
+        super().__init__(net, optimizer, scheduler, label_smoothing, hparams)
+        from zoo.data.text import Vocabulary
+
+        self.vocabulary = Vocabulary.from_dict(self.hparams["dataset"]["vocabulary"])
+        self.context = int(self.hparams["dataset"]["context"])
+        self.sample_settings = dict(sample or {})
+
+    def make_metrics(self):
+        return {"loss": WeightedMean()}
+
+    def derived(self, values):
+        return {"bpc": values["loss"] / math.log(2), "ppl": values["loss"].exp()}
+
+    @classmethod
+    def example_input(cls, model_inputs):
+        return torch.zeros(2, model_inputs["context"], dtype=torch.long)
+
+    def step(self, batch, stage):
+        x, y = batch
+        logits = self(x)
+        smoothing = self.label_smoothing if stage == "train" else 0.0
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORED, label_smoothing=smoothing)
+        # Weighted by the characters predicted, not the windows: a padded last window counts for what it holds.
+        getattr(self, f"{stage}_loss").update(loss, weight=(y != IGNORED).sum())
+        return loss, logits
+
+    def generate(self, prompt: str, length: int, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int = 0) -> str:
+        """`length` characters after `prompt`, sampled; the same seed gives the same text."""
+        from zoo.models.sampling import generate
+
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        prompt_ids = self.vocabulary.encode(prompt).to(self.device)
+        ids = generate(self.net, prompt_ids, length, self.context, temperature=temperature, top_k=top_k,
+                       generator=generator)
+        return self.vocabulary.decode(ids.cpu())
+
+    def callbacks(self):
+        from zoo.tensorboard_extras import TextSamples
+
+        return [TextSamples(**self.sample_settings)] if self.sample_settings else []
