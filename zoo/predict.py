@@ -84,6 +84,9 @@ def load(path) -> Predictor:
 
     path, checkpoint, _, task = restore(path)
     dataset = checkpoint["hyper_parameters"]["dataset"]
+    if task.name != "classification":
+        raise ZooError(f"{path} is a {task.name.replace('_', ' ')}, not a classifier; sample from it with "
+                       f"zoo-generate ckpt={path}")
     if "mean" not in dataset:
         raise ZooError(f"{path} was saved before zoo kept the input normalization in its checkpoints, so it "
                        f"cannot take raw inputs; train the model again (zoo-eval can still test it)")
