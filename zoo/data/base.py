@@ -22,9 +22,12 @@ class EpochPermutation:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def generator(self) -> torch.Generator:
+        """A generator seeded by (seed, epoch) alone, for whatever else an epoch draws (zoo.data.text)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+
     def order(self) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return torch.randperm(self.size, generator=generator)
+        return torch.randperm(self.size, generator=self.generator())
 
 
 class TensorLoader:
