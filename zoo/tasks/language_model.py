@@ -7,9 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from zoo.data.text import IGNORED, Vocabulary
 from zoo.tasks.base import Task, WeightedMean
-
-IGNORED = -1  # the target of a padded position: nothing to predict there
 
 
 class LanguageModel(Task):
@@ -23,8 +22,6 @@ class LanguageModel(Task):
     def __init__(self, net, optimizer=None, scheduler=None, label_smoothing: float = 0.0,
                  hparams: dict | None = None, sample: dict | None = None):
         super().__init__(net, optimizer, scheduler, label_smoothing, hparams)
-        from zoo.data.text import Vocabulary
-
         self.vocabulary = Vocabulary.from_dict(self.hparams["dataset"]["vocabulary"])
         self.context = int(self.hparams["dataset"]["context"])
         self.sample_settings = dict(sample or {})
