@@ -7,14 +7,18 @@ above the runs: `paths.log_dir`, its `tensorboard/`, one data set's folder or on
 Runs with the same settings but for `seed` form a group: one experiment repeated over seeds. The table
 (printed, Markdown, CSV) has one row per group, named by data, model and every setting that tells the
 groups apart; a family's own settings (`model.*`) count only where they vary within one model, as the
-model column already implies its defaults. The plot shows a metric's curves, one per group, the mean over
-seeds with the spread shaded, one panel per data set. Runs without an HPARAMS row are left out and counted.
+model column already implies its defaults. Each task gets its own table, scored by the metric the task
+declares (test accuracy for classification; test bits per character, lower is better, for language
+models, whose rows are ranked by it). The plot shows a metric's curves (by default what each task's best
+checkpoint monitors), one per group, the mean over seeds with the spread shaded, one panel per data set.
+Runs without an HPARAMS row are left out and counted.
 
     zoo-compare [--logdir logs] [--data mnist1d] [--model cnn rnn] [--metric val/acc] [--out DIR]
 """
 
 import argparse
 import csv
+import importlib
 import statistics
 import sys
 from pathlib import Path
@@ -25,16 +29,22 @@ from rich.table import Table
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-# Table column -> the scalar tags that hold it, newest layout first (hp/ tags came with the HPARAMS table).
-COLUMNS = {
-    "test_acc": ["hp/test_acc", "test/acc"],
-    "val_acc_best": ["hp/val_acc_best", "val/acc_best"],
-    "params": ["hp/params"],
-    "train_time_s": ["hp/train_time_s"],
-    "samples_per_s": ["hp/samples_per_s"],
-}
+COST_COLUMNS = ["params", "train_time_s", "samples_per_s"]
 # What changes between the repeats of one experiment; every other logged hyperparameter is a setting.
 REPEAT_KEYS = {"seed"}
+
+
+def task_of(hparams: dict):
+    """The task class a run declares in its HPARAMS row (runs from before tasks were all classifications)."""
+    name = hparams.get("task", "classification")
+    module = importlib.import_module(f"zoo.tasks.{name}")
+    return next(value for value in vars(module).values() if getattr(value, "name", None) == name
+                and isinstance(value, type))
+
+
+def score_columns(task) -> tuple[str, str]:
+    """The table's two result columns for a task: its headline test metric and its best validation value."""
+    return task.headline.replace("/", "_"), task.best_metric().replace("/", "_")
 
 
 def run_dirs(logdir: Path) -> list[Path]:
@@ -55,14 +65,20 @@ def logged_hparams(events: EventAccumulator) -> dict | None:
     return None
 
 
-def read_run(run_dir: Path, metric: str) -> dict:
-    """One run's logged hyperparameters, final values and `metric` curve."""
+def read_run(run_dir: Path, metric: str | None) -> dict:
+    """One run's logged hyperparameters, final values and the curve of `metric` (None: the metric its
+    task's best checkpoint monitors)."""
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}).Reload()
     tags = set(events.Tags()["scalars"])
-    record = {"run": str(run_dir), "hparams": logged_hparams(events)}
-    for column, candidates in COLUMNS.items():
-        found = next((tag for tag in candidates if tag in tags), None)
+    record = {"run": str(run_dir), "hparams": logged_hparams(events),
+              "tested": any(tag.startswith("test/") for tag in tags)}
+    task = task_of(record["hparams"] or {})
+    for column in [*score_columns(task), *COST_COLUMNS]:
+        # hp/ tags came with the HPARAMS table; earlier runs logged only the metric itself
+        found = next((tag for tag in (f"hp/{column}", column.replace("_", "/", 1)) if tag in tags), None)
         record[column] = events.Scalars(found)[-1].value if found else None
+    metric = metric or task.monitor
+    record["metric"] = metric
     record["curve"] = [(s.step, s.value) for s in events.Scalars(metric)] if metric in tags else []
     record["final"] = record["curve"][-1][1] if record["curve"] else None
     return record
@@ -114,18 +130,23 @@ def spread(values):
     return statistics.stdev(values) if len(values) > 1 else 0.0 if values else None
 
 
-def summarize(groups: list[tuple[dict, list[dict]]], keys: list[str]) -> list[dict]:
+def summarize(groups: list[tuple[dict, list[dict]]], keys: list[str], task) -> list[dict]:
+    """One row per group, all of one task. Classification rows are ordered by their settings; language
+    models are ranked by their score (lower bits per character first) within each data set."""
+    score, best = score_columns(task)
     rows = []
     for config, members in groups:
-        accs = [m["test_acc"] for m in members]
+        scores = [m[score] for m in members]
         rows.append({"data": config.get("data"), "model": config.get("model"),
                      **{key: config.get(key) for key in keys}, "runs": len(members),
-                     "test_acc_mean": mean(accs), "test_acc_std": spread(accs),
-                     "val_acc_best_mean": mean(m["val_acc_best"] for m in members),
+                     f"{score}_mean": mean(scores), f"{score}_std": spread(scores),
+                     f"{best}_mean": mean(m[best] for m in members),
                      "params": mean(m["params"] for m in members),
                      "train_time_s_mean": mean(m["train_time_s"] for m in members),
                      "samples_per_s_mean": mean(m["samples_per_s"] for m in members),
                      "final_metric_mean": mean(m["final"] for m in members)})
+    if task.mode == "min":
+        return sorted(rows, key=lambda row: (order(row["data"]), order(row[f"{score}_mean"])))
     return sorted(rows, key=lambda row: [order(row[key]) for key in ["data", "model", *keys]])
 
 
@@ -146,27 +167,37 @@ def setting_text(value) -> str:
     return str(value)
 
 
-def headers(keys: list[str], metric: str) -> list[str]:
-    return ["data", "model", *keys, "runs", "test acc", "± std", "val best", "params", "time (s)", "samples/s",
-            f"final {metric}"]
+def headers(keys: list[str], metric: str, task) -> list[str]:
+    score, best = score_columns(task)
+    lower = " (lower is better)" if task.mode == "min" else ""
+    return ["data", "model", *keys, "runs", score.replace("_", " ") + lower, "± std", best.replace("_", " "),
+            "params", "time (s)", "samples/s", f"final {metric}"]
 
 
-def cells(row: dict, keys: list[str]) -> list[str]:
+def cells(row: dict, keys: list[str], task) -> list[str]:
+    score, best = score_columns(task)
     return [setting_text(row[key]) for key in ["data", "model", *keys]] + [
-        str(row["runs"]), text(row["test_acc_mean"]), text(row["test_acc_std"]), text(row["val_acc_best_mean"]),
+        str(row["runs"]), text(row[f"{score}_mean"]), text(row[f"{score}_std"]), text(row[f"{best}_mean"]),
         text(row["params"]), text(row["train_time_s_mean"], 1), text(row["samples_per_s_mean"]),
         text(row["final_metric_mean"])]
 
 
-def write_markdown(rows: list[dict], keys: list[str], metric: str, path: Path) -> None:
-    lines = ["| " + " | ".join(headers(keys, metric)) + " |", "|" + "---|" * len(headers(keys, metric))]
-    lines += ["| " + " | ".join(cells(row, keys)) + " |" for row in rows]
+def write_markdown(tables: list[tuple], path: Path) -> None:
+    """One Markdown table per task, in the order given: (task, rows, keys, metric)."""
+    lines = []
+    for task, rows, keys, metric in tables:
+        if lines:
+            lines.append("")
+        lines += ["| " + " | ".join(headers(keys, metric, task)) + " |", "|" + "---|" * len(headers(keys, metric, task))]
+        lines += ["| " + " | ".join(cells(row, keys, task)) + " |" for row in rows]
     path.write_text("\n".join(lines) + "\n")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
+    """Every row of every task; a column a task lacks is left empty in its rows."""
+    fieldnames = list(dict.fromkeys(key for row in rows for key in row))
     with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(file, fieldnames=fieldnames, restval="")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -176,7 +207,7 @@ def label(config: dict, keys: list[str], runs: int) -> str:
                     ) + f" ({runs})"
 
 
-def plot(groups: list[tuple[dict, list[dict]]], keys: list[str], metric: str, path: Path) -> None:
+def plot(groups: list[tuple[dict, list[dict]]], keys: list[str], path: Path) -> None:
     """One panel per data set; per group the mean curve over its runs, shaded from min to max."""
     datasets = sorted({config.get("data") for config, _ in groups}, key=order)
     figure = Figure(figsize=(6.5 * len(datasets), 4.5))
@@ -193,7 +224,7 @@ def plot(groups: list[tuple[dict, list[dict]]], keys: list[str], metric: str, pa
             axes.fill_between(steps, [min(v) for v in values], [max(v) for v in values], alpha=0.2)
         axes.set_title(setting_text(data))
         axes.set_xlabel("training step")
-        axes.set_ylabel(metric)
+        axes.set_ylabel(", ".join(sorted({run["metric"] for _, runs in members for run in runs})))
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
     figure.tight_layout()
@@ -207,14 +238,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="any folder above the runs: paths.log_dir (default logs), its tensorboard/, ...")
     parser.add_argument("--data", nargs="*", help="only these data sets")
     parser.add_argument("--model", nargs="*", help="only these models")
-    parser.add_argument("--metric", default="val/acc", help="the scalar whose curves are plotted (default val/acc)")
+    parser.add_argument("--metric", help="the scalar whose curves are plotted (default: what each task's best "
+                                         "checkpoint monitors, val/acc or val/loss)")
     parser.add_argument("--out", help="where to write comparison.md/.csv/.png (default: compare/ in the logdir)")
     args = parser.parse_args(argv)
 
     logdir = Path(args.logdir)
     runs = [read_run(run_dir, args.metric) for run_dir in run_dirs(logdir)] if logdir.is_dir() else []
-    unfinished = sum(run["hparams"] is None and run["test_acc"] is None for run in runs)
-    without_hparams = sum(run["hparams"] is None and run["test_acc"] is not None for run in runs)
+    unfinished = sum(run["hparams"] is None and not run["tested"] for run in runs)
+    without_hparams = sum(run["hparams"] is None and run["tested"] for run in runs)
     finished = [run for run in runs if run["hparams"] is not None
                 and (not args.data or run["hparams"].get("data") in args.data)
                 and (not args.model or run["hparams"].get("model") in args.model)]
@@ -230,22 +262,31 @@ def main(argv: list[str] | None = None) -> int:
 
     groups = group_runs(finished)
     keys = distinguishing_keys(groups)
-    rows = summarize(groups, keys)
+    tables = []
+    for name in sorted({run["hparams"].get("task", "classification") for run in finished}):
+        task = task_of({"task": name})
+        own = [(config, runs) for config, runs in groups if config.get("task", "classification") == name]
+        own_keys = [key for key in keys if key != "task"]
+        metric = args.metric or task.monitor
+        tables.append((task, summarize(own, own_keys, task), own_keys, metric))
     out = Path(args.out) if args.out else logdir / "compare"
     out.mkdir(parents=True, exist_ok=True)
-    write_markdown(rows, keys, args.metric, out / "comparison.md")
-    write_csv(rows, out / "comparison.csv")
-    plot(groups, keys, args.metric, out / "comparison.png")
+    write_markdown(tables, out / "comparison.md")
+    write_csv([row for _, rows, _, _ in tables for row in rows], out / "comparison.csv")
+    plot(groups, keys, out / "comparison.png")
 
-    table = Table(title=f"{len(finished)} finished runs under {logdir}, grouped by every setting but the seed")
-    for header in headers(keys, args.metric):
-        numeric = header not in ("data", "model", *keys)
-        table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
-    for row in rows:
-        table.add_row(*cells(row, keys))
-    wide_enough = Console(width=1000).measure(table).maximum  # a cut cell would hide a setting or a result
-    console = Console(width=max(Console().width, 120, wide_enough))
-    console.print(table)
+    console = Console(width=max(Console().width, 120))
+    for task, rows, own_keys, metric in tables:
+        table = Table(title=f"{sum(row['runs'] for row in rows)} finished {task.name.replace('_', ' ')} runs under "
+                            f"{logdir}, grouped by every setting but the seed")
+        for header in headers(own_keys, metric, task):
+            numeric = header not in ("data", "model", *own_keys)
+            table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+        for row in rows:
+            table.add_row(*cells(row, own_keys, task))
+        wide_enough = Console(width=1000).measure(table).maximum  # a cut cell would hide a setting or a result
+        console = Console(width=max(Console().width, 120, wide_enough))
+        console.print(table)
     for line in left_out:
         console.print(line)
     console.print(f"wrote {out / 'comparison.md'}, comparison.csv, comparison.png")
