@@ -126,7 +126,7 @@ def same(key: str, saved, given) -> bool:
 
 
 def absolute(key: str, value):
-    is_folder = key.startswith("paths.") or key.endswith(("_dir", "dirpath"))
+    is_folder = key.startswith("paths.") or key.endswith(("_dir", "dirpath")) or key == "data.path"
     return str(Path(value).resolve()) if is_folder and isinstance(value, str) else value
 
 

@@ -196,6 +196,8 @@ def absolute_paths(cfg: DictConfig) -> None:
     another working directory writes into the run's own TensorBoard folder and reads its own data."""
     for key in ("log_dir", "data_dir"):
         cfg.paths[key] = str(Path(cfg.paths[key]).resolve())
+    if cfg.data.get("path"):  # a text corpus given as a file, relative to where the run started
+        cfg.data.path = str(Path(cfg.data.path).resolve())
 
 
 class Interrupted(ZooError):
