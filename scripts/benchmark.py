@@ -3,6 +3,7 @@
     python scripts/benchmark.py                       # both: accuracy, then overhead
     python scripts/benchmark.py accuracy --seeds 3    # the MNIST-1D paper's table, then zoo's defaults
     python scripts/benchmark.py overhead --repeats 5  # zoo's training loop against a raw PyTorch loop
+    python scripts/benchmark.py text --seeds 3        # language models: baselines, then every family's defaults
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
 Accuracy: every row is a real run, `train(cfg)` in this process with the config `python train.py ...` would
@@ -16,6 +17,10 @@ loop over the same in-memory tensors. Time per step is the wall time from the fi
 epoch to the end of training over the steps in between, so each side's per-epoch work (shuffling;
 for zoo also checkpoints, epoch logging, histograms) is in it and its first, warm-up, epoch is not.
 Start-up is the wall time from launching the command to the first training step.
+
+Text: the test block's bits per character under unigram and bigram counts of the training block, and
+what xz, bz2 and gzip need for it once they have seen the training block; then every family's defaults
+on the default corpus, through `train(cfg)` as for accuracy.
 
 Only the standard library is imported at the top, so that the raw start-up subprocess pays for nothing
 but torch and numpy.
@@ -289,6 +294,75 @@ def overhead(args, work: Path) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- text
+
+TEXT_FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
+TEXT_TARGET_BPC = 1.75  # the transformer's, on the test block of the default corpus, within 3 minutes of wall time
+
+
+def entropy_baselines(train: list[int], test: list[int], symbols: int) -> dict[str, float]:
+    """Bits per character of the test block's characters (each but the first, as the models predict them)
+    under unigram and bigram counts of the training block, with add-one smoothing (makemore's bigram)."""
+    import math
+    from collections import Counter
+
+    unigram, bigram, previous = Counter(train), Counter(zip(train, train[1:])), Counter(train[:-1])
+    targets = list(zip(test, test[1:]))
+    bits_unigram = -sum(math.log2((unigram[b] + 1) / (len(train) + symbols)) for _, b in targets)
+    bits_bigram = -sum(math.log2((bigram[a, b] + 1) / (previous[a] + symbols)) for a, b in targets)
+    return {"unigram (train counts)": bits_unigram / len(targets), "bigram (train counts)": bits_bigram / len(targets)}
+
+
+def compression_baselines(train: str, test: str) -> dict[str, float]:
+    """Bits per character a compressor needs for the test block once it has seen the training block:
+    compressed size of train+test minus that of train."""
+    import bz2
+    import gzip
+    import lzma
+
+    compressors = {"xz -9e": lambda data: lzma.compress(data, preset=9 | lzma.PRESET_EXTREME),
+                   "bz2 -9": lambda data: bz2.compress(data, 9), "gzip -9": lambda data: gzip.compress(data, 9)}
+    before, both = train.encode(), (train + test).encode()
+    return {name: 8 * (len(compress(both)) - len(compress(before))) / len(test) for name, compress in compressors.items()}
+
+
+def text(args, work: Path) -> str:
+    from zoo.data.text import TextCorpus
+
+    corpus = TextCorpus(data_dir=str(work / "data"))
+    corpus.load()
+    train, test = corpus.texts["train"], corpus.texts["test"]
+    vocabulary = corpus.vocabulary
+    baselines = entropy_baselines(vocabulary.encode(train).tolist(), vocabulary.encode(test).tolist(), len(vocabulary))
+    baselines |= compression_baselines(train, test)
+    lines = [f"Corpus: Python {platform.python_version()}'s `pydoc_data.topics`, {len(train) + len(test) + len(corpus.texts['val']):,} "
+             f"characters, {len(vocabulary)} symbols; train/val/test {len(train):,}/{len(corpus.texts['val']):,}/{len(test):,} "
+             "characters, contiguous.", "", "| baseline on the test block | bits per character |", "|---|---:|"]
+    lines += [f"| {name} | {bpc:.3f} |" for name, bpc in baselines.items()]
+    lines += ["", "| family | command | parameters | test bpc (mean ± sd, min-max) | seeds | wall s per run (train s) "
+              "| below bigram | above bz2 | above xz |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    seeds = list(range(args.seeds))
+    extra = QUICK if args.quick else []
+    for family in args.families or TEXT_FAMILIES:
+        overrides = ["data=text", f"model={family}"]
+        bpcs, walls, trains, params = [], [], [], 0
+        for seed in seeds:
+            result, wall = run_zoo([*overrides, f"seed={seed}", *extra], work / f"text_{family}_{seed}")
+            bpcs.append(result["test/bpc"])
+            walls.append(wall)
+            trains.append(result["train_time_s"])
+            params = result["params"]
+            print(f"  text {family} seed {seed}: test bpc {result['test/bpc']:.3f}, {wall:.1f} s", file=sys.stderr,
+                  flush=True)
+        mean = statistics.mean(bpcs)
+        shown = f"{mean:.3f}" + (f" ± {statistics.stdev(bpcs):.3f} ({min(bpcs):.3f}-{max(bpcs):.3f})" if len(bpcs) > 1 else "")
+        below = "yes" if mean < baselines["bigram (train counts)"] else "no"
+        lines.append(f"| {family} | `{command(overrides)}` | {params:,} | {shown} | {len(seeds)} | "
+                     f"{statistics.mean(walls):.1f} ({statistics.mean(trains):.1f}) | {below} | "
+                     f"{mean - baselines['bz2 -9']:+.3f} | {mean - baselines['xz -9e']:+.3f} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 def machine() -> str:
@@ -313,7 +387,8 @@ def main(argv=None) -> None:
         raw_startup(*argv[1:3])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="?", choices=["all", "accuracy", "overhead"], default="all")
+    parser.add_argument("which", nargs="?", choices=["all", "accuracy", "overhead", "text"], default="all")
+    parser.add_argument("--families", nargs="*", help="text: only these families (default: all five)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead benchmark")
     parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
@@ -340,6 +415,9 @@ def main(argv=None) -> None:
         invoked = "python scripts/benchmark.py " + " ".join(argv)
         if args.which in ("all", "accuracy"):
             sections += ["### Accuracy on MNIST-1D", "", f"`{invoked}`", "", accuracy(args, work / "accuracy")]
+            print("\n".join(sections[-5:]), flush=True)
+        if args.which in ("all", "text"):
+            sections += ["### Character-level language modelling", "", f"`{invoked}`", "", text(args, work / "text")]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "overhead"):
             sections += ["### Training loop: zoo against raw PyTorch", "", f"`{invoked}`", "", overhead(args, work / "overhead")]
