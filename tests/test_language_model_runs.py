@@ -1,0 +1,169 @@
+"""Language modelling through the command lines a user types: `python train.py data=text model=<family>`,
+zoo-generate on the checkpoint, zoo-compare on the runs, resume after a kill, bad corpora refused."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import REPO, read_metrics, run_dirs, train_py
+from test_resume import start_train_py, wait_for_first_checkpoint
+from zoo.checkpoints import load_checkpoint
+from zoo.models import list_models
+
+# A few dozen steps on the default corpus (Python's reference docs, offline).
+TINY_TEXT = ["data=text", "trainer.max_epochs=2", "+trainer.limit_train_batches=15", "+trainer.limit_val_batches=4",
+             "task.sample.length=40"]
+LM_FAMILIES = list_models("language_model")
+
+
+def zoo(command: str, *arguments: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"zoo.{command}", *arguments], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def text_samples(run_dir) -> list[tuple[int, str]]:
+    """The TEXT tab's samples of a run, as (step, text)."""
+    [events] = {path.parent for path in run_dir.rglob("events.out.tfevents.*")}
+    accumulator = EventAccumulator(str(events), size_guidance={"tensors": 0}).Reload()
+    return [(event.step, event.tensor_proto.string_val[0].decode())
+            for event in accumulator.Tensors("samples/text/text_summary")]
+
+
+@pytest.fixture(scope="module")
+def every_family(tmp_path_factory, data_dir):
+    """One multirun of every family on a tiny budget, as the README's command runs it."""
+    log_dir = tmp_path_factory.mktemp("text_families")
+    result = train_py("-m", f"model={','.join(LM_FAMILIES)}", *TINY_TEXT, log_dir=log_dir, data_dir=data_dir,
+                      timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return log_dir
+
+
+def test_every_family_learns_to_predict_text_and_writes_its_metrics(every_family):
+    runs = {read_metrics(run_dir)["model"]: run_dir for run_dir in run_dirs(every_family)}
+    assert sorted(runs) == sorted(LM_FAMILIES) == ["cnn", "linear", "mlp", "rnn", "transformer"]
+    for model, run_dir in runs.items():
+        metrics = read_metrics(run_dir)
+        assert metrics["task"] == "language_model" and metrics["data"] == "text"
+        # Uniform guessing over the ~100 symbols costs log2(104) = 6.7 bits; a few dozen steps already beat it.
+        assert metrics["test/bpc"] < 6.0, model
+        assert metrics["test/bpc"] == pytest.approx(metrics["test/loss"] / 0.6931471805599453, rel=1e-5)
+        assert metrics["val/loss_best"] <= metrics["val/loss"] + 1e-6
+        assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_a_text_sample_is_in_tensorboard_after_every_validation(every_family):
+    for run_dir in run_dirs(every_family):
+        samples = text_samples(every_family / "tensorboard" / "text" / read_metrics(run_dir)["model"])
+        assert len(samples) == 2  # two epochs, two validations (the sanity check writes none)
+        step, text = samples[-1]
+        assert step > 0 and "The " in text and len(text) > 40
+
+
+def test_zoo_generate_samples_the_same_text_for_the_same_seed(every_family):
+    run_dir = next(d for d in run_dirs(every_family) if read_metrics(d)["model"] == "transformer")
+    first = zoo("generate", f"ckpt={run_dir}", "prompt=def ", "length=80", "seed=3")
+    again = zoo("generate", f"ckpt={run_dir}", "prompt=def ", "length=80", "seed=3")
+    other = zoo("generate", f"ckpt={run_dir}", "prompt=def ", "length=80", "seed=4")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout != other.stdout
+    assert first.stdout.startswith("def ") and len(first.stdout.rstrip("\n")) >= 4 + 80 - 1
+    greedy = [zoo("generate", f"ckpt={run_dir}", "prompt=def ", "length=30", f"seed={seed}", "temperature=0")
+              for seed in (0, 1)]
+    assert greedy[0].stdout == greedy[1].stdout  # no sampling at temperature 0: the seed does not matter
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["length=0"], "length='0' must be an integer >= 1"),
+    (["temperature=hot"], "temperature='hot' must be a number >= 0"),
+    (["prompt="], "prompt= is empty"),
+    (["colour=red"], "'colour=red' is not a zoo-generate setting"),
+])
+def test_zoo_generate_refuses_bad_settings_in_one_line(every_family, arguments, message):
+    run_dir = run_dirs(every_family)[0]
+    result = zoo("generate", f"ckpt={run_dir}", *arguments)
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_zoo_compare_ranks_the_families_by_test_bits_per_character(every_family, tmp_path):
+    result = zoo("compare", "--logdir", str(every_family), "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "comparison.md").read_text().splitlines()
+    assert rows[0].startswith("| data | model | runs | test bpc (lower is better) |")
+    bpcs = [float(row.split("|")[4]) for row in rows[2:]]
+    assert len(bpcs) == 5 and bpcs == sorted(bpcs)
+    by_model = {read_metrics(d)["model"]: read_metrics(d)["test/bpc"] for d in run_dirs(every_family)}
+    assert [row.split("|")[2].strip() for row in rows[2:]] == sorted(by_model, key=by_model.get)
+
+
+def test_zoo_eval_rebuilds_a_language_model_and_repeats_its_test_metrics(every_family, tmp_path):
+    run_dir = next(d for d in run_dirs(every_family) if read_metrics(d)["model"] == "rnn")
+    result = zoo("evaluate", f"ckpt={run_dir}", f"output={tmp_path / 'eval.json'}")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    evaluated = json.loads((tmp_path / "eval.json").read_text())
+    for key in ("test/loss", "test/bpc", "test/ppl"):
+        assert evaluated[key] == pytest.approx(read_metrics(run_dir)[key], rel=1e-5), key
+
+
+def test_a_classifier_checkpoint_is_refused_by_zoo_generate_and_a_language_model_by_zoo_predict(
+        every_family, tmp_path, data_dir):
+    classifier = train_py("model=linear", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+                          log_dir=tmp_path, data_dir=data_dir)
+    assert classifier.returncode == 0, classifier.stderr
+    result = zoo("generate", f"ckpt={run_dirs(tmp_path)[0]}")
+    assert result.returncode == 2 and "zoo-generate samples from language models" in result.stderr
+    numpy.save(tmp_path / "x.npy", numpy.zeros((1, 40), dtype=numpy.float32))
+    result = zoo("predict", f"ckpt={run_dirs(every_family)[0]}", f"input={tmp_path / 'x.npy'}")
+    assert result.returncode == 2 and "not a classifier; sample from it with zoo-generate" in result.stderr
+
+
+@pytest.mark.parametrize("corpus, overrides, message", [
+    (None, ["data.path=no_such_corpus.txt"], "no_such_corpus.txt: no such file"),
+    (b"", [], "is empty"),
+    ("caf\u00e9 au lait ".encode("latin-1") * 50, [], "is not UTF-8 text"),
+    (b"short text. " * 20, [], "too short"),
+    (None, ["task=classification"], "data=text trains task=language_model, not task=classification"),
+    (None, ["model=rnn", "model.bidirectional=true"], "model.bidirectional=True"),
+    (None, ["model=transformer", "model.positions=32"], "data.context=64 is longer than model.positions=32"),
+], ids=["missing", "empty", "not utf-8", "shorter than the context", "another task", "bidirectional", "positions"])
+def test_bad_input_stops_the_run_in_one_line_before_training(tmp_path, data_dir, corpus, overrides, message):
+    path = []
+    if corpus is not None:
+        (tmp_path / "corpus.txt").write_bytes(corpus)
+        path = [f"data.path={tmp_path / 'corpus.txt'}"]
+    result = train_py("data=text", *path, *overrides, log_dir=tmp_path / "logs", data_dir=data_dir)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert not list((tmp_path / "logs").rglob("*.ckpt"))
+
+
+def test_a_killed_language_model_resumes_to_the_same_result(tmp_path, data_dir):
+    """Killed in its second epoch and resumed with the same command line: the metrics of the run left alone."""
+    command = ["data=text", "model=mlp", "trainer.max_epochs=2", "data.batch_size=8", "model.dim=32",
+               "task.sample.length=20"]
+    alone = train_py(*command, log_dir=tmp_path / "alone", data_dir=data_dir, timeout=600)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    [alone_dir] = run_dirs(tmp_path / "alone")
+    seconds_per_epoch = read_metrics(alone_dir)["train_time_s"] / 2
+
+    run = start_train_py(*command, log_dir=tmp_path / "killed", data_dir=data_dir)
+    checkpoint = wait_for_first_checkpoint(run, tmp_path / "killed")
+    time.sleep(seconds_per_epoch / 4)
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=60)
+    assert load_checkpoint(checkpoint)["epoch"] == 0
+    run_dir = checkpoint.parent.parent
+    resumed = train_py(*command, f"resume={run_dir}", log_dir=tmp_path / "killed", data_dir=data_dir, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for key in ["train/loss", "val/loss", "val/loss_best", "test/loss", "test/bpc"]:
+        assert read_metrics(run_dir)[key] == pytest.approx(read_metrics(alone_dir)[key], abs=1e-6), key
+    assert text_samples(tmp_path / "killed")[-1] == text_samples(tmp_path / "alone")[-1]
