@@ -1,14 +1,26 @@
-"""A convolutional network: Conv1d for 1-D signals, Conv2d for images, chosen from the input shape.
+"""Convolutional networks: a classifier (Conv1d for 1-D signals, Conv2d for images, chosen from the input
+shape) and a causal WaveNet-style language model.
 
-Each block is conv -> norm -> activation -> pool; channels double from block to block unless a list
-is given. The head is a global average pool (`head=gap`) or a flatten (`head=flatten`) into a linear layer.
+Each classifier block is conv -> norm -> activation -> pool; channels double from block to block unless
+a list is given. The head is a global average pool (`head=gap`) or a flatten (`head=flatten`) into a
+linear layer.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from zoo.models import register
-from zoo.models.layers import make_activation, require_choice, require_dropout, require_positive
+from zoo.models.layers import make_activation, require_causal_norm, require_choice, require_dropout, require_positive
+
+
+def per_layer_kernels(kernel, channels) -> list:
+    """`model.kernel` is one size for every layer or a list with one size per layer."""
+    kernels = list(kernel) if isinstance(kernel, (list, tuple)) else [kernel] * len(channels)
+    if len(kernels) != len(channels):
+        raise ValueError(f"model.kernel has {len(kernels)} entries but there are {len(channels)} conv layers")
+    return kernels
+
 
 LAYERS = {  # spatial dims -> (conv, batch norm, max pool, avg pool, adaptive avg pool)
     1: (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d),
@@ -25,9 +37,7 @@ class CNN(nn.Module):
             raise ValueError(f"model=cnn takes (channels, length) or (channels, height, width) inputs, "
                              f"not shape {tuple(input_shape)}")
         channels = list(channels) if channels else [dim * 2**i for i in range(depth)]
-        kernels = list(kernel) if isinstance(kernel, (list, tuple)) else [kernel] * len(channels)
-        if len(kernels) != len(channels):
-            raise ValueError(f"model.kernel has {len(kernels)} entries but there are {len(channels)} conv layers")
+        kernels = per_layer_kernels(kernel, channels)
         require_positive(dim=dim, depth=depth, stride=stride, **{f"kernel[{i}]": k for i, k in enumerate(kernels)},
                          **{f"channels[{i}]": c for i, c in enumerate(channels)})
         require_dropout(dropout)
@@ -57,3 +67,60 @@ class CNN(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+class CausalConv(nn.Module):
+    """One residual layer of the language model: a dilated conv that sees only the past (all its padding
+    is on the left), then norm -> activation -> dropout, added to its input (through a 1x1 conv where
+    the width changes)."""
+
+    def __init__(self, width, out, kernel, dilation, norm, activation, dropout):
+        super().__init__()
+        self.left = (kernel - 1) * dilation
+        self.conv = nn.Conv1d(width, out, kernel, dilation=dilation)
+        self.norm = nn.LayerNorm(out) if norm == "layer" else nn.Identity()
+        self.activation = make_activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.skip = nn.Identity() if width == out else nn.Conv1d(width, out, 1)
+
+    def forward(self, x):  # (batch, channels, T)
+        h = self.conv(F.pad(x, (self.left, 0)))
+        h = self.norm(h.transpose(1, 2)).transpose(1, 2)  # LayerNorm over the channels at each position
+        return self.skip(x) + self.dropout(self.activation(h))
+
+
+@register("cnn", task="language_model")
+class CNNLM(nn.Module):
+    """WaveNet-style: an embedding of width `dim`, then `depth` causal conv layers with dilations 1, 2, 4...
+    (or one layer per entry of `channels`), so the receptive field grows exponentially with depth; a
+    normalized linear readout at every position. The field, 1 + sum((kernel - 1) * dilation), must cover
+    the context: a model that cannot see the whole context wastes what the data offers, so it is refused."""
+
+    def __init__(self, vocab_size, context, dim=128, depth=6, channels=None, kernel=2, norm="layer",
+                 dropout=0.0, activation="relu"):
+        super().__init__()
+        explicit = bool(channels)
+        channels = list(channels) if channels else [dim] * depth
+        kernels = per_layer_kernels(kernel, channels)
+        require_positive(dim=dim, depth=depth, **{f"kernel[{i}]": k for i, k in enumerate(kernels)},
+                         **{f"channels[{i}]": c for i, c in enumerate(channels)})
+        require_dropout(dropout)
+        require_causal_norm(norm)
+        field = 1 + sum((k - 1) * 2**i for i, k in enumerate(kernels))
+        if field < context:
+            layers = f"model.channels={channels}" if explicit else f"model.depth={depth}"
+            raise ValueError(f"{layers} and model.kernel={kernel} see {field} symbols (the receptive field), "
+                             f"fewer than data.context={context}; add layers or widen model.kernel")
+        self.embed = nn.Embedding(vocab_size, dim)
+        layers, width = [], dim
+        for i, (out, k) in enumerate(zip(channels, kernels)):
+            layers.append(CausalConv(width, out, k, 2**i, norm, activation, dropout))
+            width = out
+        self.layers = nn.Sequential(*layers)
+        # The residual sum grows with depth; normalizing it before the readout keeps the first logits small.
+        self.norm = nn.LayerNorm(width) if norm == "layer" else nn.Identity()
+        self.head = nn.Linear(width, vocab_size)
+
+    def forward(self, x):
+        h = self.layers(self.embed(x).transpose(1, 2))  # (batch, channels, T)
+        return self.head(self.norm(h.transpose(1, 2)))

@@ -24,3 +24,12 @@ def require_choice(key: str, value: str, choices) -> None:
 def make_activation(name: str) -> nn.Module:
     require_choice("activation", name, ACTIVATIONS)
     return ACTIVATIONS[name]()
+
+
+def require_causal_norm(norm: str) -> None:
+    """Batch statistics mix the positions of a sequence, so in training position t would see the
+    symbols after it: a language model normalizes per position or not at all."""
+    if norm == "batch":
+        raise ValueError("model.norm=batch lets a language model see later positions through the batch "
+                         "statistics; use model.norm=layer or none")
+    require_choice("norm", norm, ["layer", "none"])

@@ -1,13 +1,30 @@
-"""A multilayer perceptron: `depth` hidden layers of `dim` units over the flattened input."""
+"""Multilayer perceptrons: `depth` hidden layers of `dim` units, over the flattened input (classifier)
+or over the embeddings of the last `context` symbols (Bengio et al. 2003's neural language model)."""
 
 import math
 
+import torch.nn.functional as F
 from torch import nn
 
 from zoo.models import register
-from zoo.models.layers import make_activation, require_choice, require_dropout, require_positive
+from zoo.models.layers import make_activation, require_causal_norm, require_choice, require_dropout, require_positive
 
 NORMS = {"none": None, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
+
+
+def hidden_layers(width, dim, depth, dropout, norm, activation) -> list[nn.Module]:
+    """`depth` times linear -> norm -> activation -> dropout, from `width` inputs to `dim` units."""
+    require_positive(dim=dim, depth=depth)
+    require_dropout(dropout)
+    require_choice("norm", norm, NORMS)
+    layers = []
+    for _ in range(depth):
+        layers.append(nn.Linear(width, dim))
+        if NORMS[norm] is not None:
+            layers.append(NORMS[norm](dim))
+        layers += [make_activation(activation), nn.Dropout(dropout)]
+        width = dim
+    return layers
 
 
 @register("mlp")
@@ -15,19 +32,32 @@ class MLP(nn.Module):
     def __init__(self, input_shape, num_classes, dim=256, depth=2, dropout=0.1, norm="batch",
                  activation="relu"):
         super().__init__()
-        require_positive(dim=dim, depth=depth)
-        require_dropout(dropout)
-        require_choice("norm", norm, NORMS)
-        layers = [nn.Flatten()]
-        width = math.prod(input_shape)
-        for _ in range(depth):
-            layers.append(nn.Linear(width, dim))
-            if NORMS[norm] is not None:
-                layers.append(NORMS[norm](dim))
-            layers += [make_activation(activation), nn.Dropout(dropout)]
-            width = dim
-        layers.append(nn.Linear(width, num_classes))
-        self.layers = nn.Sequential(*layers)
+        layers = hidden_layers(math.prod(input_shape), dim, depth, dropout, norm, activation)
+        self.layers = nn.Sequential(nn.Flatten(), *layers, nn.Linear(dim, num_classes))
 
     def forward(self, x):
         return self.layers(x)
+
+
+@register("mlp", task="language_model")
+class MLPLM(nn.Module):
+    """Bengio et al. 2003: the symbol after position t is predicted from the embeddings of the `context`
+    symbols ending at t, concatenated. Before the start of the text the window holds a pad symbol with
+    its own learned embedding (id `vocab_size`, one row past the vocabulary), so no real symbol stands in
+    for "nothing yet". All positions are computed at once by unfolding the padded sequence into windows."""
+
+    def __init__(self, vocab_size, context, embed=16, dim=256, depth=2, dropout=0.2, norm="layer",
+                 activation="relu"):
+        super().__init__()
+        require_positive(embed=embed)
+        require_causal_norm(norm)
+        self.context = context
+        self.pad = vocab_size
+        self.embed = nn.Embedding(vocab_size + 1, embed)
+        layers = hidden_layers(context * embed, dim, depth, dropout, norm, activation)
+        self.layers = nn.Sequential(*layers, nn.Linear(dim, vocab_size))
+
+    def forward(self, x):
+        padded = F.pad(x, (self.context - 1, 0), value=self.pad)
+        windows = padded.unfold(1, self.context, 1)  # (batch, T, context): the symbols ending at each t
+        return self.layers(self.embed(windows).flatten(2))

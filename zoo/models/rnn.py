@@ -1,4 +1,5 @@
-"""A recurrent network (`cell=rnn|lstm|gru`) that reads a signal's time steps or an image's rows."""
+"""Recurrent networks (`cell=rnn|lstm|gru`): a classifier that reads a signal's time steps or an image's
+rows, and a language model that reads symbols and predicts the next one at every step."""
 
 from torch import nn
 
@@ -47,3 +48,25 @@ class RNN(nn.Module):
         else:
             features = out.flatten(1)
         return self.head(features)
+
+
+@register("rnn", task="language_model")
+class RNNLM(nn.Module):
+    """Embedded symbols through a unidirectional recurrence, a linear readout at every step (the
+    classic char-RNN). A bidirectional recurrence would read the symbols it is asked to predict."""
+
+    def __init__(self, vocab_size, context, cell="gru", dim=256, depth=1, embed=64, dropout=0.2,
+                 bidirectional=False):
+        super().__init__()
+        if bidirectional:
+            raise ValueError(f"model.bidirectional={bidirectional!r} would let a language model read the "
+                             f"symbols it predicts; use model.bidirectional=false")
+        require_choice("cell", cell, CELLS)
+        require_positive(dim=dim, depth=depth, embed=embed)
+        require_dropout(dropout)
+        self.embed = nn.Embedding(vocab_size, embed)
+        self.rnn = CELLS[cell](embed, dim, num_layers=depth, batch_first=True, dropout=dropout if depth > 1 else 0.0)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, vocab_size))
+
+    def forward(self, x):
+        return self.head(self.rnn(self.embed(x))[0])

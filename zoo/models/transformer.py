@@ -1,33 +1,58 @@
-"""A small encoder-only transformer: patch embedding, learned positions, pre-norm blocks.
+"""Small pre-norm transformers: an encoder over patches that classifies, and a decoder-only GPT that
+models text. Both are the same blocks; the language model's attention is causal.
 
-Patches are 1-D for signals and 2-D for images, so the same model reads MNIST-1D and CIFAR-10.
+Patches are 1-D for signals and 2-D for images, so the classifier reads MNIST-1D and CIFAR-10.
 """
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from zoo.models import register
 from zoo.models.layers import require_choice, require_dropout, require_positive
 
 
+class CausalSelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention's weights (same names, same initialization), run through
+    scaled_dot_product_attention with is_causal=True: position t attends to positions <= t only,
+    and PyTorch picks its fused kernel (flash attention on a GPU)."""
+
+    def forward(self, x):
+        batch, steps, dim = x.shape
+        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).split(dim, dim=2)
+        q, k, v = (t.view(batch, steps, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                             is_causal=True)
+        return self.out_proj(out.transpose(1, 2).reshape(batch, steps, dim))
+
+
 class Block(nn.Module):
     """Pre-norm: normalizing before each sublayer keeps the residual path an identity,
     which trains stably without warm-up tricks at this size."""
 
-    def __init__(self, dim, heads, mlp_ratio, dropout):
+    def __init__(self, dim, heads, mlp_ratio, dropout, causal=False):
         super().__init__()
+        self.causal = causal
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        attention = CausalSelfAttention if causal else nn.MultiheadAttention
+        self.attn = attention(dim, heads, dropout=dropout, batch_first=True)
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(dropout))
 
     def forward(self, x):
         h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
+        x = x + (self.attn(h) if self.causal else self.attn(h, h, h, need_weights=False)[0])
         return x + self.mlp(self.norm2(x))
+
+
+def check_blocks(dim, heads, mlp_ratio) -> None:
+    if dim % heads:
+        raise ValueError(f"model.dim={dim} must be divisible by model.heads={heads}")
+    if not mlp_ratio > 0:
+        raise ValueError(f"model.mlp_ratio={mlp_ratio!r} must be positive")
 
 
 @register("transformer")
@@ -38,10 +63,7 @@ class Transformer(nn.Module):
         require_positive(dim=dim, depth=depth, heads=heads, patch=patch)
         require_dropout(dropout)
         require_choice("pool", pool, ["cls", "mean"])
-        if dim % heads:
-            raise ValueError(f"model.dim={dim} must be divisible by model.heads={heads}")
-        if not mlp_ratio > 0:
-            raise ValueError(f"model.mlp_ratio={mlp_ratio!r} must be positive")
+        check_blocks(dim, heads, mlp_ratio)
         spatial = tuple(input_shape[1:])
         if len(spatial) not in (1, 2):
             raise ValueError(f"model=transformer takes (channels, length) or (channels, height, width) inputs, "
@@ -66,3 +88,37 @@ class Transformer(nn.Module):
         x = self.blocks(self.dropout(x + self.pos_embed))
         x = self.norm(x)
         return self.head(x[:, 0] if self.pool == "cls" else x.mean(1))
+
+
+@register("transformer", task="language_model")
+class TransformerLM(nn.Module):
+    """Decoder-only GPT: token embedding plus a learned position, causal pre-norm blocks, a final
+    LayerNorm and a linear head at every position. `positions` is the size of the position table
+    (None: the data's context); the model reads at most that many symbols.
+
+    The head is not tied to the token embedding: at a character vocabulary the embedding is a small
+    share of the weights, so tying would save little and would couple the input and output tables."""
+
+    def __init__(self, vocab_size, context, dim=128, depth=4, heads=4, mlp_ratio=4.0, dropout=0.0,
+                 positions=None):
+        super().__init__()
+        positions = context if positions is None else positions
+        require_positive(dim=dim, depth=depth, heads=heads, positions=positions)
+        require_dropout(dropout)
+        check_blocks(dim, heads, mlp_ratio)
+        if context > positions:
+            raise ValueError(f"data.context={context} is longer than model.positions={positions}; "
+                             f"set model.positions>={context} or null (the context)")
+        self.token_embed = nn.Embedding(vocab_size, dim)
+        self.pos_embed = nn.Parameter(torch.zeros(1, positions, dim))
+        # GPT-2's scale: small embeddings let the first blocks start near the identity.
+        nn.init.normal_(self.token_embed.weight, std=0.02)
+        nn.init.normal_(self.pos_embed, std=0.02)
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.Sequential(*[Block(dim, heads, mlp_ratio, dropout, causal=True) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, vocab_size)
+
+    def forward(self, x):
+        x = self.token_embed(x) + self.pos_embed[:, : x.shape[1]]
+        return self.head(self.norm(self.blocks(self.dropout(x))))
