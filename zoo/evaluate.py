@@ -42,10 +42,10 @@ def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, 
     path = checkpoint_file(Path(ckpt))
     checkpoint = load_checkpoint(path)
     saved = checkpoint.get("hyper_parameters") or {}
-    if "model" not in saved or "data" not in saved or "input_shape" not in (saved.get("dataset") or {}):
+    dataset = saved.get("dataset") or {}
+    if "model" not in saved or "data" not in saved or not {"model_inputs", "input_shape"} & set(dataset):
         raise ZooError(f"{path} was not written by zoo: it holds no model and data settings")
     cfg = saved_config(checkpoint, data_dir)
-    dataset = saved["dataset"]
     # Checkpoints from before the language models held only a classifier's declaration.
     model_inputs = dataset.get("model_inputs") or {"input_shape": dataset["input_shape"],
                                                    "num_classes": dataset["num_classes"]}

@@ -84,7 +84,9 @@ def touched_keys(composed: DictConfig, overrides: list[str]):
             yield override.input_line, override.key_or_group, True
             continue
         group = override.key_or_group
-        others = [o.input_line for o in parsed if o is not override]
+        # The other groups only: a named key is compared on its own, and may not exist without this group
+        # (task.sample.length needs data=text, which chooses the language-model task).
+        others = [o.input_line for o in groups if o is not override]
         without = leaves(OmegaConf.to_container(compose(config_name="train", overrides=others), resolve=False))
         for leaf in dict.fromkeys([*literal, *without]):
             changed = below(leaf, group) or literal.get(leaf, UNSET) != without.get(leaf, UNSET)

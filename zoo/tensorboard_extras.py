@@ -102,7 +102,7 @@ class TextSamples(L.Callback):
         writer = tensorboard_writer(trainer)
         if writer is None or trainer.sanity_checking:
             return
-        text = pl_module.generate(self.prompt, self.length, self.temperature, self.top_k, self.seed)
+        text = self.prompt + pl_module.generate(self.prompt, self.length, self.temperature, self.top_k, self.seed)
         # Markdown would eat the line breaks and the indentation of code: an indented block shows them as written.
         shown = "    " + text.replace("\n", "\n    ")
         writer.add_text("samples/text", f"step {trainer.global_step}, temperature {self.temperature}:\n\n{shown}",

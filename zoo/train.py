@@ -63,6 +63,7 @@ def task_class(cfg: DictConfig, data) -> type[Task]:
 def build_network(cfg: DictConfig, data) -> torch.nn.Module:
     """Build the configured model for what the data declares (`data.model_inputs`, for its task), and check
     that a batch goes through."""
+    task = task_class(cfg, data)
     settings = OmegaConf.to_container(cfg.model, resolve=True)
     name = settings.pop("name")
     where = f"model={name} on data={data.name}"
@@ -70,7 +71,7 @@ def build_network(cfg: DictConfig, data) -> torch.nn.Module:
         net = models.build(name, data.model_inputs, data.task, **settings)
     except (ValueError, TypeError) as error:
         raise ZooError(f"{where}: {error}") from None
-    example = task_class(cfg, data).example_input(data.model_inputs)
+    example = task.example_input(data.model_inputs)
     try:
         with torch.no_grad():
             net.eval()(example)

@@ -26,6 +26,7 @@ class Bigram(nn.Module):
     def __init__(self, vocab_size, context):
         super().__init__()
         self.table = nn.Embedding(vocab_size, vocab_size)
+        nn.init.zeros_(self.table.weight)  # start from the uniform guess, log2(vocab_size) bits, not from noise
 
     def forward(self, x):
         return self.table(x)
