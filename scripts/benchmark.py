@@ -297,7 +297,6 @@ def overhead(args, work: Path) -> str:
 # ---------------------------------------------------------------------------------------------- text
 
 TEXT_FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
-TEXT_TARGET_BPC = 1.75  # the transformer's, on the test block of the default corpus, within 3 minutes of wall time
 
 
 def entropy_baselines(train: list[int], test: list[int], symbols: int) -> dict[str, float]:

@@ -14,7 +14,7 @@ def load_benchmark():
     return module
 
 
-def test_quick_benchmark_prints_both_tables(tmp_path, capsys):
+def test_quick_benchmark_prints_every_table(tmp_path, capsys):
     benchmark = load_benchmark()
     out = tmp_path / "BENCHMARKS.md"
     benchmark.main(["--quick", "--threads", "1", "--workdir", str(tmp_path / "work"), "--out", str(out)])
@@ -30,3 +30,9 @@ def test_quick_benchmark_prints_both_tables(tmp_path, capsys):
         assert row, printed
         assert all(float(value) > 0 for value in row.groups())
     assert "Measured on cpu" in printed or "Measured on cuda" in printed
+    assert "### Character-level language modelling" in written
+    baselines = dict(re.findall(r"^\| (unigram \(train counts\)|bigram \(train counts\)|xz -9e|bz2 -9|gzip -9) \| ([\d.]+) \|",
+                                printed, re.M))
+    assert len(baselines) == 5 and float(baselines["bigram (train counts)"]) < float(baselines["unigram (train counts)"])
+    for family in ("linear", "mlp", "cnn", "rnn", "transformer"):
+        assert f"| {family} | `python train.py data=text model={family}` |" in printed

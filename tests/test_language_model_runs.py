@@ -1,6 +1,7 @@
 """Language modelling through the command lines a user types: `python train.py data=text model=<family>`,
 zoo-generate on the checkpoint, zoo-compare on the runs, resume after a kill, bad corpora refused."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import time
 
 import numpy
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import REPO, read_metrics, run_dirs, train_py
@@ -62,7 +64,16 @@ def test_a_text_sample_is_in_tensorboard_after_every_validation(every_family):
         samples = text_samples(every_family / "tensorboard" / "text" / read_metrics(run_dir)["model"])
         assert len(samples) == 2  # two epochs, two validations (the sanity check writes none)
         step, text = samples[-1]
-        assert step > 0 and "The " in text and len(text) > 40
+        sample = text.split("\n\n", 1)[1].replace("\n    ", "\n").removeprefix("    ")
+        assert step > 0 and sample.startswith("The ") and len(sample) == len("The ") + 40
+
+
+@pytest.mark.parametrize("model", LM_FAMILIES)
+def test_zoo_generate_reads_every_familys_checkpoint(every_family, model):
+    run_dir = next(d for d in run_dirs(every_family) if read_metrics(d)["model"] == model)
+    result = zoo("generate", f"ckpt={run_dir}", "prompt=The ", "length=20")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("The ") and len(result.stdout) == len("The ") + 20 + 1  # and print's newline
 
 
 def test_zoo_generate_samples_the_same_text_for_the_same_seed(every_family):
@@ -81,6 +92,8 @@ def test_zoo_generate_samples_the_same_text_for_the_same_seed(every_family):
 @pytest.mark.parametrize("arguments, message", [
     (["length=0"], "length='0' must be an integer >= 1"),
     (["temperature=hot"], "temperature='hot' must be a number >= 0"),
+    (["temperature=nan"], "temperature='nan' must be a number >= 0"),
+    (["prompt=\u2603 snow"], "holds characters the training text never had: '\u2603'"),
     (["prompt="], "prompt= is empty"),
     (["colour=red"], "'colour=red' is not a zoo-generate setting"),
 ])
@@ -115,12 +128,18 @@ def test_zoo_eval_rebuilds_a_language_model_and_repeats_its_test_metrics(every_f
         assert evaluated[key] == pytest.approx(read_metrics(run_dir)[key], rel=1e-5), key
 
 
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory, data_dir):
+    log_dir = tmp_path_factory.mktemp("classifier")
+    result = train_py("model=linear", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", log_dir=log_dir,
+                      data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    return run_dirs(log_dir)[0]
+
+
 def test_a_classifier_checkpoint_is_refused_by_zoo_generate_and_a_language_model_by_zoo_predict(
-        every_family, tmp_path, data_dir):
-    classifier = train_py("model=linear", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
-                          log_dir=tmp_path, data_dir=data_dir)
-    assert classifier.returncode == 0, classifier.stderr
-    result = zoo("generate", f"ckpt={run_dirs(tmp_path)[0]}")
+        every_family, classifier, tmp_path):
+    result = zoo("generate", f"ckpt={classifier}")
     assert result.returncode == 2 and "zoo-generate samples from language models" in result.stderr
     numpy.save(tmp_path / "x.npy", numpy.zeros((1, 40), dtype=numpy.float32))
     result = zoo("predict", f"ckpt={run_dirs(every_family)[0]}", f"input={tmp_path / 'x.npy'}")
@@ -169,3 +188,56 @@ def test_a_killed_language_model_resumes_to_the_same_result(tmp_path, data_dir):
     for key in ["train/loss", "val/loss", "val/loss_best", "test/loss", "test/bpc"]:
         assert read_metrics(run_dir)[key] == pytest.approx(read_metrics(alone_dir)[key], abs=1e-6), key
     assert text_samples(tmp_path / "killed")[-1] == text_samples(tmp_path / "alone")[-1]
+
+
+def test_a_classifier_saved_before_tasks_existed_still_evaluates_and_predicts(classifier, tmp_path):
+    """Checkpoints written before this change have no task and no model_inputs in them."""
+    checkpoint = load_checkpoint(classifier / "checkpoints" / "best.ckpt")
+    del checkpoint["hyper_parameters"]["task"]
+    for key in ("task", "model_inputs"):
+        del checkpoint["hyper_parameters"]["dataset"][key]
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    evaluated = zoo("evaluate", f"ckpt={tmp_path / 'old.ckpt'}", f"output={tmp_path / 'eval.json'}")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads((tmp_path / "eval.json").read_text())["test/acc"] == pytest.approx(
+        read_metrics(classifier)["test/acc"], abs=1e-6)
+    numpy.save(tmp_path / "x.npy", numpy.zeros((2, 40), dtype=numpy.float32))
+    predicted = zoo("predict", f"ckpt={tmp_path / 'old.ckpt'}", f"input={tmp_path / 'x.npy'}")
+    assert predicted.returncode == 0, predicted.stderr
+
+
+def test_a_changed_corpus_is_refused_by_zoo_eval_in_one_line(tmp_path, data_dir):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat and the dog ate the hat. " * 200)
+    result = train_py("data=text", f"data.path={corpus}", "model=linear", "trainer.max_epochs=1",
+                      log_dir=tmp_path / "logs", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    corpus.write_text("QXZ " + corpus.read_text())  # new characters: other ids for the same ones
+    evaluated = zoo("evaluate", f"ckpt={run_dirs(tmp_path / 'logs')[0]}")
+    assert evaluated.returncode == 2 and "gives a vocabulary of 17 symbols, not the 14 this model was trained with" in evaluated.stderr
+    assert evaluated.stderr.count("\n") == 1
+
+
+def test_a_home_relative_corpus_path_is_found(compose_config, tmp_path, monkeypatch):
+    from zoo.train import absolute_paths
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = compose_config("data=text", "data.path='~/corpus.txt'")
+    absolute_paths(cfg)
+    assert cfg.data.path == str(tmp_path / "corpus.txt")
+
+
+def test_line_mode_samples_names_that_each_start_at_the_boundary(tmp_path, data_dir):
+    """makemore's task: one name a line. Every sampled name starts from the boundary, as in training."""
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia"] * 60) + "\n")
+    result = train_py("data=text", f"data.path={names}", "data.lines=true", "data.context=16", "model=mlp",
+                      "trainer.max_epochs=3", log_dir=tmp_path / "logs", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sampled = zoo("generate", f"ckpt={run_dirs(tmp_path / 'logs')[0]}", "prompt=\\n", "length=200", "temperature=0.5")
+    assert sampled.returncode == 0, sampled.stderr
+    lines = [line for line in sampled.stdout.split("\n") if line]
+    assert len(lines) >= 5 and all(set(line) <= set("emmaoliviaavaisabellasophiamiaamelia") for line in lines)
+    # After a few epochs on seven names, most sampled lines are names of the list.
+    known = {"emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia"}
+    assert sum(line in known for line in lines[:-1]) >= len(lines[:-1]) // 2

@@ -61,6 +61,9 @@ def test_logits_for_every_position_of_any_length_up_to_the_context(name):
 def test_position_t_sees_the_symbols_up_to_t_and_none_after(name, train):
     torch.manual_seed(0)
     net = without_dropout(name)
+    with torch.no_grad():  # weights as after training: no table left at its initial zeros (the bigram's)
+        for parameter in net.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
     for steps in (CONTEXT, 7):
         x = torch.randint(0, VOCAB, (4, steps))
         for t in (0, 1, steps // 2, steps - 2):
@@ -167,7 +170,7 @@ def test_the_language_model_config_repeats_the_builders_defaults(name):
     merged = OmegaConf.to_container(merged)
     assert merged.pop("name") == name
     parameters = inspect.signature(models.build_function(name, TASK)).parameters.values()
-    defaults = {p.name: p.default for p in parameters if p.name not in models.DATA_INPUTS[TASK]}
+    defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
     assert set(defaults) <= set(merged)
     assert {k: v for k, v in merged.items() if v is not None} == {k: v for k, v in defaults.items() if v is not None}
 
@@ -231,3 +234,26 @@ def test_generate_serves_every_family_and_crops_a_long_prompt_to_the_context(nam
 def test_an_empty_prompt_is_refused_in_one_line(sampler):
     with pytest.raises(ValueError, match=r"^the prompt must be a non-empty 1-D tensor of symbol ids, not shape \(0,\)$"):
         generate(sampler, torch.tensor([], dtype=torch.long), length=5, context=8)
+
+
+def test_generate_restarts_the_context_at_each_sample_start():
+    """Line mode (one name a line): after the boundary that ends a name, the net sees only what follows
+    it, as every training sample began at the boundary."""
+    boundary, letter = 1, 2
+    seen = []
+
+    class EndsEveryNameAfterTwoLetters(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            seen.append(x[0].tolist())
+            logits = torch.zeros(1, x.shape[1], 3)
+            logits[0, -1, boundary if x.shape[1] == 3 else letter] = 1.0
+            return logits
+
+    ids = generate(EndsEveryNameAfterTwoLetters(), torch.tensor([boundary]), 9, context=16, temperature=0,
+                   start=boundary)
+    assert ids.tolist() == [letter, letter, boundary] * 3
+    assert all(inputs[0] == boundary and len(inputs) <= 3 for inputs in seen)

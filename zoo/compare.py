@@ -37,9 +37,13 @@ REPEAT_KEYS = {"seed"}
 def task_of(hparams: dict):
     """The task class a run declares in its HPARAMS row (runs from before tasks were all classifications)."""
     name = hparams.get("task", "classification")
-    module = importlib.import_module(f"zoo.tasks.{name}")
-    return next(value for value in vars(module).values() if getattr(value, "name", None) == name
-                and isinstance(value, type))
+    try:  # a task's module is named after it (zoo/tasks/<name>.py)
+        module = importlib.import_module(f"zoo.tasks.{name}")
+        return next(value for value in vars(module).values() if getattr(value, "name", None) == name
+                    and isinstance(value, type))
+    except (ImportError, StopIteration):
+        raise SystemExit(f"error: a run logged task {name!r}, which this zoo does not know; "
+                         f"compare it with the zoo that trained it") from None
 
 
 def score_columns(task) -> tuple[str, str]:
@@ -170,7 +174,7 @@ def setting_text(value) -> str:
 def headers(keys: list[str], metric: str, task) -> list[str]:
     score, best = score_columns(task)
     lower = " (lower is better)" if task.mode == "min" else ""
-    return ["data", "model", *keys, "runs", score.replace("_", " ") + lower, "± std", best.replace("_", " "),
+    return ["data", "model", *keys, "runs", score.replace("_", " ") + lower, "± std", best.replace("_", " ") + lower,
             "params", "time (s)", "samples/s", f"final {metric}"]
 
 
@@ -266,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in sorted({run["hparams"].get("task", "classification") for run in finished}):
         task = task_of({"task": name})
         own = [(config, runs) for config, runs in groups if config.get("task", "classification") == name]
-        own_keys = [key for key in keys if key != "task"]
+        own_keys = [key for key in distinguishing_keys(own) if key != "task"]  # what differs within the table
         metric = args.metric or task.monitor
         tables.append((task, summarize(own, own_keys, task), own_keys, metric))
     out = Path(args.out) if args.out else logdir / "compare"

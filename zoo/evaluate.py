@@ -62,6 +62,7 @@ def evaluate(ckpt: str, data_dir: str | None = None, output: str | None = None, 
     path, checkpoint, cfg, task = restore(ckpt, data_dir)
     quiet_lightning()
     datamodule = instantiate(cfg.data)
+    datamodule.check_matches(checkpoint["hyper_parameters"]["dataset"])
     trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.test(task, datamodule=datamodule, verbose=False)

@@ -19,7 +19,7 @@ def number(key: str, text: str, kind: type, minimum: float):
         value = kind(text)
     except ValueError:
         value = None
-    if value is None or value < minimum:
+    if value is None or not value >= minimum:  # also refuses nan
         rule = f"an integer >= {minimum}" if kind is int else f"a number >= {minimum}"
         raise ZooError(f"{key}={text!r} must be {rule}")
     return value
@@ -33,7 +33,7 @@ def generate_text(ckpt, prompt: str = "The ", length: int = 500, temperature: fl
     from zoo.evaluate import restore
 
     if not prompt:
-        raise ZooError('prompt= is empty; give the text to continue, e.g. prompt="The "')
+        raise ZooError('prompt= is empty; give the text to continue, e.g. prompt="The " (prompt="\\n" in line mode)')
     if device == "cuda" and not torch.cuda.is_available():
         raise ZooError("device=cuda but this machine has no CUDA GPU; use device=cpu")
     path, _, _, task = restore(ckpt)

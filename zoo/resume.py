@@ -129,7 +129,7 @@ def same(key: str, saved, given) -> bool:
 
 def absolute(key: str, value):
     is_folder = key.startswith("paths.") or key.endswith(("_dir", "dirpath")) or key == "data.path"
-    return str(Path(value).resolve()) if is_folder and isinstance(value, str) else value
+    return str(Path(value).expanduser().resolve()) if is_folder and isinstance(value, str) else value
 
 
 def shown(key: str, value) -> str:

@@ -94,7 +94,7 @@ class TextSamples(L.Callback):
     """After every validation, `length` characters sampled from `prompt` (always with the same seed, so
     the samples differ only by what the model learned) in the TEXT tab, under `samples/text`."""
 
-    def __init__(self, prompt: str = "\n", length: int = 300, temperature: float = 0.8, top_k: int | None = None,
+    def __init__(self, prompt: str, length: int = 300, temperature: float = 0.8, top_k: int | None = None,
                  seed: int = 0):
         self.prompt, self.length, self.temperature, self.top_k, self.seed = prompt, length, temperature, top_k, seed
 

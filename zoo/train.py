@@ -145,7 +145,11 @@ def train(cfg: DictConfig) -> dict:
         net=net, optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None, hparams=hparams)
     resume = cfg.get("resume")
-    resume_step = load_checkpoint(resume)["global_step"] if resume else None
+    resume_step = None
+    if resume:
+        saved = load_checkpoint(resume)
+        datamodule.check_matches(saved["hyper_parameters"].get("dataset", {}))
+        resume_step = saved["global_step"]
     throughput = Throughput()
     trainer = build_trainer(cfg, throughput, resume_step, task.callbacks())
     output_dir = Path(cfg.paths.output_dir)
@@ -198,7 +202,7 @@ def absolute_paths(cfg: DictConfig) -> None:
     for key in ("log_dir", "data_dir"):
         cfg.paths[key] = str(Path(cfg.paths[key]).resolve())
     if cfg.data.get("path"):  # a text corpus given as a file, relative to where the run started
-        cfg.data.path = str(Path(cfg.data.path).resolve())
+        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
 
 
 class Interrupted(ZooError):
@@ -298,7 +302,7 @@ def hydra_main(cfg: DictConfig):
             raise
         logging.getLogger(__name__).exception("the job failed")  # the traceback goes to the job's log file
         return {"failed": f"{type(error).__name__}: {error}"}
-    # What a Hydra sweeper would optimize, in the direction the task declares (its `mode`).
+    # What a Hydra sweeper would optimize; its direction is the task's `mode` (max for accuracy, min for loss).
     return result[hydra.utils.get_class(cfg.task._target_).best_metric()]
 
 

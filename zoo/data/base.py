@@ -90,7 +90,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     @property
     def model_inputs(self) -> dict:
-        """What a model builder needs to know of this data (see zoo.models.DATA_INPUTS)."""
+        """What a model builder needs to know of this data (see zoo.models)."""
         return {"input_shape": tuple(self.input_shape), "num_classes": self.num_classes}
 
     def describe(self) -> dict:
@@ -101,6 +101,10 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
                 "input_shape": list(self.input_shape),
                 "num_classes": self.num_classes, "class_names": list(self.class_names), "pixel_max": self.pixel_max,
                 **(self.normalization or {})}
+
+    def check_matches(self, saved: dict) -> None:
+        """Raise ZooError when the data no longer fits a model trained on the data `saved` describes.
+        Classification inputs keep their shape and classes, which building the model checks already."""
 
     def split_sizes(self) -> dict[str, int]:
         """Samples in each split (after setup)."""

@@ -83,7 +83,8 @@ def read_text(path: str) -> str:
     """The text of a UTF-8 file, without a byte order mark and with Windows line ends made "\\n"."""
     file = Path(path)
     if not file.exists():
-        raise ZooError(f"data.path={path}: no such file")
+        raise ZooError(f"data.path={path}: no such file; give a UTF-8 text file (scripts/download_data.py "
+                       f"tiny_shakespeare fetches one), or leave data.path out for Python's own docs")
     if not file.is_file():
         raise ZooError(f"data.path={path} is not a file; give a UTF-8 text file")
     try:
@@ -94,12 +95,13 @@ def read_text(path: str) -> str:
         raise ZooError(f"data.path={path} is empty; give a file with text in it")
     nul = data.find(b"\0")
     if nul >= 0:
-        raise ZooError(f"data.path={path} is not text: it holds a NUL byte at offset {nul}")
+        raise ZooError(f"data.path={path} is not text: it holds a NUL byte at offset {nul}; give a UTF-8 text file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ZooError(f"data.path={path} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset "
-                       f"{error.start} cannot be decoded ({error.reason})") from None
+                       f"{error.start} cannot be decoded ({error.reason}); convert it first, e.g. "
+                       f"iconv -f latin1 -t utf-8") from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
@@ -212,7 +214,7 @@ class TextCorpus(L.LightningDataModule):
 
     @property
     def model_inputs(self) -> dict:
-        """What a model builder needs to know of this data (see zoo.models.DATA_INPUTS)."""
+        """What a model builder needs to know of this data (see zoo.models)."""
         return {"vocab_size": len(self.vocabulary), "context": self.context}
 
     def check_settings(self) -> None:
@@ -312,6 +314,15 @@ class TextCorpus(L.LightningDataModule):
                     x, y = evaluation_windows(block, self.context)
                 self.blocks[split] = block.to(device)
             self.splits[split] = (x.to(device), y.to(device))
+
+    def check_matches(self, saved: dict) -> None:
+        """The text must give the vocabulary the model was trained with: a changed file (or another Python
+        version's reference docs) could give other ids to the same characters."""
+        trained = Vocabulary.from_dict(saved["vocabulary"]) if "vocabulary" in saved else None
+        if trained is not None and trained != self.vocabulary:
+            where = f"data.path={self.path}" if self.path else f"the default corpus of this Python ({sys.version.split()[0]})"
+            raise ZooError(f"{where} gives a vocabulary of {len(self.vocabulary)} symbols, not the {len(trained)} this "
+                           f"model was trained with; evaluate and resume on the text it was trained on")
 
     def split_sizes(self) -> dict[str, int]:
         """Samples (windows; line mode: lines) in each split, after setup; a training epoch serves as many."""

@@ -16,9 +16,6 @@ from torch import nn
 
 _BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
 
-# What each task's data declares to the model builders.
-DATA_INPUTS = {"classification": ("input_shape", "num_classes"), "language_model": ("vocab_size", "context")}
-
 
 def register(name: str, task: str = "classification"):
     """Decorator: make `name` buildable for `task` through `build(name, ...)`."""
@@ -47,11 +44,13 @@ def build_function(name: str, task: str = "classification") -> Callable[..., nn.
 
 
 def settings_of(name: str, task: str = "classification") -> set[str]:
-    return set(inspect.signature(build_function(name, task)).parameters) - set(DATA_INPUTS[task])
+    """The builder's settings: its keyword arguments with defaults (what the data declares has none)."""
+    return {p.name for p in inspect.signature(build_function(name, task)).parameters.values()
+            if p.default is not p.empty}
 
 
 def build(name: str, data_inputs: dict, task: str = "classification", **settings) -> nn.Module:
-    """Build model `name` for `task` from what the data declares (`data_inputs`, see DATA_INPUTS).
+    """Build model `name` for `task` from what the data declares (`data_inputs`: the module docstring).
 
     A setting whose value is None is left to the builder's default: a task's config sets the settings
     that mean nothing for it to null (a language model has no `pool`). Raises ValueError with a

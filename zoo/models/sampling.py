@@ -5,7 +5,8 @@ from torch import nn
 
 
 def generate(net: nn.Module, prompt: torch.LongTensor, length: int, context: int, temperature: float = 1.0,
-             top_k: int | None = None, generator: torch.Generator | None = None) -> torch.LongTensor:
+             top_k: int | None = None, generator: torch.Generator | None = None,
+             start: int | None = None) -> torch.LongTensor:
     """`length` symbol ids that continue `prompt` (a 1-D LongTensor of ids, not empty).
 
     The net sees at most the last `context` symbols, the longest sequence it was trained on. The logits
@@ -13,6 +14,9 @@ def generate(net: nn.Module, prompt: torch.LongTensor, length: int, context: int
     with `top_k`, restricted to the k most likely. Draws come from `generator`, so a seeded generator
     gives the same text every time. Runs without gradients, with the net in eval mode, and leaves the net
     in the mode it found it in.
+
+    `start`: the id that begins every training sample, where samples are separate lines (makemore's
+    names): the net then sees only the ids since the last `start`, as in training.
     """
     if prompt.dim() != 1 or len(prompt) == 0:
         raise ValueError(f"the prompt must be a non-empty 1-D tensor of symbol ids, not shape {tuple(prompt.shape)}")
@@ -30,7 +34,10 @@ def generate(net: nn.Module, prompt: torch.LongTensor, length: int, context: int
         with torch.no_grad():
             ids = prompt.to(next(net.parameters()).device, torch.long)
             for _ in range(length):
-                logits = net(ids[-context:].unsqueeze(0))[0, -1]
+                seen = ids[-context:]
+                if start is not None and (seen == start).any():
+                    seen = seen[int((seen == start).nonzero()[-1]):]
+                logits = net(seen.unsqueeze(0))[0, -1]
                 if temperature == 0:
                     following = logits.argmax().unsqueeze(0)
                 else:

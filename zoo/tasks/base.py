@@ -1,6 +1,8 @@
 """What every task shares: a network, an optimizer and schedule built late, metrics averaged over
 samples and logged once per epoch, and the best validation value of the monitored metric."""
 
+from abc import ABC, abstractmethod
+
 import lightning as L
 import torch
 from torch import nn
@@ -29,7 +31,7 @@ class WeightedMean(Metric):
         return self.total / self.weight
 
 
-class Task(L.LightningModule):
+class Task(L.LightningModule, ABC):
     """A subclass names itself and its data's declaration (`name`), lists the metrics it logs for every
     stage (`metrics`: their objects come from `make_metrics`, values derived from them from `derived`),
     says which validation metric chooses the best checkpoint and in which direction (`monitor`, `mode`),
@@ -74,14 +76,14 @@ class Task(L.LightningModule):
         """Values computed from one stage's metrics at the end of an epoch (bits from nats, say)."""
         return {}
 
+    @abstractmethod
     def step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss of one batch (for the optimizer) and the network's outputs; updates the stage's metrics."""
-        raise NotImplementedError
 
     @classmethod
+    @abstractmethod
     def example_input(cls, model_inputs: dict) -> torch.Tensor:
         """A batch of two inputs the network must take: built before training to check the model fits the data."""
-        raise NotImplementedError
 
     def callbacks(self) -> list[L.Callback]:
         """The task's own views in TensorBoard (a confusion matrix, a text sample...)."""
