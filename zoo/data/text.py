@@ -205,7 +205,8 @@ class TextCorpus(L.LightningDataModule):
 
     @property
     def source(self) -> str:
-        return f"data.path={self.path}" if self.path else "the default corpus (pydoc_data.topics)"
+        return (f"data.path={self.path}" if self.path
+                else f"the default corpus (pydoc_data.topics of Python {sys.version.split()[0]})")
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -320,8 +321,7 @@ class TextCorpus(L.LightningDataModule):
         version's reference docs) could give other ids to the same characters."""
         trained = Vocabulary.from_dict(saved["vocabulary"]) if "vocabulary" in saved else None
         if trained is not None and trained != self.vocabulary:
-            where = f"data.path={self.path}" if self.path else f"the default corpus of this Python ({sys.version.split()[0]})"
-            raise ZooError(f"{where} gives a vocabulary of {len(self.vocabulary)} symbols, not the {len(trained)} this "
+            raise ZooError(f"{self.source} gives a vocabulary of {len(self.vocabulary)} symbols, not the {len(trained)} this "
                            f"model was trained with; evaluate and resume on the text it was trained on")
 
     def split_sizes(self) -> dict[str, int]:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from zoo.data.text import BOUNDARY, IGNORED, Vocabulary
 from zoo.errors import ZooError
-from zoo.tasks.base import Task, WeightedMean
+from zoo.tasks.base import Task
 
 
 class LanguageModel(Task):
