@@ -66,7 +66,7 @@ def compose(overrides: list[str], output_dir: Path):
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from zoo.train import CONFIG_DIR
+    from zoo.training import CONFIG_DIR
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -93,7 +93,7 @@ def quiet(enabled: bool = True):
 
 def run_zoo(overrides: list[str], work: Path, verbose: bool = False) -> tuple[dict, float]:
     """One `train(cfg)` run, everything written under `work`; its metrics and its wall time."""
-    from zoo.train import train
+    from zoo.training import train
 
     work.mkdir(parents=True, exist_ok=True)
     cfg = compose([*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}"], work / "run")
@@ -192,7 +192,7 @@ def raw_inputs(overrides: list[str], work: Path, device):
     import lightning as L
     from hydra.utils import instantiate
 
-    from zoo.train import build_network
+    from zoo.training import build_network
 
     cfg = compose([*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}"], work / "run")
     L.seed_everything(cfg.seed, verbose=False)
@@ -403,7 +403,7 @@ def main(argv=None) -> None:
 
     import torch
 
-    from zoo.train import quiet_lightning
+    from zoo.training import quiet_lightning
 
     quiet_lightning()
     if args.threads:

@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from zoo.train import CONFIG_DIR
+from zoo.training import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 # A handful of batches an epoch: enough to see every stage run, checkpoint and log.

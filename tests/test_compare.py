@@ -135,7 +135,7 @@ def test_flat_hparams_have_one_shape_for_every_family(compose_config, model):
 
 def test_every_model_setting_has_an_hparams_column():
     from zoo.hparams import MODEL_KEYS
-    from zoo.train import CONFIG_DIR
+    from zoo.training import CONFIG_DIR
 
     for path in (Path(CONFIG_DIR) / "model").glob("*.yaml"):
         settings = yaml.safe_load(path.read_text())

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 
 from zoo.checks import check_config
 from zoo.errors import ZooError
-from zoo.train import CONFIG_DIR, build_network, build_trainer
+from zoo.training import CONFIG_DIR, build_network, build_trainer
 from zoo.callbacks import Throughput
 
 

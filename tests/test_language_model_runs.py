@@ -219,7 +219,7 @@ def test_a_changed_corpus_is_refused_by_zoo_eval_in_one_line(tmp_path, data_dir)
 
 
 def test_a_home_relative_corpus_path_is_found(compose_config, tmp_path, monkeypatch):
-    from zoo.train import absolute_paths
+    from zoo.training import absolute_paths
 
     monkeypatch.setenv("HOME", str(tmp_path))
     cfg = compose_config("data=text", "data.path='~/corpus.txt'")

@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 from pathlib import Path as _Path
 
 _PACKAGE = _Path(__file__).resolve().parent
-# Absolute, so the configs are found however zoo is started (train.py, zoo-train, python -m zoo.train).
+# Absolute, so the configs are found however zoo is started (train.py, zoo-train, python -m zoo.training).
 # An installed wheel carries them as zoo/conf; a checkout (and an editable install) reads the repo's conf/.
 CONFIG_DIR = str(_PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.parent / "conf")
 

@@ -26,7 +26,7 @@ def main() -> None:
         except ZooError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
-    from zoo.train import hydra_main
+    from zoo.training import hydra_main
 
     hydra_main()
 

@@ -32,6 +32,9 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 COST_COLUMNS = ["params", "train_time_s", "samples_per_s"]
 # What changes between the repeats of one experiment; every other logged hyperparameter is a setting.
 REPEAT_KEYS = {"seed"}
+# Figures of what the runs' views measured (zoo/views/), as "module:function": each function(runs, out)
+# draws into `out` where the finished runs have what it shows and returns the file it wrote, else None.
+COMPARISON_FIGURES: list[str] = []
 
 
 def task_of(hparams: dict):
@@ -72,9 +75,9 @@ def logged_hparams(events: EventAccumulator) -> dict | None:
 def read_run(run_dir: Path, metric: str | None) -> dict:
     """One run's logged hyperparameters, final values and the curve of `metric` (None: the metric its
     task's best checkpoint monitors)."""
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}).Reload()
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 1}).Reload()  # the last image
     tags = set(events.Tags()["scalars"])
-    record = {"run": str(run_dir), "hparams": logged_hparams(events),
+    record = {"run": str(run_dir), "events": events, "hparams": logged_hparams(events),
               "tested": any(tag.startswith("test/") for tag in tags)}
     task = task_of(record["hparams"] or {})
     for column in [*score_columns(task), *COST_COLUMNS]:
@@ -278,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     write_markdown(tables, out / "comparison.md")
     write_csv([row for _, rows, _, _ in tables for row in rows], out / "comparison.csv")
     plot(groups, keys, out / "comparison.png")
+    written = [out / "comparison.md", out / "comparison.csv", out / "comparison.png"]
+    for name in COMPARISON_FIGURES:
+        module, function = name.split(":")
+        written.append(getattr(importlib.import_module(module), function)(finished, out))
 
     console = Console(width=max(Console().width, 120))
     for task, rows, own_keys, metric in tables:
@@ -293,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(table)
     for line in left_out:
         console.print(line)
-    console.print(f"wrote {out / 'comparison.md'}, comparison.csv, comparison.png")
+    console.print(f"wrote {out / 'comparison.md'}, " + ", ".join(path.name for path in written[1:] if path))
     return 0
 
 

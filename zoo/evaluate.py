@@ -18,7 +18,7 @@ from zoo.checkpoints import load_checkpoint, saved_config
 from zoo.cli import parse_settings
 from zoo.errors import ZooError
 from zoo.tasks.base import Task
-from zoo.train import build_network, quiet_lightning
+from zoo.training import build_network, quiet_lightning
 
 USAGE = ("usage: zoo-eval ckpt=<checkpoint or run directory> [data_dir=<data folder>] [output=<file.json>] "
          "[accelerator=auto|cpu|gpu]")

@@ -41,6 +41,7 @@ def _class_name(target: str | None) -> str:
 def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
     """The run's hyperparameters, resolved, flat, with fixed keys and types."""
     model = OmegaConf.to_container(cfg.model, resolve=True)
+    data = OmegaConf.to_container(cfg.data, resolve=True)
     optimizer = cfg.optimizer
     scheduler = cfg.get("scheduler") or {}
     flat = {"task": get_class(cfg.task._target_).name, "model": str(model["name"]), "data": str(cfg.data.name)}
@@ -52,6 +53,11 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
         "scheduler": _class_name(scheduler.get("_target_")),
         "data.batch_size": float(cfg.data.batch_size),
         "data.context": float(cfg.data.get("context") or 0),
+        # the data settings of the claims (README: "See what the textbooks claim"); neutral where a data set lacks one
+        "data.train_fraction": float(data.get("train_fraction", 1.0)),
+        "data.shape": as_type(data.get("shape"), str),
+        "data.noise": as_type(data.get("noise"), float),
+        "data.features": as_type(",".join(data["features"]) if data.get("features") else None, str),
         "trainer.max_epochs": float(cfg.trainer.max_epochs),
         "trainer.max_steps": float(cfg.trainer.get("max_steps") or -1),
         "label_smoothing": float(cfg.label_smoothing),
@@ -63,6 +69,10 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
 
 
 def hp_metrics(result: dict, task_metrics: dict[str, str]) -> dict:
-    """The final metrics of a finished run, under the names the HPARAMS tab lists."""
-    return {name: float(result[key]) for name, key in (task_metrics | COST_METRICS).items()
-            if result.get(key) is not None}
+    """The final metrics of a finished run, under the names the HPARAMS tab lists: the task's, the costs,
+    the training samples it saw and what its views measured (`hp/<name>`)."""
+    metrics = {name: float(result[key]) for name, key in (task_metrics | COST_METRICS).items()
+               if result.get(key) is not None}
+    if "train" in (result.get("samples") or {}):
+        metrics["hp/train_samples"] = float(result["samples"]["train"])
+    return metrics | {f"hp/{name}": float(value) for name, value in (result.get("measured") or {}).items()}

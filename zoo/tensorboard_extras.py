@@ -1,5 +1,6 @@
 """What a run's TensorBoard shows beyond the metric curves: the resolved config, the parameters of
-each layer, weight and bias histograms every few epochs; and the tasks' own views, the test split's
+each layer, each metric's training and validation curves on one chart (CUSTOM SCALARS), weight and bias
+histograms every few epochs; and the tasks' own views, the test split's
 confusion matrix (classification) and a text sample after every validation (language models)."""
 
 import lightning as L
@@ -54,6 +55,10 @@ class TensorBoardExtras(L.Callback):
         config = yaml.safe_dump(dict(pl_module.hparams), sort_keys=False)
         writer.add_text("config", "    " + config.replace("\n", "\n    "), 0)  # indented: shown as code
         writer.add_text("parameters", parameter_table(pl_module.net), 0)
+        # CUSTOM SCALARS: each metric's training and validation curves on one chart, where a gap between
+        # them (overfitting) shows.
+        writer.add_custom_scalars({"train vs val": {
+            name: ["Multiline", [f"^train/{name}$", f"^val/{name}$"]] for name in pl_module.metrics}})
 
     def on_train_epoch_end(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)

@@ -51,8 +51,11 @@ class Task(L.LightningModule, ABC):
     hp_metrics: dict[str, str]
 
     def __init__(self, net: nn.Module, optimizer=None, scheduler=None, label_smoothing: float = 0.0,
-                 hparams: dict | None = None):
+                 hparams: dict | None = None, views: dict[str, L.Callback | None] | None = None):
         super().__init__()
+        # The task's views and measurements (conf/task/<name>.yaml `views`, built by Hydra); a plain list, not
+        # submodules: they are callbacks, not part of the model. `task.views.<name>=null` switches one off.
+        self._views = [view for view in (views or {}).values() if view is not None]
         self.save_hyperparameters(hparams or {}, logger=False)
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -86,8 +89,10 @@ class Task(L.LightningModule, ABC):
         """A batch of two inputs the network must take: built before training to check the model fits the data."""
 
     def callbacks(self) -> list[L.Callback]:
-        """The task's own views in TensorBoard (a confusion matrix, a text sample...)."""
-        return []
+        """The task's views in TensorBoard (a confusion matrix, a text sample, decision boundaries...): those
+        of its config's `views`, and any a subclass adds. A view that measures something after testing puts
+        it in its `results` dict (name -> float), which metrics.json and the HPARAMS row (`hp/<name>`) show."""
+        return list(self._views)
 
     # --- what follows from the declarations ------------------------------------------------------
     @property

@@ -1,5 +1,6 @@
-"""Classification: cross-entropy over the data's classes, accuracy, and the test split's confusion matrix.
-The best checkpoint has the highest validation accuracy."""
+"""Classification: cross-entropy over the data's classes and accuracy; the best checkpoint has the highest
+validation accuracy. Its views (the confusion matrix and the measurements of zoo/views/) come from
+conf/task/classification.yaml."""
 
 import torch
 import torch.nn.functional as F
@@ -33,8 +34,3 @@ class Classification(Task):
         getattr(self, f"{stage}_loss").update(loss, weight=len(y))
         getattr(self, f"{stage}_acc").update(logits.detach().argmax(dim=1), y)
         return loss, logits
-
-    def callbacks(self):
-        from zoo.tensorboard_extras import ConfusionMatrix
-
-        return [ConfusionMatrix()]

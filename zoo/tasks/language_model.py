@@ -21,8 +21,8 @@ class LanguageModel(Task):
                   "hp/test_ppl": "test/ppl"}
 
     def __init__(self, net, optimizer=None, scheduler=None, label_smoothing: float = 0.0,
-                 hparams: dict | None = None, sample: dict | None = None):
-        super().__init__(net, optimizer, scheduler, label_smoothing, hparams)
+                 hparams: dict | None = None, sample: dict | None = None, views: dict | None = None):
+        super().__init__(net, optimizer, scheduler, label_smoothing, hparams, views)
         self.vocabulary = Vocabulary.from_dict(self.hparams["dataset"]["vocabulary"])
         self.context = int(self.hparams["dataset"]["context"])
         self.sample_settings = dict(sample or {})
@@ -80,4 +80,4 @@ class LanguageModel(Task):
     def callbacks(self):
         from zoo.tensorboard_extras import TextSamples
 
-        return [TextSamples(**self.sample_settings)] if self.sample_settings else []
+        return super().callbacks() + ([TextSamples(**self.sample_settings)] if self.sample_settings else [])

@@ -180,13 +180,19 @@ def train(cfg: DictConfig) -> dict:
               "params": models.count_parameters(net), "train_time_s": train_time,
               "samples_per_s": samples_per_s, "device": trainer.strategy.root_device.type,
               "precision": precision_used(trainer, cfg), "best_checkpoint": best or None,
-              "samples": datamodule.split_sizes()}
+              "samples": datamodule.split_sizes(), "measured": measured_by_views(trainer)}
     with readable_write_errors():
         log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]),
                           hp_metrics(result, task.hp_metrics))
         write_status(output_dir, **result)
     print_summary(result, task.final_metrics(), output_dir)
     return result
+
+
+def measured_by_views(trainer: L.Trainer) -> dict[str, float]:
+    """What the run's views measured (zoo/views/: their `results`), by name."""
+    return {name: float(value) for callback in trainer.callbacks
+            for name, value in (getattr(callback, "results", None) or {}).items()}
 
 
 def budget(trainer: L.Trainer) -> str:
@@ -266,6 +272,8 @@ def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> N
     for key in final_metrics:
         if result[key] is not None:
             table.add_row(key, f"{result[key]:.4f}")
+    for key, value in result["measured"].items():
+        table.add_row(key, f"{value:.4g}")
     table.add_row("written to", str(output_dir))
     Console().print(table)
 
