@@ -4,6 +4,8 @@ __version__ = "0.1.0"
 
 from pathlib import Path as _Path
 
+from zoo.errors import ZooError  # what zoo.train and zoo.load raise on bad input: one line
+
 _PACKAGE = _Path(__file__).resolve().parent
 # Absolute, so the configs are found however zoo is started (train.py, zoo-train, python -m zoo.training).
 # An installed wheel carries them as zoo/conf; a checkout (and an editable install) reads the repo's conf/.
@@ -17,3 +19,19 @@ def load(path):
     from zoo.predict import load as load_predictor  # here, so `import zoo` stays light
 
     return load_predictor(path)
+
+
+def train(*overrides: str) -> dict:
+    """Train as `python train.py <overrides>` would (zoo.train("model=cnn", "data=digits")) and return the
+    run's metrics, with "run_dir", its folder; a bad override raises a one-line zoo.errors.ZooError."""
+    from zoo.notebook import train as train_from_python
+
+    return train_from_python(*overrides)
+
+
+def open_run(run, data_dir=None):
+    """(network, data module) of a finished run (its folder or a checkpoint): the best checkpoint's network
+    in eval mode and the run's data module set up as in training (same splits, same normalization)."""
+    from zoo.notebook import open_run as open_finished_run
+
+    return open_finished_run(run, data_dir)

@@ -48,11 +48,17 @@ def continue_in_run_dir(resume: str | None) -> list[str]:
     directory's .hydra/ config (the run's own) as it is."""
     if not resume:
         return []
+    run_dir = resumed_run_dir(resume)
+    return [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"] if run_dir else []
+
+
+def resumed_run_dir(resume: str) -> Path | None:
+    """The run directory that `resume` (a run directory or a checkpoint in its checkpoints/) continues;
+    None for a checkpoint kept elsewhere."""
     path = Path(resume).resolve()
     if not path.exists():
         raise ZooError(f"checkpoint {resume} does not exist")
-    run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
-    return [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"] if run_dir else []
+    return path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
 
 
 def parse_settings(program: str, arguments: list[str], usage: str, required: tuple[str, ...],
