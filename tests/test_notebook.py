@@ -1,0 +1,160 @@
+"""zoo from Python: zoo.train makes the command line's run, zoo.open_run gives a run's network and data back,
+and notebooks/claims.ipynb runs top to bottom (on a tiny budget) in the venv's kernel."""
+
+import json
+import os
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import hydra.core.utils
+import nbformat
+import pytest
+import torch
+from hydra import initialize_config_dir
+from nbclient import NotebookClient
+
+import zoo
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from zoo.checkpoints import load_checkpoint
+from zoo.notebook import new_job
+
+NOTEBOOK = REPO / "notebooks" / "claims.ipynb"
+OVERRIDES = ["model=mlp", "data=digits", "seed=3", *TINY]
+# What the run measured, the same for the same seed and overrides however it was started.
+METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc", "params",
+           "samples"]
+# Appended to the executed copy only: which Python and which zoo the kernel ran.
+KERNEL_REPORT = "import sys, json\nprint('KERNEL', json.dumps({'prefix': sys.prefix, 'zoo': zoo.__file__}))"
+
+
+@pytest.fixture(scope="module")
+def notebook_run(tmp_path_factory, data_dir):
+    """The notebook executed as a learner would run it, on a tiny budget, writing under a temporary folder:
+    (its text output, its log folder)."""
+    work = tmp_path_factory.mktemp("notebook")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(KERNEL_REPORT))
+    with pytest.MonkeyPatch.context() as env:
+        # The kernel is a fresh Python: it imports this checkout's zoo, as `python -m pytest` does here.
+        env.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+        env.setenv("ZOO_NOTEBOOK_BUDGET", " ".join(TINY))
+        env.setenv("ZOO_LOG_DIR", str(work / "logs"))
+        env.setenv("ZOO_DATA_DIR", str(data_dir))
+        NotebookClient(notebook, timeout=240, kernel_name="python3",
+                       resources={"metadata": {"path": str(work)}}).execute()
+    text = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for output in cell.outputs if output.output_type == "stream")
+    return text, work / "logs"
+
+
+def test_the_notebook_runs_in_the_venvs_kernel_with_this_zoo(notebook_run):
+    text, _ = notebook_run
+    kernel = json.loads(re.search(r"^KERNEL (.*)$", text, re.M).group(1))
+    assert kernel["prefix"] == sys.prefix
+    assert Path(kernel["zoo"]).parent == REPO / "zoo"
+
+
+def test_the_notebook_trains_two_families_and_prints_their_accuracies(notebook_run):
+    text, log_dir = notebook_run
+    accuracies = dict(re.findall(r"^(\w+): test accuracy (\S+) with", text, re.M))
+    assert set(accuracies) == {"mlp", "cnn"}
+    assert all(0 <= float(accuracy) <= 1 for accuracy in accuracies.values())
+    runs = run_dirs(log_dir)
+    assert sorted(read_metrics(run)["model"] for run in runs) == ["cnn", "mlp"]
+    assert {read_metrics(run)["data"] for run in runs} == {"mnist1d"}
+    # open_run's network scores its data module's test split exactly as the run did
+    again, measured = re.search(r"accuracy (\S+) \(the run measured (\S+)\)", text).groups()
+    assert again == measured == accuracies["cnn"]
+    predicted = re.search(r"^predicted: (.*)$", text, re.M).group(1).split()
+    labels = re.search(r"^labels: +(.*)$", text, re.M).group(1).split()
+    assert len(predicted) == len(labels) == 10 and set(predicted) <= set("0123456789")
+
+
+def test_the_notebook_is_stored_without_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
+    assert "ZOO_NOTEBOOK_BUDGET" in code[0].source
+
+
+@pytest.fixture(scope="module")
+def both_ways(tmp_path_factory, data_dir):
+    """The same run from the command line and from zoo.train: (command line's run folder, zoo.train's result)."""
+    cli_logs, python_logs = tmp_path_factory.mktemp("cli"), tmp_path_factory.mktemp("python")
+    finished = train_py(*OVERRIDES, log_dir=cli_logs, data_dir=data_dir)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    [cli_run] = run_dirs(cli_logs)
+    result = zoo.train(*OVERRIDES, f"paths.log_dir={python_logs}", f"paths.data_dir={data_dir}")
+    return cli_run, result
+
+
+def tensorboard_runs(log_dir: Path) -> list[str]:
+    return sorted(path.name for path in (log_dir / "tensorboard" / "digits" / "mlp").iterdir())
+
+
+def test_zoo_train_makes_the_command_lines_run(both_ways):
+    cli_run, result = both_ways
+    cli = read_metrics(cli_run)
+    for key in METRICS:
+        assert result[key] == pytest.approx(cli[key], abs=1e-6), key
+    # written as the command line writes: logs/runs/<time>_<data>_<model>, its metrics.json, its checkpoints,
+    # a TensorBoard run named after the start time and the overrides
+    run_dir = Path(result["run_dir"])
+    stamp = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d"
+    assert run_dir.parent.name == "runs" and re.fullmatch(f"{stamp}_digits_mlp", run_dir.name)
+    assert json.loads((run_dir / "metrics.json").read_text())["test/acc"] == result["test/acc"]
+    assert result["best_checkpoint"] == str(run_dir / "checkpoints" / "best.ckpt")
+    [cli_name], [python_name] = tensorboard_runs(cli_run.parent.parent), tensorboard_runs(run_dir.parent.parent)
+    assert python_name.startswith(run_dir.name[:19])
+    assert re.sub(stamp, "", python_name) == re.sub(stamp, "", cli_name)
+    assert "seed=3" in python_name and "trainer.max_epochs=2" in python_name
+
+
+def test_open_run_gives_the_best_network_and_the_runs_data(both_ways):
+    _, result = both_ways
+    net, datamodule = zoo.open_run(result["run_dir"])
+    assert not net.training
+    assert datamodule.split_sizes() == result["samples"]
+    inputs, targets = datamodule.splits["test"]
+    with torch.no_grad():
+        accuracy = (net(inputs).argmax(dim=1) == targets).float().mean().item()
+    assert accuracy == pytest.approx(result["test/acc"], abs=1e-6)
+
+
+@pytest.mark.parametrize("override, named", [("optimizer.lrr=0.1", "did you mean optimizer.lr?"),
+                                             ("model=cnnn", "choose one of cnn, linear"),
+                                             ("optimizer.lr=-1", "must be a positive number"),
+                                             ("-m", "is for the command line")])
+def test_a_bad_override_raises_one_line(override, named, tmp_path):
+    with pytest.raises(zoo.ZooError) as error:
+        zoo.train(override, f"paths.log_dir={tmp_path}")
+    assert named in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2025, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr(hydra.core.utils, "datetime", Frozen)
+    with initialize_config_dir(config_dir=zoo.CONFIG_DIR, version_base="1.3"):
+        jobs = [new_job(["data=digits", "seed=1", f"paths.log_dir={tmp_path}"]) for _ in range(2)]
+    assert [Path(job.paths.output_dir).name for job in jobs] == ["2025-01-02_03-04-05_digits_cnn",
+                                                                  "2025-01-02_03-04-05_digits_cnn_2"]
+    assert [job.run_name for job in jobs] == ["2025-01-02_03-04-05_seed=1", "2025-01-02_03-04-05_2_seed=1"]
+
+
+def test_zoo_train_resumes_a_run_in_its_folder(both_ways):
+    _, result = both_ways
+    with pytest.raises(zoo.ZooError, match="optimizer.lr is") as error:
+        zoo.train(f"resume={result['run_dir']}", "optimizer.lr=0.5")
+    assert "\n" not in str(error.value)
+    resumed = zoo.train(f"resume={result['run_dir']}", "trainer.max_epochs=3")
+    assert resumed["run_dir"] == result["run_dir"]
+    assert load_checkpoint(Path(result["run_dir"]) / "checkpoints" / "last.ckpt")["global_step"] == 3 * 4
+    assert len(tensorboard_runs(Path(result["run_dir"]).parent.parent)) == 1  # the run's own, continued
