@@ -1,6 +1,7 @@
 """zoo: train the classic families of neural network with one command and compare them in TensorBoard."""
 
 __version__ = "0.1.0"
+__all__ = ["CONFIG_DIR", "ZooError", "load", "open_run", "train"]
 
 from pathlib import Path as _Path
 
@@ -23,7 +24,7 @@ def load(path):
 
 def train(*overrides: str) -> dict:
     """Train as `python train.py <overrides>` would (zoo.train("model=cnn", "data=digits")) and return the
-    run's metrics, with "run_dir", its folder; a bad override raises a one-line zoo.errors.ZooError."""
+    run's metrics, with "run_dir", its folder; a bad override raises a one-line zoo.ZooError."""
     from zoo.notebook import train as train_from_python
 
     return train_from_python(*overrides)
