@@ -84,7 +84,7 @@ def fgsm_accuracy(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
 def robustness_figure(noise_sizes: list[float], noise_acc: list[float], epsilons: list[float],
                       fgsm_acc: list[float], chance: float | None = None) -> Figure:
     """Both accuracy curves against the size, in standard deviations of the data."""
-    figure = Figure(figsize=(5.5, 4))
+    figure = Figure(figsize=(5.5, 4), dpi=80)
     axes = figure.add_subplot()
     axes.plot(noise_sizes, noise_acc, "o-", label="Gaussian noise (size = its std)")
     axes.plot(epsilons, fgsm_acc, "s-", label="FGSM (size = eps)")
@@ -137,7 +137,7 @@ def adversarial_figure(net: torch.nn.Module, datamodule, epsilon: float, count: 
     """`count` test examples before and after an FGSM step of `epsilon`, with both predictions: the first
     ones the step turns from right to wrong (then, if too few turn, the first ones it leaves right)."""
     inputs, targets = datamodule.splits["test"]
-    inputs, targets = inputs[:256], targets[:256]
+    inputs, targets = inputs[:64], targets[:64]
     with measuring(net, grad=True):
         perturbed = inputs + epsilon * fgsm_directions(net, inputs, targets)
         with torch.no_grad():
@@ -148,7 +148,7 @@ def adversarial_figure(net: torch.nn.Module, datamodule, epsilon: float, count: 
     chosen = (flipped + kept)[:count]
     names = datamodule.class_names
     images = inputs.dim() == 4
-    figure = Figure(figsize=(7, 2.2 * len(chosen) + 0.4))
+    figure = Figure(figsize=(7, 2.2 * len(chosen) + 0.4), dpi=80)
     for row, index in enumerate(chosen):
         pair = [(inputs[index], f"clean: predicted {names[before[index]]} (true {names[targets[index]]})"),
                 (perturbed[index], f"eps {epsilon:g}: predicted {names[after[index]]}")]

@@ -94,7 +94,7 @@ def saliency_figure(net: torch.nn.Module, datamodule, count: int = 8, steps: int
     names = datamodule.class_names
     columns = min(4, len(chosen))
     rows = -(-len(chosen) // columns)
-    figure = Figure(figsize=(3.2 * columns, 2.6 * rows + 0.5))
+    figure = Figure(figsize=(3.2 * columns, 2.6 * rows + 0.5), dpi=80)
     grid = figure.add_gridspec(rows, columns)
     for index in range(len(chosen)):
         title = (f"true {names[targets[index]]}, predicted {names[predicted[index]]}\n"
