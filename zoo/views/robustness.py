@@ -1,0 +1,252 @@
+"""Brittleness: how fast the test accuracy falls under random noise and under the worst small change of
+the input, the fast gradient sign method (FGSM, Goodfellow et al. 2015: x + eps * sign(grad_x loss)).
+
+Sizes are in standard deviations of the data: the splits are normalized per channel with the training
+part's statistics, so that is the model's own input unit, and a size means the same on every data set.
+Noise of standard deviation 1 doubles the signal's variance; an FGSM step of 0.1 moves every input value
+by a tenth of a standard deviation, in the direction that hurts most to first order.
+
+The view runs once, after testing, on the tested weights: SCALARS `robust/noise_acc` and `robust/fgsm_acc`
+against the size in hundredths of a standard deviation (TensorBoard's x axis is an integer step), IMAGES
+`robust/accuracy` (both curves) and `robust/adversarial_examples`, and the accuracies at one reference
+size of each in HPARAMS. `compare_figure` draws the curves of many runs for zoo-compare.
+"""
+
+import statistics
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from zoo.errors import ZooError
+from zoo.tensorboard_extras import tensorboard_writer
+from zoo.views import measuring
+
+
+def batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int):
+    for start in range(0, len(targets), batch_size):
+        yield inputs[start:start + batch_size], targets[start:start + batch_size]
+
+
+def accuracy(correct: torch.Tensor, total: int) -> list[float]:
+    """Counts of correct answers as accuracies, divided in float32 as the test metric is, so that size 0
+    gives exactly `test/acc`."""
+    return (correct.float() / total).tolist()
+
+
+def count_correct(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return (net(inputs).argmax(dim=1) == targets).sum()
+
+
+def accuracy_under_noise(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, sizes: list[float],
+                         batch_size: int = 1024, seed: int = 0) -> list[float]:
+    """The accuracy on `inputs` plus Gaussian noise of each standard deviation in `sizes` (model input
+    units). One seeded draw of noise serves every size, so the curve changes only with the size and the
+    same run gives the same curve."""
+    generator = torch.Generator().manual_seed(seed)
+    with measuring(net):
+        correct = torch.zeros(len(sizes), dtype=torch.long, device=targets.device)  # no inference tensor
+        for x, y in batches(inputs, targets, batch_size):
+            noise = torch.randn(x.shape, generator=generator).to(x.device)
+            for index, size in enumerate(sizes):
+                correct[index] += count_correct(net, x + size * noise, y)
+    return accuracy(correct, len(targets))
+
+
+def fgsm_directions(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """sign(grad_x cross_entropy(net(x), y)): the direction in which every input value raises the loss.
+    Call it inside `measuring(net, grad=True)`."""
+    inputs = inputs.detach().clone().requires_grad_(True)
+    # cuDNN computes an RNN's backward pass only in training mode; the plain kernels do it in eval mode,
+    # where batch norm and dropout must stay.
+    with torch.backends.cudnn.flags(enabled=False):
+        loss = F.cross_entropy(net(inputs).float(), targets, reduction="sum")
+        (gradient,) = torch.autograd.grad(loss, inputs)
+    return gradient.sign()
+
+
+def fgsm_accuracy(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, epsilons: list[float],
+                  batch_size: int = 1024) -> list[float]:
+    """The accuracy on FGSM's x + eps * sign(grad_x loss) for each eps in `epsilons` (model input units),
+    one gradient per batch for every eps; eps 0 gives the clean accuracy."""
+    with measuring(net, grad=True):
+        correct = torch.zeros(len(epsilons), dtype=torch.long, device=targets.device)
+        for x, y in batches(inputs, targets, batch_size):
+            direction = fgsm_directions(net, x, y)
+            for index, eps in enumerate(epsilons):
+                correct[index] += count_correct(net, x + eps * direction, y)
+    return accuracy(correct, len(targets))
+
+
+def robustness_figure(noise_sizes: list[float], noise_acc: list[float], epsilons: list[float],
+                      fgsm_acc: list[float], chance: float | None = None) -> Figure:
+    """Both accuracy curves against the size, in standard deviations of the data."""
+    figure = Figure(figsize=(5.5, 4), dpi=80)
+    axes = figure.add_subplot()
+    axes.plot(noise_sizes, noise_acc, "o-", label="Gaussian noise (size = its std)")
+    axes.plot(epsilons, fgsm_acc, "s-", label="FGSM (size = eps)")
+    if chance is not None:
+        axes.axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
+    axes.set_xlabel("size of the change (standard deviations of the data)")
+    axes.set_ylabel("test accuracy")
+    axes.set_ylim(0, 1.02)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def show_input(axes, values: torch.Tensor, datamodule, label: str, reference: torch.Tensor | None = None) -> None:
+    """One input as its kind is best seen: a vector as bars, a signal as lines (one per channel), an image
+    as a picture; `reference`, the clean input, is drawn behind a changed signal in gray, and stretches an
+    image without a pixel scale of its own as it stretches the clean one)."""
+    values = values.detach().float().cpu()
+    if values.dim() == 1:
+        axes.bar(range(len(values)), values.numpy())
+        axes.set_xlabel("feature")
+    elif values.dim() == 2:
+        if reference is not None:
+            for channel in reference.detach().float().cpu():
+                axes.plot(channel.numpy(), color="lightgray", linewidth=2)
+        for channel in values:
+            axes.plot(channel.numpy(), linewidth=1)
+        axes.set_xlabel("position")
+    else:
+        normalization = datamodule.normalization or {}
+        shape = (-1, 1, 1)
+        mean = torch.tensor(normalization.get("mean", [0.0])).reshape(shape)
+        std = torch.tensor(normalization.get("std", [1.0])).reshape(shape)
+        raw = values * std + mean
+        if datamodule.pixel_max:
+            raw = raw / datamodule.pixel_max
+        else:
+            low, high = (reference * std + mean).aminmax() if reference is not None else raw.aminmax()
+            raw = (raw - low) / (high - low).clamp_min(1e-8)
+        raw = raw.clamp(0, 1)
+        picture = raw.permute(1, 2, 0).numpy() if raw.shape[0] == 3 else raw.mean(dim=0).numpy()
+        axes.imshow(picture, cmap="gray", vmin=0, vmax=1)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    axes.set_title(label, fontsize=9)
+
+
+def adversarial_figure(net: torch.nn.Module, datamodule, epsilon: float, count: int = 4) -> Figure:
+    """`count` test examples before and after an FGSM step of `epsilon`, with both predictions: the first
+    ones the step turns from right to wrong (then, if too few turn, the first ones it leaves right)."""
+    inputs, targets = datamodule.splits["test"]
+    inputs, targets = inputs[:64], targets[:64]
+    with measuring(net, grad=True):
+        perturbed = inputs + epsilon * fgsm_directions(net, inputs, targets)
+        with torch.no_grad():
+            before, after = net(inputs).argmax(dim=1), net(perturbed).argmax(dim=1)
+    right = before == targets
+    flipped = (right & (after != targets)).nonzero().flatten().tolist()
+    kept = (right & (after == targets)).nonzero().flatten().tolist()
+    chosen = (flipped + kept)[:count]
+    names = datamodule.class_names
+    images = inputs.dim() == 4
+    figure = Figure(figsize=(7, 2.2 * len(chosen) + 0.4), dpi=80)
+    for row, index in enumerate(chosen):
+        pair = [(inputs[index], f"clean: predicted {names[before[index]]} (true {names[targets[index]]})"),
+                (perturbed[index], f"eps {epsilon:g}: predicted {names[after[index]]}")]
+        first = None
+        for column, (values, label) in enumerate(pair):
+            axes = figure.add_subplot(len(chosen), 2, 2 * row + column + 1, sharey=None if images else first)
+            first = first or axes
+            show_input(axes, values, datamodule, label, reference=inputs[index] if column else None)
+    figure.suptitle(f"FGSM, eps = {epsilon:g} standard deviations of the data", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def step_of(size: float) -> int:
+    """A size as TensorBoard's integer x axis: hundredths of a standard deviation."""
+    return round(size * 100)
+
+
+class Robustness(L.Callback):
+    """After testing: accuracy under Gaussian noise of each size in `noise` and under FGSM of each eps in
+    `fgsm` (standard deviations of the data), as curves and a figure; a few adversarial examples at
+    `reference_fgsm`; `noise_acc_<reference_noise>` and `fgsm_acc_<reference_fgsm>` in `results`."""
+
+    def __init__(self, noise: list[float] = (0.0, 0.1, 0.25, 0.5, 1.0),
+                 fgsm: list[float] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2),
+                 reference_noise: float = 0.5, reference_fgsm: float = 0.1, examples: int = 4, seed: int = 0):
+        for key, sizes, reference in (("noise", noise, reference_noise), ("fgsm", fgsm, reference_fgsm)):
+            if not sizes or any(size < 0 for size in sizes) or len({step_of(s) for s in sizes}) < len(sizes):
+                raise ZooError(f"task.views.robustness.{key}={list(sizes)}: give a list of sizes >= 0 that differ "
+                               f"by at least 0.01, e.g. [0,0.1,0.5]")
+            if reference not in sizes:
+                raise ZooError(f"task.views.robustness.reference_{key}={reference} is not one of "
+                               f"task.views.robustness.{key}={list(sizes)}; choose one of them")
+        self.noise, self.fgsm = [float(s) for s in noise], [float(s) for s in fgsm]
+        self.reference_noise, self.reference_fgsm = reference_noise, reference_fgsm
+        self.examples, self.seed = examples, seed
+        self.results: dict[str, float] = {}
+
+    def on_test_end(self, trainer, pl_module):
+        datamodule, net = trainer.datamodule, pl_module.net
+        inputs, targets = datamodule.splits["test"]
+        # The test's own precision (autocast under bf16-mixed), so that size 0 scores exactly as the test did.
+        with trainer.precision_plugin.forward_context():
+            noise_acc = accuracy_under_noise(net, inputs, targets, self.noise, datamodule.eval_batch_size, self.seed)
+            fgsm_acc = fgsm_accuracy(net, inputs, targets, self.fgsm, datamodule.eval_batch_size)
+            writer = tensorboard_writer(trainer)
+            if writer is not None:
+                for tag, sizes, values in (("noise_acc", self.noise, noise_acc), ("fgsm_acc", self.fgsm, fgsm_acc)):
+                    for size, value in sorted(zip(sizes, values)):
+                        writer.add_scalar(f"robust/{tag}", value, step_of(size))
+                figure = robustness_figure(self.noise, noise_acc, self.fgsm, fgsm_acc, 1 / len(datamodule.class_names))
+                writer.add_figure("robust/accuracy", figure, trainer.global_step)
+                if self.examples:
+                    figure = adversarial_figure(net, datamodule, self.reference_fgsm, self.examples)
+                    writer.add_figure("robust/adversarial_examples", figure, trainer.global_step)
+        self.results = {f"noise_acc_{self.reference_noise:g}": noise_acc[self.noise.index(self.reference_noise)],
+                        f"fgsm_acc_{self.reference_fgsm:g}": fgsm_acc[self.fgsm.index(self.reference_fgsm)]}
+
+
+def curve(run: dict, tag: str) -> dict[float, float]:
+    """A run's logged robustness curve: size (standard deviations) -> accuracy."""
+    events = run["events"]
+    if tag not in events.Tags()["scalars"]:
+        return {}
+    return {event.step / 100: event.value for event in events.Scalars(tag)}
+
+
+def compare_figure(runs: list[dict], out: Path) -> Path | None:
+    """zoo-compare: accuracy against FGSM's eps and against the noise's size, one line per group of runs
+    (a family, or whatever else tells the groups apart), mean over seeds; one row of panels per data set.
+    Writes robustness.png, or nothing when no run measured robustness."""
+    from zoo.compare import distinguishing_keys, group_runs, label, order, setting_text
+
+    measured = [run for run in runs if curve(run, "robust/fgsm_acc")]
+    if not measured:
+        return None
+    groups = group_runs(measured)
+    keys = distinguishing_keys(groups)
+    datasets = sorted({config.get("data") for config, _ in groups}, key=order)
+    figure = Figure(figsize=(11, 4 * len(datasets)))
+    for row, data in enumerate(datasets):
+        members = sorted([(config, runs) for config, runs in groups if config.get("data") == data],
+                         key=lambda pair: [order(pair[0].get(key)) for key in ["model", *keys]])
+        for column, (tag, title) in enumerate((("robust/fgsm_acc", "FGSM"), ("robust/noise_acc", "Gaussian noise"))):
+            axes = figure.add_subplot(len(datasets), 2, 2 * row + column + 1)
+            for config, group in members:
+                curves = [curve(run, tag) for run in group]
+                sizes = sorted(set.intersection(*(set(c) for c in curves)))
+                if sizes:
+                    means = [statistics.fmean(c[size] for c in curves) for size in sizes]
+                    axes.plot(sizes, means, "o-", markersize=3, label=label(config, keys, len(curves)))
+            axes.set_title(f"{setting_text(data)}: {title}")
+            axes.set_xlabel(("eps" if column == 0 else "noise std") + " (standard deviations of the data)")
+            axes.set_ylabel("test accuracy, mean over seeds")
+            axes.set_ylim(0, 1.02)
+            axes.grid(alpha=0.3)
+            axes.legend(fontsize="small")
+    figure.tight_layout()
+    path = out / "robustness.png"
+    figure.savefig(path, dpi=80)
+    return path
