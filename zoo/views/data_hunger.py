@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from zoo.compare import distinguishing_keys, order, setting_text
 
@@ -54,6 +55,10 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
             axes.fill_between(sizes, [min(accuracies[size]) for size in sizes],
                               [max(accuracies[size]) for size in sizes], alpha=0.2)
         axes.set_xscale("log")
+        # the sample counts themselves as ticks: log scale's minor labels would crowd each other
+        sizes = sorted({size for _, accuracies in members for size in accuracies})
+        axes.set_xticks(sizes, [f"{size:,.0f}" for size in sizes])
+        axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_title(f"{setting_text(data)}: test accuracy against training samples")
         axes.set_xlabel("training samples (hp/train_samples)")
         axes.set_ylabel("test accuracy")
