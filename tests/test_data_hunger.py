@@ -75,7 +75,6 @@ def test_an_epoch_keeps_its_steps_and_cycles_through_the_part(by_fraction):
     inputs = torch.cat([x for x, _ in loader])
     size = len(part.splits["train"][1])
     assert len(torch.unique(inputs[:size], dim=0)) == size
-    assert torch.bincount(served, minlength=10).tolist() != [0] * 10
     # the order depends on (seed, epoch) alone: a fresh loader (a resumed run) serves the same batches
     again = part.train_dataloader()
     for each in (loader, again):
