@@ -29,6 +29,13 @@ def _require(cfg, key, rule: str, ok) -> None:
         raise ZooError(f"{key}={value!r} {rule}")
 
 
+def _require_present(cfg, key, rule: str, ok) -> None:
+    """As _require, for a key that must have a value (null fails too)."""
+    value = _get(cfg, key)
+    if value is None or not ok(value):
+        raise ZooError(f"{key}={'null' if value is None else repr(value)} {rule}")
+
+
 def is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -44,6 +51,9 @@ def check_config(cfg: DictConfig) -> None:
     _require(cfg, "data.batch_size", "must be a positive integer", lambda v: is_int(v) and v > 0)
     _require(cfg, "data.val_fraction", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
     _require(cfg, "data.eval_batch_size", "must be a positive integer", lambda v: is_int(v) and v > 0)
+    if "data" in cfg and "train_fraction" in cfg.data:  # null too: it has no meaning
+        _require_present(cfg, "data.train_fraction", "must be a number in (0, 1], the part of the training split "
+                         "to train on", lambda v: is_number(v) and 0 < v <= 1)
     steps = _get(cfg, "trainer.max_steps")
     if is_int(steps) and steps > 0:  # Lightning's way to train by steps: max_epochs=-1 max_steps=N
         _require(cfg, "trainer.max_epochs", "must be a positive integer, or -1 to train by trainer.max_steps",

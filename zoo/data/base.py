@@ -3,6 +3,9 @@
 A per-sample DataLoader with workers costs more than the models here; slicing a tensor that already
 sits on the training device does not. Batches follow a permutation seeded by the run's seed and the
 epoch, so the same seed always sees the same batches, and a resumed run sees those it would have seen.
+
+`train_fraction` trains on a part of the training split (the data-hunger experiment, README "Data hunger"):
+see `InMemoryDataModule.setup` for how the part is drawn and why an epoch keeps its number of steps.
 """
 
 import math
@@ -14,10 +17,15 @@ from torch.utils.data import SequentialSampler
 
 
 class EpochPermutation:
-    """The shuffled order of one epoch. Lightning calls `set_epoch` on a loader's `sampler` before each epoch."""
+    """The shuffled order of one epoch. Lightning calls `set_epoch` on a loader's `sampler` before each epoch.
 
-    def __init__(self, size: int, seed: int):
+    An epoch serves `length` indices (default `size`): as many passes over the `size` samples as that takes,
+    each a fresh permutation drawn from the epoch's generator, the last pass cut short. The order depends
+    on (seed, epoch) alone, so a resumed run sees what it would have seen."""
+
+    def __init__(self, size: int, seed: int, length: int | None = None):
         self.size, self.seed, self.epoch = size, seed, 0
+        self.length = size if length is None else length
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -27,27 +35,36 @@ class EpochPermutation:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
 
     def order(self) -> torch.Tensor:
-        return torch.randperm(self.size, generator=self.generator())
+        generator = self.generator()
+        passes = [torch.randperm(self.size, generator=generator) for _ in range(math.ceil(self.length / self.size))]
+        return torch.cat(passes)[:self.length]
 
 
 class TensorLoader:
-    """An iterable of (inputs, targets) batches sliced from two tensors."""
+    """An iterable of (inputs, targets) batches sliced from two tensors. An epoch serves `samples_per_epoch`
+    samples (default: each sample once), cycling through the tensors as often as that takes."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0,
+                 samples_per_epoch: int | None = None):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.samples_per_epoch = len(x) if samples_per_epoch is None else samples_per_epoch
         # Dropping a ragged last batch keeps batch norm away from a batch of one sample.
-        self.drop_last = shuffle and len(x) > batch_size
+        self.drop_last = shuffle and self.samples_per_epoch > batch_size
         # Lightning looks for a sampler and a batch sampler, as on a DataLoader; a SequentialSampler tells it
         # the order is fixed (under overfit_batches it would otherwise warn that it turns shuffling off).
-        self.sampler = EpochPermutation(len(x), seed) if shuffle else SequentialSampler(range(len(x)))
+        self.sampler = (EpochPermutation(len(x), seed, self.samples_per_epoch) if shuffle
+                        else SequentialSampler(range(len(x))))
         self.batch_sampler = None
 
     def __len__(self) -> int:
         rounding = math.floor if self.drop_last else math.ceil
-        return rounding(len(self.x) / self.batch_size)
+        return rounding(self.samples_per_epoch / self.batch_size)
 
     def __iter__(self):
-        order = self.sampler.order() if self.shuffle else torch.arange(len(self.x))
+        if self.shuffle:
+            order = self.sampler.order()
+        else:
+            order = torch.arange(self.samples_per_epoch) % len(self.x)
         order = order.to(self.x.device)
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
@@ -59,6 +76,19 @@ def seeded_split(size: int, holdout_fraction: float, seed: int) -> tuple[torch.T
     order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
     holdout = int(round(size * holdout_fraction))
     return order[holdout:], order[:holdout]
+
+
+def stratified_subset(targets: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Positions (sorted) of a seeded, stratified part of `targets`: each class keeps round(n * fraction) of its
+    n samples (halves round up), at least one. The part is the first samples of a per-class permutation
+    drawn from `seed` alone, so for one seed a smaller fraction's part lies inside a larger one's."""
+    generator = torch.Generator().manual_seed(seed)
+    kept = []
+    for label in torch.unique(targets).tolist():  # sorted: the classes draw their permutations in a fixed order
+        members = torch.nonzero(targets == label).flatten()
+        count = max(1, math.floor(len(members) * fraction + 0.5))
+        kept.append(members[torch.randperm(len(members), generator=generator)[:count]])
+    return torch.cat(kept).sort().values
 
 
 class InMemoryDataModule(L.LightningDataModule, ABC):
@@ -76,14 +106,19 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     task = "classification"
 
     def __init__(self, name: str, data_dir: str, batch_size: int = 128, val_fraction: float = 0.1,
-                 seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024):
+                 seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024, train_fraction: float = 1.0):
         super().__init__()
         self.name, self.data_dir, self.batch_size = name, str(data_dir), batch_size
-        # `seed` orders the batches; `split_seed` fixes which samples validate and test, so runs with
-        # different seeds are still measured on the same samples.
+        # `seed` orders the batches and draws the `train_fraction` part; `split_seed` fixes which samples
+        # validate and test, so runs with different seeds are still measured on the same samples.
         self.val_fraction, self.seed, self.split_seed = val_fraction, seed, split_seed
+        self.train_fraction = train_fraction
         self.eval_batch_size = eval_batch_size
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # Which samples of load()'s training arrays the train and val splits hold (after setup()).
+        self.indices: dict[str, torch.Tensor] = {}
+        # Samples per training epoch: those of the whole training part, whatever `train_fraction` keeps.
+        self.samples_per_epoch: int | None = None
         # Per-channel mean and std of the training part, known after setup(): what turns raw inputs
         # into the model's inputs, saved with every checkpoint so a saved model can take raw data.
         self.normalization: dict[str, list[float]] | None = None
@@ -115,12 +150,23 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         """Return x_train, y_train, x_test, y_test, inputs shaped (N, *input_shape)."""
 
     def setup(self, stage: str | None = None) -> None:
+        """Split, subsample and normalize. Validation is carved off the training arrays first (by `split_seed`);
+        with `train_fraction` < 1 the model then trains on a stratified part of the rest (`stratified_subset`,
+        drawn with the run's `seed`, so the spread over seeds includes which samples were drawn, and nested
+        across fractions for one seed), normalized with that part's statistics alone. Validation and test
+        are the same samples at every fraction. An epoch still serves as many samples as the whole training
+        part holds (the loader cycles through the part), so every fraction trains for the same number of
+        steps on the same schedule, and runs at different fractions differ in their data alone."""
         if self.splits:
             return
         x, y, x_test, y_test = self.load()
         x, x_test = x.float(), x_test.float()
         keep, held_out = seeded_split(len(x), self.val_fraction, self.split_seed)
-        # Normalize per channel with statistics of the training part alone: no peeking at val or test.
+        self.samples_per_epoch = len(keep)
+        if self.train_fraction != 1:
+            keep = keep[stratified_subset(y[keep], self.train_fraction, self.seed)]
+        self.indices = {"train": keep, "val": held_out}
+        # Normalize per channel with statistics of the samples trained on alone: no peeking at the rest.
         dims = [0] + list(range(2, x.dim()))
         mean = x[keep].mean(dim=dims, keepdim=True)
         std = x[keep].std(dim=dims, keepdim=True).clamp_min(1e-8)
@@ -133,7 +179,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def train_dataloader(self):
         # Lightning's overfit_batches means the same batches every epoch; it can only unshuffle a DataLoader.
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
-        return TensorLoader(*self.splits["train"], self.batch_size, shuffle=not overfitting, seed=self.seed)
+        return TensorLoader(*self.splits["train"], self.batch_size, shuffle=not overfitting, seed=self.seed,
+                            samples_per_epoch=self.samples_per_epoch)
 
     def val_dataloader(self):
         return TensorLoader(*self.splits["val"], self.eval_batch_size, shuffle=False)

@@ -1,0 +1,70 @@
+"""Data hunger: how test accuracy grows with the number of training samples, family by family.
+
+Runs that differ in `data.train_fraction` (python train.py -m experiment=data_hunger) train for the same
+steps on the same schedule, on nested stratified parts of the training split (zoo/data/base.py), so their
+accuracies differ by the data alone. zoo-compare draws them with `compare_figure` into data_hunger.png.
+"""
+
+import statistics
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from zoo.compare import distinguishing_keys, order, setting_text
+
+# What tells the points of one line apart: the fraction (and so the number of samples) and the repeats.
+POINT_KEYS = {"seed", "data.train_fraction"}
+
+
+def train_samples(run: dict) -> float | None:
+    """The number of samples the run trained on (its HPARAMS row's hp/train_samples)."""
+    if "hp/train_samples" not in run["events"].Tags()["scalars"]:
+        return None
+    return run["events"].Scalars("hp/train_samples")[-1].value
+
+
+def compare_figure(runs: list[dict], out: Path) -> Path | None:
+    """data_hunger.png: test accuracy against training samples (log scale), one panel per data set, one line
+    per family (and per other setting that differs), the mean over seeds with min to max shaded. Drawn
+    where the classification runs vary in `data.train_fraction`; else None."""
+    points = [(run, train_samples(run)) for run in runs
+              if run["hparams"].get("task", "classification") == "classification" and run.get("test_acc") is not None]
+    points = [(run, samples) for run, samples in points if samples is not None]
+    if len({run["hparams"].get("data.train_fraction", 1.0) for run, _ in points}) < 2:
+        return None
+    lines: dict[tuple, tuple[dict, dict[float, list[float]]]] = {}
+    for run, samples in points:
+        config = {key: value for key, value in run["hparams"].items() if key not in POINT_KEYS}
+        line = lines.setdefault(tuple(sorted(config.items())), (config, {}))
+        line[1].setdefault(samples, []).append(run["test_acc"])
+    keys = distinguishing_keys([(config, []) for config, _ in lines.values()])
+    datasets = sorted({config.get("data") for config, _ in lines.values()}, key=order)
+    figure = Figure(figsize=(6 * len(datasets), 4.5))
+    for index, data in enumerate(datasets, start=1):
+        axes = figure.add_subplot(1, len(datasets), index)
+        members = sorted((line for line in lines.values() if line[0].get("data") == data),
+                         key=lambda line: [order(line[0].get(key)) for key in ["model", *keys]])
+        for config, accuracies in members:
+            sizes = sorted(accuracies)
+            label = " ".join([setting_text(config.get("model"))]
+                             + [f"{key}={setting_text(config.get(key))}" for key in keys])
+            seeds = max(len(values) for values in accuracies.values())
+            axes.plot(sizes, [statistics.fmean(accuracies[size]) for size in sizes], marker="o",
+                      label=f"{label} ({seeds} seed{'s' * (seeds > 1)})")
+            axes.fill_between(sizes, [min(accuracies[size]) for size in sizes],
+                              [max(accuracies[size]) for size in sizes], alpha=0.2)
+        axes.set_xscale("log")
+        # the sample counts themselves as ticks: log scale's minor labels would crowd each other
+        sizes = sorted({size for _, accuracies in members for size in accuracies})
+        axes.set_xticks(sizes, [f"{size:,.0f}" for size in sizes])
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_title(f"{setting_text(data)}: test accuracy against training samples")
+        axes.set_xlabel("training samples (hp/train_samples)")
+        axes.set_ylabel("test accuracy")
+        axes.grid(alpha=0.3, which="both")
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    path = out / "data_hunger.png"
+    figure.savefig(path, dpi=80)
+    return path
