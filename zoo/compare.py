@@ -34,7 +34,9 @@ COST_COLUMNS = ["params", "train_time_s", "samples_per_s"]
 REPEAT_KEYS = {"seed"}
 # Figures of what the runs' views measured (zoo/views/), as "module:function": each function(runs, out)
 # draws into `out` where the finished runs have what it shows and returns the file it wrote, else None.
-COMPARISON_FIGURES: list[str] = []
+COMPARISON_FIGURES: list[str] = [
+    "zoo.views.boundary:compare_figure",
+]
 
 
 def task_of(hparams: dict):

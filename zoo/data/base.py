@@ -74,6 +74,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     pixel_max: float | None = None
     # The task this data set trains (zoo/tasks/): it decides the loss, the metrics and the best checkpoint.
     task = "classification"
+    # The model families that can take these inputs, where only some can (None: any that builds): named
+    # when another family cannot take the data (zoo.training.build_network).
+    suited_models: tuple[str, ...] | None = None
 
     def __init__(self, name: str, data_dir: str, batch_size: int = 128, val_fraction: float = 0.1,
                  seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024):
@@ -125,6 +128,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         mean = x[keep].mean(dim=dims, keepdim=True)
         std = x[keep].std(dim=dims, keepdim=True).clamp_min(1e-8)
         self.normalization = {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()}
+        # Which of load()'s training samples each split holds, for a data set that keeps more of a sample
+        # than the model's inputs (zoo.data.toy keeps each input's 2-D point).
+        self.train_indices = {"train": keep, "val": held_out}
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         for split, (inputs, targets) in {"train": (x[keep], y[keep]), "val": (x[held_out], y[held_out]),
                                          "test": (x_test, y_test)}.items():
