@@ -21,7 +21,7 @@ from zoo.models.layers import ACTIVATIONS
 from zoo.tensorboard_extras import tensorboard_writer
 from zoo.views import measuring
 
-OUTPUT_TAG, FIRST_LAYER_TAG = "boundary/output", "boundary/first_layer"
+OUTPUT_TAG, FIRST_LAYER_TAG, TESTED_TAG = "boundary/output", "boundary/first_layer", "boundary/tested"
 # Playground's colours: orange for the first class, blue for the second, grey in between.
 PLAYGROUND = LinearSegmentedColormap.from_list("playground", ["#f59322", "#e8eaeb", "#0877bd"])
 CLASS_COLOURS = ["#f59322", "#0877bd"]
@@ -133,7 +133,9 @@ def first_layer_figure(net: torch.nn.Module, datamodule, units: int = 16) -> Fig
 class DecisionBoundary(L.Callback):
     """Every `every_n_epochs` epochs and when training ends, the boundary image (`boundary/output`) and,
     for a network with hidden units, the first layer's thumbnails (`boundary/first_layer`) in IMAGES, at
-    the global step, so that TensorBoard's step slider replays the boundary forming."""
+    the global step, so that TensorBoard's step slider replays the boundary forming. After testing, the
+    boundary of the tested weights (`boundary/tested`: the best checkpoint, which can be an earlier epoch
+    than the last image), the picture that goes with test/acc and that zoo-compare shows."""
 
     def __init__(self, every_n_epochs: int = 10, units: int = 16):
         self.every_n_epochs, self.units = every_n_epochs, units
@@ -145,6 +147,11 @@ class DecisionBoundary(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         self.draw(trainer, pl_module)
+
+    def on_test_end(self, trainer, pl_module):
+        writer = tensorboard_writer(trainer)
+        if writer is not None and has_plane(trainer.datamodule):
+            writer.add_figure(TESTED_TAG, boundary_figure(pl_module.net, trainer.datamodule), trainer.global_step)
 
     def draw(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
@@ -170,8 +177,9 @@ def run_title(run: dict, seeds: bool) -> str:
 
 
 def compare_figure(runs: list[dict], out: Path) -> Path | None:
-    """zoo-compare: the final boundary image of each run that has one, in one grid (boundaries.png)."""
-    shown = [run for run in runs if OUTPUT_TAG in run["events"].Tags().get("images", [])]
+    """zoo-compare: the boundary of each run's tested weights (those its test accuracy scored), for every
+    run that has one, in one grid (boundaries.png)."""
+    shown = [run for run in runs if TESTED_TAG in run["events"].Tags().get("images", [])]
     if not shown:
         return None
     shown.sort(key=lambda run: [str(run["hparams"].get(key)) for key in ("data.shape", "data.features", "model")]
@@ -181,7 +189,7 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
     rows = math.ceil(len(shown) / columns)
     figure = Figure(figsize=(3.4 * columns, 3.6 * rows))
     for index, run in enumerate(shown):
-        image = imread(io.BytesIO(run["events"].Images(OUTPUT_TAG)[-1].encoded_image_string), format="png")
+        image = imread(io.BytesIO(run["events"].Images(TESTED_TAG)[-1].encoded_image_string), format="png")
         axes = figure.add_subplot(rows, columns, index + 1)
         axes.imshow(image)
         axes.axis("off")
