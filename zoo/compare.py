@@ -35,6 +35,7 @@ REPEAT_KEYS = {"seed"}
 # Figures of what the runs' views measured (zoo/views/), as "module:function": each function(runs, out)
 # draws into `out` where the finished runs have what it shows and returns the file it wrote, else None.
 COMPARISON_FIGURES: list[str] = [
+    "zoo.views.boundary:compare_figure",
     "zoo.views.data_hunger:compare_figure",
     "zoo.views.robustness:compare_figure",
 ]

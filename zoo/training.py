@@ -18,6 +18,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -60,6 +61,17 @@ def task_class(cfg: DictConfig, data) -> type[Task]:
     return task
 
 
+def build_data(cfg: DictConfig):
+    """The configured data module. A data set that checks its own settings raises ZooError, which Hydra's
+    instantiate would wrap in its multi-line report: the user gets the one line."""
+    try:
+        return instantiate(cfg.data)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ZooError):
+            raise error.__cause__ from None
+        raise
+
+
 def build_network(cfg: DictConfig, data) -> torch.nn.Module:
     """Build the configured model for what the data declares (`data.model_inputs`, for its task), and check
     that a batch goes through."""
@@ -70,7 +82,9 @@ def build_network(cfg: DictConfig, data) -> torch.nn.Module:
     try:
         net = models.build(name, data.model_inputs, data.task, **settings)
     except (ValueError, TypeError) as error:
-        raise ZooError(f"{where}: {error}") from None
+        suited = getattr(data, "suited_models", None) or [name]  # what to use instead, where the data says
+        hint = "" if name in suited else f"; data={data.name} suits " + " or ".join(f"model={m}" for m in suited)
+        raise ZooError(f"{where}: {error}{hint}") from None
     example = task.example_input(data.model_inputs)
     try:
         with torch.no_grad():
@@ -136,7 +150,7 @@ def train(cfg: DictConfig) -> dict:
     check_trainer_keys(cfg.trainer)
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
+    datamodule = build_data(cfg)
     net = build_network(cfg, datamodule)
     datamodule.prepare_data()  # generate, find or download the data now, so a missing data set fails first
     hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading

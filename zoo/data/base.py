@@ -104,6 +104,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     pixel_max: float | None = None
     # The task this data set trains (zoo/tasks/): it decides the loss, the metrics and the best checkpoint.
     task = "classification"
+    # The model families that can take these inputs, where only some can (None: any that builds): named
+    # when another family cannot take the data (zoo.training.build_network).
+    suited_models: tuple[str, ...] | None = None
 
     def __init__(self, name: str, data_dir: str, batch_size: int = 128, val_fraction: float = 0.1,
                  seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024, train_fraction: float = 1.0):
@@ -165,6 +168,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self.samples_per_epoch = len(keep)
         if self.train_fraction != 1:
             keep = keep[stratified_subset(y[keep], self.train_fraction, self.seed)]
+        # Which of load()'s training samples each split holds (zoo.data.toy keeps each input's 2-D point by it).
         self.indices = {"train": keep, "val": held_out}
         # Normalize per channel with statistics of the samples trained on alone: no peeking at the rest.
         dims = [0] + list(range(2, x.dim()))
