@@ -115,8 +115,9 @@ def test_a_run_logs_both_curves_against_the_size_in_hundredths(tiny_run):
     assert sorted(noise) == [0, 10, 25, 50, 100] and sorted(fgsm) == [0, 1, 2, 5, 10, 20]
     assert noise[0] == fgsm[0] == metrics["test/acc"]  # size 0 is the test exactly
     assert fgsm[20] < fgsm[0] and noise[100] < noise[0]
-    assert metrics["measured"] == {"noise_acc_0.5": pytest.approx(noise[50]), "fgsm_acc_0.1": pytest.approx(fgsm[10])}
-    for name in metrics["measured"]:  # the HPARAMS row's metrics
+    robust = {"noise_acc_0.5": noise[50], "fgsm_acc_0.1": fgsm[10]}
+    assert {name: metrics["measured"][name] for name in robust} == pytest.approx(robust)
+    for name in robust:  # the HPARAMS row's metrics
         assert events.Scalars(f"hp/{name}")[-1].value == pytest.approx(metrics["measured"][name])
 
 
