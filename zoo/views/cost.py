@@ -144,6 +144,7 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
             axes.annotate(model, (run["flops_forward"], run[score]), textcoords="offset points", xytext=(4, 3),
                           fontsize=8)
         axes.set_xscale("log")
+        axes.margins(x=0.12)  # room for the labels of the outermost points
         axes.set_xlabel("forward FLOPs per sample (log scale)")
         axes.set_ylabel(task.headline + (" (lower is better)" if task.mode == "min" else ""))
         axes.set_title(data)
