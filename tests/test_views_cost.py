@@ -133,3 +133,27 @@ def test_zoo_compare_shows_flops_per_sample_and_draws_score_against_cost(runs, t
                    if line.count("│") > 3), (model, shown, printed)
     figure = imread(tmp_path / "cost.png")
     assert figure.shape[0] > 100 and figure[..., :3].std() > 0.05
+
+
+@pytest.mark.parametrize("input_shape", [(1, 40), (3, 16, 16)])
+def test_the_hierarchy_figures_draw_1d_and_2d_networks_and_leave_them_as_they_were(input_shape):
+    """For the notebook: plain functions of a network and a data module, in eval mode without changing the
+    network's mode, its batch-norm statistics or the random numbers."""
+    from types import SimpleNamespace
+
+    from zoo.views.hierarchy import feature_maps, feature_maps_figure, filters_figure
+
+    net = models.build("cnn", {"input_shape": input_shape, "num_classes": 10}, "classification").train()
+    data = SimpleNamespace(splits={"test": (torch.randn(4, *input_shape), torch.arange(4))},
+                           class_names=[str(digit) for digit in range(10)])
+    before = {key: value.clone() for key, value in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    maps = feature_maps(net, data.splits["test"][0][:1])
+    assert [fmap.shape[0] for fmap in maps] == [32, 64, 128]  # a block's channels double, its positions halve
+    assert [fmap.shape[1] for fmap in maps] == [input_shape[1] // 2, input_shape[1] // 4, input_shape[1] // 8]
+    for figure in (filters_figure(net), feature_maps_figure(net, data)):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=40)
+        assert imread(io.BytesIO(buffer.getvalue()))[..., :3].std() > 0.05
+    assert torch.equal(torch.get_rng_state(), rng) and net.training
+    assert all(torch.equal(before[key], value) for key, value in net.state_dict().items())

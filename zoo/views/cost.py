@@ -11,8 +11,8 @@ on the hardware. FlopCounterMode sees only the operators it has formulas for, an
 CPU kernels are not among them: LSTM through oneDNN (`mkldnn_rnn_layer`), nn.MultiheadAttention's fast
 path in eval mode and scaled_dot_product_attention's CPU flash kernel all count 0 (torch 2.14). The
 count therefore runs with those paths off, through the plain operators they fuse (`countable_kernels`).
-Attention is counted in full, the masked half of a causal attention included, as FlopCounterMode does
-for every attention kernel.
+Attention is counted in full, the masked half of a causal attention included (the plain operators
+compute it).
 """
 
 import contextlib
@@ -51,13 +51,13 @@ def count_flops(net: torch.nn.Module, example: torch.Tensor) -> dict[str, float]
     and a training step (`flops_train_step`): a forward pass in train mode and the backward pass of a loss
     on its outputs. The optimizer's update is not counted (element-wise, and not an operator
     FlopCounterMode counts). The backward pass of a layer costs twice its forward (the gradients of its
-    weights and of its input), but the first layer needs no gradient of its input (the data): a training
-    step costs three forward passes less the first layer's forward.
+    weights and of its input), except where its input needs no gradient (the data at the first layer, an
+    RNN's zero initial state): a training step costs three forward passes less those products.
 
     Runs on a deep copy on the CPU with the random state put back: the network, its batch-norm
     statistics and the run's random numbers are left as they were."""
-    copied = copy.deepcopy(net).cpu()
-    example = example.cpu()
+    copied = copy.deepcopy(net).cpu().float()  # the count does not depend on the precision
+    example = example.cpu().float() if example.is_floating_point() else example.cpu()
     # One thread: the count runs thousands of tiny operators (an RNN's steps), which two threads on a busy
     # 2-core machine made 25 times slower (6 s against 0.24 s for the default GRU).
     threads = torch.get_num_threads()
@@ -115,7 +115,8 @@ class ComputeCost(L.Callback):
         self.results = count_flops(pl_module.net, example)
 
     def on_test_end(self, trainer, pl_module):
-        sample = pl_module.example_input(trainer.datamodule.model_inputs)[:1]
+        # as the run's inputs reach the network: in half precision where the run trains in it (bf16-true)
+        sample = trainer.precision_plugin.convert_input(pl_module.example_input(trainer.datamodule.model_inputs)[:1])
         self.results["latency_ms"] = latency_ms(pl_module.net, sample, self.latency_calls, self.warmup_calls,
                                                 trainer.precision_plugin.forward_context, self.latency_max_seconds)
 
