@@ -53,7 +53,7 @@ def filters_figure(net: nn.Module) -> Figure:
     outs, ins = min(weights.shape[0], MAX_CHANNELS), min(weights.shape[1], MAX_INPUT_CHANNELS)
     shown = weights[:outs, :ins]
     limit = shown.abs().max().item() or 1.0
-    figure = Figure(figsize=(8, 0.3 + (1.3 if weights.dim() == 3 else 2.2) * ins))
+    figure = Figure(figsize=(8, 0.3 + (1.3 if weights.dim() == 3 else 2.2) * ins), dpi=80)
     for row in range(ins):
         axes = figure.add_subplot(ins, 1, row + 1)
         if shown.dim() == 3:  # (out, in, k): each filter's line, a gap between filters
@@ -99,7 +99,7 @@ def feature_maps_figure(net: nn.Module, datamodule, index: int = 0) -> Figure:
     maps = feature_maps(net, example)
     shown_input = example[0].float().cpu()
     one_d = shown_input.dim() == 2  # (channels, length)
-    figure = Figure(figsize=(7, 1.2 + (1.1 if one_d else 1.5) * len(maps)))
+    figure = Figure(figsize=(7, 1.2 + (1.1 if one_d else 1.5) * len(maps)), dpi=80)
     axes = figure.add_subplot(len(maps) + 1, 1, 1)
     if one_d:
         length = shown_input.shape[1]
