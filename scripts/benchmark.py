@@ -4,6 +4,7 @@
     python scripts/benchmark.py accuracy --seeds 3    # the MNIST-1D paper's table, then zoo's defaults
     python scripts/benchmark.py overhead --repeats 5  # zoo's training loop against a raw PyTorch loop
     python scripts/benchmark.py text --seeds 3        # language models: baselines, then every family's defaults
+    python scripts/benchmark.py views --repeats 3     # what the views (zoo/views/) add to a default run
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
 Accuracy: every row is a real run, `train(cfg)` in this process with the config `python train.py ...` would
@@ -21,6 +22,12 @@ Start-up is the wall time from launching the command to the first training step.
 Text: the test block's bits per character under unigram and bigram counts of the training block, and
 what xz, bz2 and gzip need for it once they have seen the training block; then every family's defaults
 on the default corpus, through `train(cfg)` as for accuracy.
+
+Views: the default run of a family (`python train.py model=cnn`) with every view on, as a user gets it, and
+with every view off (`task.views=null` and `callbacks.<name>=null` for each view in conf/callbacks/), run
+after run and alternating which goes first; the training time's ratio (on / off) and the seconds the views
+add outside training (the FLOP count at the start of fitting and the measurements after testing: the
+whole run's wall time less its training time, on less off).
 
 Only the standard library is imported at the top, so that the raw start-up subprocess pays for nothing
 but torch and numpy.
@@ -362,6 +369,54 @@ def text(args, work: Path) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- views
+
+VIEW_FAMILIES = ["cnn", "transformer"]
+
+
+def views_off(overrides: list[str]) -> list[str]:
+    """The overrides that switch every view off: the task's (`task.views=null`) and those that
+    conf/callbacks/ builds from zoo.views."""
+    cfg = compose(overrides, Path("unused"))
+    names = [name for name, entry in (cfg.get("callbacks") or {}).items()
+             if entry is not None and str(entry.get("_target_", "")).startswith("zoo.views.")]
+    return ["task.views=null"] * bool(cfg.task.get("views")) + [f"callbacks.{name}=null" for name in names]
+
+
+def views(args, work: Path) -> str:
+    repeats = 1 if args.quick else args.repeats
+    families = args.families or (VIEW_FAMILIES[:1] if args.quick else VIEW_FAMILIES)
+    # Quick: a few steps, but with TensorBoard, which the views draw into.
+    extra = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1"] if args.quick else []
+    lines = ["| family | command | views off with | training s: on / off (medians) | training on / off (median of pairs) "
+             "| ratios, run by run | seconds outside training: on - off (median) | whole run s: on / off (medians) |",
+             "|---|---|---|---:|---:|---|---:|---:|"]
+    # Untimed: the first run in a process pays for imports (matplotlib, TensorBoard) that the views would be billed for.
+    run_zoo([f"model={families[0]}", "trainer.max_epochs=1", "++trainer.limit_train_batches=2",
+             "++trainer.limit_test_batches=1"], work / "warm-up", args.verbose)
+    for family in families:
+        overrides = [f"model={family}", *extra]
+        off = views_off(overrides)
+        times = {"on": [], "off": []}
+        for repeat in range(repeats):
+            sides = [("on", []), ("off", off)]
+            for side, switches in (sides if repeat % 2 == 0 else sides[::-1]):  # alternate which goes first
+                result, wall = run_zoo([*overrides, *switches], work / f"{family}_{side}_{repeat}", args.verbose)
+                times[side].append((result["train_time_s"], wall))
+            print(f"  views {family} repeat {repeat}: training on {times['on'][-1][0]:.1f} s, off {times['off'][-1][0]:.1f} s; "
+                  f"whole run on {times['on'][-1][1]:.1f} s, off {times['off'][-1][1]:.1f} s", file=sys.stderr, flush=True)
+        ratios = [on[0] / off[0] for on, off in zip(times["on"], times["off"])]
+        outside = [(on[1] - on[0]) - (off[1] - off[0]) for on, off in zip(times["on"], times["off"])]
+        median = {side: [statistics.median(t[i] for t in times[side]) for i in (0, 1)] for side in times}
+        lines.append(f"| {family} | `{command(overrides)}` | `{' '.join(off)}` | {median['on'][0]:.1f} / {median['off'][0]:.1f} | "
+                     f"{statistics.median(ratios):.3f} | {', '.join(f'{r:.3f}' for r in ratios)} | "
+                     f"{statistics.median(outside):+.2f} | {median['on'][1]:.1f} / {median['off'][1]:.1f} |")
+    with contextlib.suppress(OSError):
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        lines += ["", f"Load average when done (1, 5, 15 min): {load}; {repeats} repeats per side, alternating."]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 def machine() -> str:
@@ -386,10 +441,11 @@ def main(argv=None) -> None:
         raw_startup(*argv[1:3])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="?", choices=["all", "accuracy", "overhead", "text"], default="all")
-    parser.add_argument("--families", nargs="*", help="text: only these families (default: all five)")
+    parser.add_argument("which", nargs="?", choices=["all", "accuracy", "overhead", "text", "views"], default="all")
+    parser.add_argument("--families", nargs="*", help="text: only these families (default: all five); "
+                                                      "views: these (default: cnn transformer)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead benchmark")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead and views benchmarks")
     parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
     parser.add_argument("--table", choices=["paper", "defaults"], help="only this accuracy table (default: both)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for every run (0: torch's default)")
@@ -420,6 +476,9 @@ def main(argv=None) -> None:
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "overhead"):
             sections += ["### Training loop: zoo against raw PyTorch", "", f"`{invoked}`", "", overhead(args, work / "overhead")]
+            print("\n".join(sections[-5:]), flush=True)
+        if args.which in ("all", "views"):
+            sections += ["### What the views add to a run", "", f"`{invoked}`", "", views(args, work / "views")]
             print("\n".join(sections[-5:]), flush=True)
     print(sections[0])
     if args.out:

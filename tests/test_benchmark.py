@@ -36,3 +36,8 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
     assert len(baselines) == 5 and float(baselines["bigram (train counts)"]) < float(baselines["unigram (train counts)"])
     for family in ("linear", "mlp", "cnn", "rnn", "transformer"):
         assert f"| {family} | `python train.py data=text model={family}` |" in printed
+    assert "### What the views add to a run" in written
+    row = re.search(r"^\| cnn \| `python train.py model=cnn [^`]*` \| `task.views=null[^`]*callbacks.compute_cost=null[^`]*` "
+                    r"\| ([\d.]+) / ([\d.]+) \| ([\d.]+) \|", printed, re.M)
+    assert row, printed
+    assert all(float(value) > 0 for value in row.groups())

@@ -106,7 +106,7 @@ def test_hparams_table_has_real_values_for_every_run(board, sweep):
         metrics_by_run[(metrics["model"], job_lr(run_dir), float(metrics["seed"]))] = metrics
     for group in groups:
         values = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
-        assert set(values) == set(HP_METRICS)  # all six, none missing
+        assert set(HP_METRICS) <= set(values)  # all six, none missing (hp/train_samples and the views' come too)
         assert all(value != -1 for value in values.values())
         hparams = group["hparams"]
         expected = metrics_by_run[(hparams["model"], hparams["optimizer.lr"], hparams["seed"])]

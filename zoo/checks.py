@@ -62,6 +62,12 @@ def check_config(cfg: DictConfig) -> None:
         _require(cfg, "trainer.max_epochs", "must be a positive integer (or -1 with +trainer.max_steps=N to train "
                  "by steps)", lambda v: is_int(v) and v > 0)
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
+    # the views' settings (zoo/views/)
+    _require(cfg, "callbacks.compute_cost.latency_calls", "must be a positive integer", lambda v: is_int(v) and v > 0)
+    _require(cfg, "callbacks.compute_cost.warmup_calls", "must be an integer >= 0", lambda v: is_int(v) and v >= 0)
+    _require(cfg, "callbacks.compute_cost.latency_max_seconds", "must be a positive number",
+             lambda v: is_number(v) and v > 0)
+    _require(cfg, "task.views.feature_maps.every_n_epochs", "must be a positive integer", lambda v: is_int(v) and v > 0)
     import torch
 
     if _get(cfg, "trainer.accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():

@@ -29,7 +29,7 @@ from rich.table import Table
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-COST_COLUMNS = ["params", "train_time_s", "samples_per_s"]
+COST_COLUMNS = ["params", "train_time_s", "samples_per_s", "flops_forward"]  # flops: zoo.views.cost
 # What changes between the repeats of one experiment; every other logged hyperparameter is a setting.
 REPEAT_KEYS = {"seed"}
 # Figures of what the runs' views measured (zoo/views/), as "module:function": each function(runs, out)
@@ -38,6 +38,7 @@ COMPARISON_FIGURES: list[str] = [
     "zoo.views.boundary:compare_figure",
     "zoo.views.data_hunger:compare_figure",
     "zoo.views.robustness:compare_figure",
+    "zoo.views.cost:compare_figure",
 ]
 
 
@@ -153,6 +154,7 @@ def summarize(groups: list[tuple[dict, list[dict]]], keys: list[str], task) -> l
                      f"{score}_mean": mean(scores), f"{score}_std": spread(scores),
                      f"{best}_mean": mean(m[best] for m in members),
                      "params": mean(m["params"] for m in members),
+                     "flops_forward": mean(m["flops_forward"] for m in members),
                      "train_time_s_mean": mean(m["train_time_s"] for m in members),
                      "samples_per_s_mean": mean(m["samples_per_s"] for m in members),
                      "final_metric_mean": mean(m["final"] for m in members)})
@@ -169,6 +171,16 @@ def text(value, digits=3) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
 
 
+def si(value) -> str:
+    """A count with an SI prefix: 1240000 -> 1.24M."""
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{prefix}"
+    return f"{value:.3g}"
+
+
 def setting_text(value) -> str:
     """A setting as it would be typed on the command line: 128, 0.001, 3e-05, cnn."""
     if value is None:
@@ -182,14 +194,14 @@ def headers(keys: list[str], metric: str, task) -> list[str]:
     score, best = score_columns(task)
     lower = " (lower is better)" if task.mode == "min" else ""
     return ["data", "model", *keys, "runs", score.replace("_", " ") + lower, "± std", best.replace("_", " ") + lower,
-            "params", "time (s)", "samples/s", f"final {metric}"]
+            "params", "FLOPs/sample", "time (s)", "samples/s", f"final {metric}"]
 
 
 def cells(row: dict, keys: list[str], task) -> list[str]:
     score, best = score_columns(task)
     return [setting_text(row[key]) for key in ["data", "model", *keys]] + [
         str(row["runs"]), text(row[f"{score}_mean"]), text(row[f"{score}_std"]), text(row[f"{best}_mean"]),
-        text(row["params"]), text(row["train_time_s_mean"], 1), text(row["samples_per_s_mean"]),
+        text(row["params"]), si(row["flops_forward"]), text(row["train_time_s_mean"], 1), text(row["samples_per_s_mean"]),
         text(row["final_metric_mean"])]
 
 
