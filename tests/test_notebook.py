@@ -46,30 +46,47 @@ def notebook_run(tmp_path_factory, data_dir):
                        resources={"metadata": {"path": str(work)}}).execute()
     text = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                    for output in cell.outputs if output.output_type == "stream")
-    return text, work / "logs"
+    return text, work / "logs", notebook
 
 
 def test_the_notebook_runs_in_the_venvs_kernel_with_this_zoo(notebook_run):
-    text, _ = notebook_run
+    text, _, _ = notebook_run
     kernel = json.loads(re.search(r"^KERNEL (.*)$", text, re.M).group(1))
     assert kernel["prefix"] == sys.prefix
     assert Path(kernel["zoo"]).parent == REPO / "zoo"
 
 
 def test_the_notebook_trains_two_families_and_prints_their_accuracies(notebook_run):
-    text, log_dir = notebook_run
+    text, log_dir, _ = notebook_run
     accuracies = dict(re.findall(r"^(\w+): test accuracy (\S+) with", text, re.M))
     assert set(accuracies) == {"mlp", "cnn"}
     assert all(0 <= float(accuracy) <= 1 for accuracy in accuracies.values())
-    runs = run_dirs(log_dir)
-    assert sorted(read_metrics(run)["model"] for run in runs) == ["cnn", "mlp"]
-    assert {read_metrics(run)["data"] for run in runs} == {"mnist1d"}
+    runs = [read_metrics(run) for run in run_dirs(log_dir)]
+    # two families, two more CNNs on parts of the data (claim 4), three models of the circle (claim 1)
+    assert sorted(run["model"] for run in runs if run["data"] == "mnist1d") == ["cnn", "cnn", "cnn", "mlp"]
+    assert sorted(run["model"] for run in runs if run["data"] == "toy") == ["linear", "linear", "mlp"]
     # open_run's network scores its data module's test split exactly as the run did
     again, measured = re.search(r"accuracy (\S+) \(the run measured (\S+)\)", text).groups()
     assert again == measured == accuracies["cnn"]
     predicted = re.search(r"^predicted: (.*)$", text, re.M).group(1).split()
     labels = re.search(r"^labels: +(.*)$", text, re.M).group(1).split()
     assert len(predicted) == len(labels) == 10 and set(predicted) <= set("0123456789")
+
+
+def test_the_notebook_shows_every_claims_figure_and_measurement(notebook_run):
+    text, _, notebook = notebook_run
+    pictures = {cell.id for cell in notebook.cells if cell.cell_type == "code"
+                for output in cell.outputs if "image/png" in output.get("data", {})}
+    assert {"boundaries-linear", "boundaries-squares", "first-layer", "filters", "feature-maps", "robustness",
+            "adversarial", "saliency", "compare"} <= pictures
+    samples = [int(count) for count in re.findall(r"^cnn on (\d+) training samples", text, re.M)]
+    assert samples == [180, 901, 3600]  # 5%, 25% and all of MNIST-1D's 3,600 training signals
+    gaps = re.findall(r"^(\w+): training accuracy (\S+), test accuracy (\S+), gap (\S+)$", text, re.M)
+    assert {family for family, *_ in gaps} == {"mlp", "cnn"}
+    assert all(abs(float(train) - float(test) - float(gap)) < 2e-3 for _, train, test, gap in gaps)
+    costs = dict(re.findall(r"^(\w+): [\d,]+ parameters, ([\d,]+) FLOPs forward", text, re.M))
+    assert int(costs["cnn"].replace(",", "")) > int(costs["mlp"].replace(",", "")) > 0
+    assert re.search(r"^wrote .*boundaries.png.*cost.png, data_hunger.png, robustness.png", text, re.M)
 
 
 def test_the_notebook_is_stored_without_outputs():

@@ -15,6 +15,7 @@ from conftest import TINY, read_metrics, run_dirs, train_py
 from zoo import models
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
+from zoo.training import build
 from zoo.views.robustness import Robustness, accuracy_under_noise, fgsm_accuracy
 from zoo.views.saliency import Saliency, integrated_gradients
 
@@ -81,11 +82,16 @@ def test_integrated_gradients_are_complete(mnist1d):
         assert torch.allclose(sums, gain, rtol=tolerance, atol=1e-4), (name, sums, gain)
 
 
-def test_robustness_settings_that_cannot_work_name_the_key():
+def test_robustness_settings_that_cannot_work_name_the_key(compose_config):
     with pytest.raises(ZooError, match=r"reference_fgsm=0.3 is not one of task.views.robustness.fgsm"):
         Robustness(fgsm=[0, 0.1], reference_fgsm=0.3)
     with pytest.raises(ZooError, match=r"task.views.robustness.noise=\[0, -1\]"):
         Robustness(noise=[0, -1], reference_noise=0)
+    # as train() builds the task: the view's one line, not Hydra's multi-line instantiation report
+    cfg = compose_config("task.views.robustness.noise=[0,-1]", "task.views.robustness.reference_noise=0")
+    with pytest.raises(ZooError, match=r"^task.views.robustness.noise=\[0, -1\]: give a list") as error:
+        build(cfg.task, _convert_="all")
+    assert "\n" not in str(error.value)
 
 
 def test_task_views_robustness_null_switches_it_off(compose_config):

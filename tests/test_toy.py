@@ -16,7 +16,7 @@ from zoo.compare import main as compare_main
 from zoo.data.toy import Toy
 from zoo.errors import ZooError
 from zoo.evaluate import restore
-from zoo.training import build_data, build_network
+from zoo.training import build, build_network
 from zoo.views.boundary import FIRST_LAYER_TAG, OUTPUT_TAG, TESTED_TAG, compare_figure, plane_output
 
 # A small MLP trained long enough to draw the circle: 8 epochs of 22 batches, an image every 4 epochs.
@@ -95,7 +95,7 @@ def test_features_choose_the_inputs_and_points_map_to_them_as_the_splits_were_no
 def test_an_unknown_or_missing_feature_is_refused_in_one_line(compose_config, features, message):
     cfg = compose_config("data=toy", f"data.features=[{','.join(features)}]")
     with pytest.raises(ZooError) as error:
-        build_data(cfg)  # as train() builds it: the one line, not Hydra's instantiation report
+        build(cfg.data)  # as train() builds it: the one line, not Hydra's instantiation report
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
 
 

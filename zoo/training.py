@@ -61,11 +61,11 @@ def task_class(cfg: DictConfig, data) -> type[Task]:
     return task
 
 
-def build_data(cfg: DictConfig):
-    """The configured data module. A data set that checks its own settings raises ZooError, which Hydra's
-    instantiate would wrap in its multi-line report: the user gets the one line."""
+def build(config: DictConfig, **kwargs):
+    """Hydra's instantiate, for objects that check their own settings (a data set, a task's views): their
+    ZooError, which Hydra would wrap in its multi-line report, reaches the user as its one line."""
     try:
-        return instantiate(cfg.data)
+        return instantiate(config, **kwargs)
     except InstantiationException as error:
         if isinstance(error.__cause__, ZooError):
             raise error.__cause__ from None
@@ -150,12 +150,12 @@ def train(cfg: DictConfig) -> dict:
     check_trainer_keys(cfg.trainer)
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build_data(cfg)
+    datamodule = build(cfg.data)
     net = build_network(cfg, datamodule)
     datamodule.prepare_data()  # generate, find or download the data now, so a missing data set fails first
     hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading
     hparams["dataset"] = datamodule.describe()
-    task = instantiate(cfg.task, _convert_="all")(
+    task = build(cfg.task, _convert_="all")(
         net=net, optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None, hparams=hparams)
     resume = cfg.get("resume")
