@@ -14,7 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo
-from tests.conftest import TINY, run_dirs, train_py
+from conftest import TINY, run_dirs, train_py
 from zoo import compare
 from zoo.checks import check_overrides
 from zoo.data.base import EpochPermutation

@@ -1,11 +1,15 @@
 """Bad input: one line that names the key and the rule, a non-zero exit, no traceback, no training."""
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import TINY, read_metrics, run_dirs, train_py
+from zoo import CONFIG_DIR
+from zoo.checks import check_overrides
+from zoo.errors import ZooError
 
 BAD_OVERRIDES = [
     (["model=transformer", "model.dim=30"], "error: model=transformer on data=mnist1d: model.dim=30 must be "
@@ -31,7 +35,26 @@ BAD_OVERRIDES = [
                                "rnn, transformer"),
     (["model=cnn", "data=digits", "model.kernel=[5,5,5]", "model.depth=4"],
      "model.kernel has 3 entries but there are 4 conv layers"),
+    (["task.views.robustness.noise=0.5"], "error: task.views.robustness.noise=0.5 must be a list of numbers >= 0"),
 ]
+# The views' settings (zoo/views/), checked before anything loads; a view switched off is not checked.
+BAD_VIEW_SETTINGS = [
+    ("task.views.saliency.examples=0", "task.views.saliency.examples=0 must be a positive integer"),
+    ("task.views.saliency.steps=0", "task.views.saliency.steps=0 must be a positive integer"),
+    ("task.views.robustness.fgsm=[0,a]", "task.views.robustness.fgsm=[0, 'a'] must be a list of numbers >= 0"),
+    ("task.views.robustness.examples=-1", "task.views.robustness.examples=-1 must be an integer >= 0"),
+    ("task.views.decision_boundary.every_n_epochs=0", "every_n_epochs=0 must be a positive integer"),
+    ("task.views.decision_boundary.every_n_epochs=null", "every_n_epochs=null must be a positive integer"),
+    ("task.views.feature_maps.every_n_epochs=-2", "every_n_epochs=-2 must be a positive integer"),
+    ("callbacks.compute_cost.latency_calls=0", "callbacks.compute_cost.latency_calls=0 must be a positive integer"),
+]
+
+
+@pytest.mark.parametrize("override, message", BAD_VIEW_SETTINGS, ids=[o for o, _ in BAD_VIEW_SETTINGS])
+def test_a_views_bad_setting_is_refused_in_one_line(override, message):
+    with pytest.raises(ZooError, match=re.escape(message)):
+        check_overrides([override], CONFIG_DIR)
+    check_overrides([f"{override.rsplit('.', 1)[0]}=null"], CONFIG_DIR)  # a view switched off has nothing to check
 
 
 @pytest.mark.parametrize("overrides, message", BAD_OVERRIDES, ids=[" ".join(o) for o, _ in BAD_OVERRIDES])

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from zoo.errors import ZooError
 
@@ -62,16 +62,42 @@ def check_config(cfg: DictConfig) -> None:
         _require(cfg, "trainer.max_epochs", "must be a positive integer (or -1 with +trainer.max_steps=N to train "
                  "by steps)", lambda v: is_int(v) and v > 0)
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
-    # the views' settings (zoo/views/)
-    _require(cfg, "callbacks.compute_cost.latency_calls", "must be a positive integer", lambda v: is_int(v) and v > 0)
-    _require(cfg, "callbacks.compute_cost.warmup_calls", "must be an integer >= 0", lambda v: is_int(v) and v >= 0)
-    _require(cfg, "callbacks.compute_cost.latency_max_seconds", "must be a positive number",
-             lambda v: is_number(v) and v > 0)
-    _require(cfg, "task.views.feature_maps.every_n_epochs", "must be a positive integer", lambda v: is_int(v) and v > 0)
+    check_views(cfg)
     import torch
 
     if _get(cfg, "trainer.accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ZooError("trainer=gpu needs a CUDA device and none is available; use trainer=cpu or trainer=auto")
+
+
+POSITIVE_INT = ("must be a positive integer", lambda v: is_int(v) and v > 0)
+COUNT = ("must be an integer >= 0", lambda v: is_int(v) and v >= 0)
+SIZES = ("must be a list of numbers >= 0, e.g. [0,0.1,0.5]",
+         lambda v: isinstance(v, (list, ListConfig)) and len(v) > 0 and all(is_number(x) and x >= 0 for x in v))
+# The settings of the views (zoo/views/), checked where the view is on (not null).
+VIEW_SETTINGS = {
+    "callbacks.compute_cost.latency_calls": POSITIVE_INT,
+    "callbacks.compute_cost.warmup_calls": COUNT,
+    "callbacks.compute_cost.latency_max_seconds": ("must be a positive number", lambda v: is_number(v) and v > 0),
+    "task.views.feature_maps.every_n_epochs": POSITIVE_INT,
+    "task.views.decision_boundary.every_n_epochs": POSITIVE_INT,
+    "task.views.decision_boundary.units": COUNT,
+    "task.views.robustness.noise": SIZES,
+    "task.views.robustness.fgsm": SIZES,
+    "task.views.robustness.reference_noise": ("must be a number >= 0", lambda v: is_number(v) and v >= 0),
+    "task.views.robustness.reference_fgsm": ("must be a number >= 0", lambda v: is_number(v) and v >= 0),
+    "task.views.robustness.examples": COUNT,
+    "task.views.robustness.seed": ("must be an integer", is_int),
+    "task.views.saliency.examples": POSITIVE_INT,
+    "task.views.saliency.steps": POSITIVE_INT,
+}
+
+
+def check_views(cfg: DictConfig) -> None:
+    for key, (rule, ok) in VIEW_SETTINGS.items():
+        view, _, setting = key.rpartition(".")
+        node = _get(cfg, view)
+        if node is not None and setting in node:
+            _require_present(cfg, key, rule, ok)
 
 
 def check_overrides(arguments: list[str], config_dir: str) -> list[DictConfig]:

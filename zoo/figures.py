@@ -57,12 +57,13 @@ def feature_maps(run, index: int = 0) -> Figure:
 
 
 def generalization(run) -> dict[str, float]:
-    """Accuracy on the samples trained on, in eval mode, on the test split, and the gap between them."""
+    """Accuracy on the samples trained on (in eval mode, as metrics.json's `eval_train_acc`), on the test
+    split, and the gap between them."""
     from zoo.views.generalization import split_accuracy
 
     net, datamodule = open_run(run)
     train, test = split_accuracy(net, datamodule, "train"), split_accuracy(net, datamodule, "test")
-    return {"train_acc": train, "test_acc": test, "gap": train - test}
+    return {"eval_train_acc": train, "test_acc": test, "gap": train - test}
 
 
 def robustness(run, noise=(0.0, 0.1, 0.25, 0.5, 1.0), fgsm=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2)) -> Figure:
@@ -71,8 +72,9 @@ def robustness(run, noise=(0.0, 0.1, 0.25, 0.5, 1.0), fgsm=(0.0, 0.01, 0.02, 0.0
 
     net, datamodule = open_run(run)
     inputs, targets = datamodule.splits["test"]
-    return robustness_figure(list(noise), accuracy_under_noise(net, inputs, targets, list(noise)),
-                             list(fgsm), fgsm_accuracy(net, inputs, targets, list(fgsm)),
+    batch = datamodule.eval_batch_size
+    return robustness_figure(list(noise), accuracy_under_noise(net, inputs, targets, list(noise), batch),
+                             list(fgsm), fgsm_accuracy(net, inputs, targets, list(fgsm), batch),
                              1 / len(datamodule.class_names))
 
 

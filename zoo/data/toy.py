@@ -88,6 +88,8 @@ CLASS_NAMES = {"circle": ["outside", "inside"], "xor": ["opposite signs", "same 
 
 def feature_list(features) -> list[str]:
     """The chosen features, checked: one line naming the choices when one is unknown."""
+    if isinstance(features, str):  # data.features=xy: one feature, not the letters x and y
+        features = [features]
     features = [str(name) for name in (features or [])]
     choices = ", ".join(name + (f" ({PLAYGROUND_SPELLING[name]})" if name in PLAYGROUND_SPELLING else "")
                         for name in FEATURES)

@@ -21,12 +21,20 @@ import torch
 def measuring(net: torch.nn.Module, grad: bool = False):
     """Run `net` for a measurement in the middle of a run: in eval mode, with gradients when `grad` (also
     inside Lightning's test loop, which runs under inference mode), with the random number generators put
-    back afterwards, and `net` left in the mode it was in."""
+    back afterwards, and `net` left in the mode it was in. Floating-point inputs are cast to the network's
+    own type (a run in `trainer.precision=bf16-true` holds bf16 weights; the data stays float32). With
+    `grad`, cuDNN is off: its RNN backward pass runs only in train mode, and batch norm and dropout must
+    stay in eval mode."""
     was_training = net.training
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices), torch.inference_mode(False), torch.set_grad_enabled(grad):
+    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
+    cast = net.register_forward_pre_hook(lambda module, inputs: tuple(
+        x.to(dtype) if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs))
+    with (torch.random.fork_rng(devices=devices), torch.inference_mode(False), torch.set_grad_enabled(grad),
+          torch.backends.cudnn.flags(enabled=not grad)):
         net.eval()
         try:
             yield net
         finally:
             net.train(was_training)
+            cast.remove()

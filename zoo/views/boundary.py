@@ -20,6 +20,7 @@ from matplotlib.image import imread
 from zoo.models.layers import ACTIVATIONS
 from zoo.tensorboard_extras import tensorboard_writer
 from zoo.views import measuring
+from zoo.views.hierarchy import mosaic
 
 OUTPUT_TAG, FIRST_LAYER_TAG, TESTED_TAG = "boundary/output", "boundary/first_layer", "boundary/tested"
 # Playground's colours: orange for the first class, blue for the second, grey in between.
@@ -114,16 +115,11 @@ def first_layer_figure(net: torch.nn.Module, datamodule, units: int = 16) -> Fig
     outputs = outputs / outputs.flatten(1).abs().amax(dim=1).clamp_min(1e-6)[:, None, None]
     columns = min(4, len(outputs))
     rows = math.ceil(len(outputs) / columns)
-    size = outputs.shape[-1] + 2  # a thumbnail and its margin
-    mosaic = torch.full((rows * size, columns * size), float("nan"))
-    for index, output in enumerate(outputs):
-        row, column = divmod(index, columns)
-        # flipped: row 0 of a thumbnail is the bottom of the plane, row 0 of the picture its top
-        top = row * size
-        mosaic[top + 1:top + size - 1, column * size + 1:(column + 1) * size - 1] = output.flip(0)
+    # flipped: row 0 of a thumbnail is the bottom of the plane, row 0 of the picture its top
+    picture = mosaic(outputs.flip(1), columns)
     figure = Figure(figsize=(0.8 * columns + 0.2, 0.8 * rows + 0.4), dpi=80)
     axes = figure.add_subplot()
-    axes.imshow(mosaic.numpy(), cmap=PLAYGROUND, vmin=-1, vmax=1, interpolation="nearest")
+    axes.imshow(picture.numpy(), cmap=PLAYGROUND, vmin=-1, vmax=1, interpolation="nearest")
     axes.set_axis_off()
     axes.set_title(f"first layer, units 0-{len(outputs) - 1}", fontsize=8)
     figure.tight_layout(pad=0.2)

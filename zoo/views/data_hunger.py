@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from zoo.compare import distinguishing_keys, order, setting_text
+from zoo.compare import distinguishing_keys, label, order, setting_text
 
 # What tells the points of one line apart: the fraction (and so the number of samples) and the repeats.
 POINT_KEYS = {"seed", "data.train_fraction"}
@@ -47,11 +47,9 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
                          key=lambda line: [order(line[0].get(key)) for key in ["model", *keys]])
         for config, accuracies in members:
             sizes = sorted(accuracies)
-            label = " ".join([setting_text(config.get("model"))]
-                             + [f"{key}={setting_text(config.get(key))}" for key in keys])
             seeds = max(len(values) for values in accuracies.values())
             axes.plot(sizes, [statistics.fmean(accuracies[size]) for size in sizes], marker="o",
-                      label=f"{label} ({seeds} seed{'s' * (seeds > 1)})")
+                      label=label(config, keys, seeds))
             axes.fill_between(sizes, [min(accuracies[size]) for size in sizes],
                               [max(accuracies[size]) for size in sizes], alpha=0.2)
         axes.set_xscale("log")

@@ -40,5 +40,6 @@ class Generalization(L.Callback):
         test_acc = trainer.callback_metrics.get("test/acc")
         if test_acc is None:
             return
-        train_acc = split_accuracy(pl_module.net, trainer.datamodule, "train")
+        with trainer.precision_plugin.forward_context():  # the test's precision, which test/acc was measured in
+            train_acc = split_accuracy(pl_module.net, trainer.datamodule, "train")
         self.results = {"eval_train_acc": train_acc, "gap": train_acc - float(test_acc)}

@@ -60,11 +60,8 @@ def fgsm_directions(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.T
     """sign(grad_x cross_entropy(net(x), y)): the direction in which every input value raises the loss.
     Call it inside `measuring(net, grad=True)`."""
     inputs = inputs.detach().clone().requires_grad_(True)
-    # cuDNN computes an RNN's backward pass only in training mode; the plain kernels do it in eval mode,
-    # where batch norm and dropout must stay.
-    with torch.backends.cudnn.flags(enabled=False):
-        loss = F.cross_entropy(net(inputs).float(), targets, reduction="sum")
-        (gradient,) = torch.autograd.grad(loss, inputs)
+    loss = F.cross_entropy(net(inputs).float(), targets, reduction="sum")
+    (gradient,) = torch.autograd.grad(loss, inputs)
     return gradient.sign()
 
 
@@ -123,7 +120,8 @@ def show_input(axes, values: torch.Tensor, datamodule, label: str, reference: to
         if datamodule.pixel_max:
             raw = raw / datamodule.pixel_max
         else:
-            low, high = (reference * std + mean).aminmax() if reference is not None else raw.aminmax()
+            low, high = ((reference.detach().float().cpu() * std + mean).aminmax() if reference is not None
+                         else raw.aminmax())
             raw = (raw - low) / (high - low).clamp_min(1e-8)
         raw = raw.clamp(0, 1)
         picture = raw.permute(1, 2, 0).numpy() if raw.shape[0] == 3 else raw.mean(dim=0).numpy()

@@ -26,7 +26,7 @@ def integrated_gradients(net: torch.nn.Module, inputs: torch.Tensor, classes: to
     baseline = torch.zeros_like(inputs) if baseline is None else baseline.expand_as(inputs)
     fractions = (torch.arange(steps, device=inputs.device, dtype=inputs.dtype) + 0.5) / steps
     shape = (steps,) + (1,) * inputs.dim()
-    with measuring(net, grad=True), torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN backward: train mode only
+    with measuring(net, grad=True):
         # Every point of every sample's path in one batch: (steps, N, ...) -> (steps * N, ...).
         path = (baseline + fractions.reshape(shape) * (inputs - baseline)).flatten(0, 1).requires_grad_(True)
         logits = net(path).float().gather(1, classes.repeat(steps)[:, None])
