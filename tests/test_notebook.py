@@ -116,7 +116,9 @@ def test_zoo_train_makes_the_command_lines_run(both_ways):
     cli_run, result = both_ways
     cli = read_metrics(cli_run)
     for key in METRICS:
-        assert result[key] == pytest.approx(cli[key], abs=1e-6), key
+        # to float32's rounding: this process may run torch on another number of threads, which sums in
+        # another order (a train/loss 1.4e-6 apart was seen)
+        assert result[key] == pytest.approx(cli[key], rel=1e-5, abs=1e-6), key
     # written as the command line writes: logs/runs/<time>_<data>_<model>, its metrics.json, its checkpoints,
     # a TensorBoard run named after the start time and the overrides
     run_dir = Path(result["run_dir"])
