@@ -2,16 +2,24 @@
 
 import json
 import os
+
+# One torch thread in every test process, the runs it starts and the notebook's kernel (they inherit the
+# environment): the suite runs on two pytest workers (pyproject.toml's addopts), and torch's own threads on
+# top of them would make the processes wait for each other's cores (a test took 3 times as long).
+os.environ["OMP_NUM_THREADS"] = "1"
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from zoo.training import CONFIG_DIR
+
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parent.parent
 # A handful of batches an epoch: enough to see every stage run, checkpoint and log.
