@@ -125,6 +125,15 @@ def distinguishing_keys(groups: list[tuple[dict, list[dict]]]) -> list[str]:
     return shown
 
 
+def keys_within_models(groups: list[tuple[dict, list[dict]]]) -> list[str]:
+    """The settings that tell apart groups of one model: what a figure's legend names beside the model
+    (a setting that differs only from model to model, such as each family's budget, goes without saying)."""
+    models = {config.get("model") for config, _ in groups}
+    return [key for key in distinguishing_keys(groups)
+            if any(len({config.get(key) for config, _ in groups if config.get("model") == model}) > 1
+                   for model in models)]
+
+
 def order(value) -> tuple:
     """Sort numbers by size, then text, then missing values."""
     if isinstance(value, (int, float)):
@@ -201,7 +210,7 @@ def cells(row: dict, keys: list[str], task) -> list[str]:
     score, best = score_columns(task)
     return [setting_text(row[key]) for key in ["data", "model", *keys]] + [
         str(row["runs"]), text(row[f"{score}_mean"]), text(row[f"{score}_std"]), text(row[f"{best}_mean"]),
-        text(row["params"]), si(row["flops_forward"]), text(row["train_time_s_mean"], 1), text(row["samples_per_s_mean"]),
+        text(row["params"], 0), si(row["flops_forward"]), text(row["train_time_s_mean"], 1), text(row["samples_per_s_mean"]),
         text(row["final_metric_mean"])]
 
 

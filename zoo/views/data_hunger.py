@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from zoo.compare import distinguishing_keys, label, order, setting_text
+from zoo.compare import keys_within_models, label, order, setting_text
 
 # What tells the points of one line apart: the fraction (and so the number of samples) and the repeats.
 POINT_KEYS = {"seed", "data.train_fraction"}
@@ -31,20 +31,24 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
     points = [(run, train_samples(run)) for run in runs
               if run["hparams"].get("task", "classification") == "classification" and run.get("test_acc") is not None]
     points = [(run, samples) for run, samples in points if samples is not None]
-    if len({run["hparams"].get("data.train_fraction", 1.0) for run, _ in points}) < 2:
+    fractions = {}  # the data sets whose runs vary in data.train_fraction: one panel each
+    for run, _ in points:
+        fractions.setdefault(run["hparams"].get("data"), set()).add(run["hparams"].get("data.train_fraction", 1.0))
+    points = [(run, samples) for run, samples in points if len(fractions[run["hparams"].get("data")]) > 1]
+    if not points:
         return None
     lines: dict[tuple, tuple[dict, dict[float, list[float]]]] = {}
     for run, samples in points:
         config = {key: value for key, value in run["hparams"].items() if key not in POINT_KEYS}
         line = lines.setdefault(tuple(sorted(config.items())), (config, {}))
         line[1].setdefault(samples, []).append(run["test_acc"])
-    keys = distinguishing_keys([(config, []) for config, _ in lines.values()])
     datasets = sorted({config.get("data") for config, _ in lines.values()}, key=order)
     figure = Figure(figsize=(6 * len(datasets), 4.5))
     for index, data in enumerate(datasets, start=1):
         axes = figure.add_subplot(1, len(datasets), index)
-        members = sorted((line for line in lines.values() if line[0].get("data") == data),
-                         key=lambda line: [order(line[0].get(key)) for key in ["model", *keys]])
+        members = [line for line in lines.values() if line[0].get("data") == data]
+        keys = keys_within_models([(config, []) for config, _ in members])
+        members.sort(key=lambda line: [order(line[0].get(key)) for key in ["model", *keys]])
         for config, accuracies in members:
             sizes = sorted(accuracies)
             seeds = max(len(values) for values in accuracies.values())

@@ -218,18 +218,18 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
     """zoo-compare: accuracy against FGSM's eps and against the noise's size, one line per group of runs
     (a family, or whatever else tells the groups apart), mean over seeds; one row of panels per data set.
     Writes robustness.png, or nothing when no run measured robustness."""
-    from zoo.compare import distinguishing_keys, group_runs, label, order, setting_text
+    from zoo.compare import group_runs, keys_within_models, label, order, setting_text
 
     measured = [run for run in runs if curve(run, "robust/fgsm_acc")]
     if not measured:
         return None
     groups = group_runs(measured)
-    keys = distinguishing_keys(groups)
     datasets = sorted({config.get("data") for config, _ in groups}, key=order)
     figure = Figure(figsize=(11, 4 * len(datasets)))
     for row, data in enumerate(datasets):
-        members = sorted([(config, runs) for config, runs in groups if config.get("data") == data],
-                         key=lambda pair: [order(pair[0].get(key)) for key in ["model", *keys]])
+        members = [(config, runs) for config, runs in groups if config.get("data") == data]
+        keys = keys_within_models(members)
+        members.sort(key=lambda pair: [order(pair[0].get(key)) for key in ["model", *keys]])
         for column, (tag, title) in enumerate((("robust/fgsm_acc", "FGSM"), ("robust/noise_acc", "Gaussian noise"))):
             axes = figure.add_subplot(len(datasets), 2, 2 * row + column + 1)
             for config, group in members:
@@ -243,8 +243,8 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
             axes.set_ylabel("test accuracy, mean over seeds")
             axes.set_ylim(0, 1.02)
             axes.grid(alpha=0.3)
-            axes.legend(fontsize="small")
+        axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))  # one legend a row, beside it
     figure.tight_layout()
     path = out / "robustness.png"
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=80, bbox_inches="tight")
     return path
