@@ -145,7 +145,7 @@ def test_the_hierarchy_figures_draw_1d_and_2d_networks_and_leave_them_as_they_we
 
     net = models.build("cnn", {"input_shape": input_shape, "num_classes": 10}, "classification").train()
     data = SimpleNamespace(splits={"test": (torch.randn(4, *input_shape), torch.arange(4))},
-                           class_names=[str(digit) for digit in range(10)])
+                           class_names=[str(digit) for digit in range(10)], normalization=None, pixel_max=None)
     before = {key: value.clone() for key, value in net.state_dict().items()}
     rng = torch.get_rng_state()
     maps = feature_maps(net, data.splits["test"][0][:1])

@@ -9,11 +9,14 @@ after testing, on the tested weights. A view that measures numbers puts them in 
 (name -> float): metrics.json and the HPARAMS row (`hp/<name>`) show them.
 
 Each module also keeps its figures and measurements as plain functions of a network and a data module,
-which the notebook API (zoo.figures) calls on a finished run.
+which the notebook API (zoo.figures) calls on a finished run. Shared here: `measuring`, `show_input` (an
+input drawn as its kind is best seen) and `EveryFewEpochs` (the schedule of a view drawn during training).
 """
 
 import contextlib
+from abc import ABC, abstractmethod
 
+import lightning as L
 import torch
 
 
@@ -38,3 +41,63 @@ def measuring(net: torch.nn.Module, grad: bool = False):
         finally:
             net.train(was_training)
             cast.remove()
+
+
+def show_input(axes, values: torch.Tensor, datamodule, label: str, reference: torch.Tensor | None = None) -> None:
+    """One input as its kind is best seen: a vector as bars, a signal as lines (one per channel), an image
+    as a picture; `reference`, the clean input, is drawn behind a changed signal in gray, and stretches an
+    image without a pixel scale of its own as it stretches the clean one)."""
+    values = values.detach().float().cpu()
+    if values.dim() == 1:
+        axes.bar(range(len(values)), values.numpy())
+        axes.set_xlabel("feature")
+    elif values.dim() == 2:
+        if reference is not None:
+            for channel in reference.detach().float().cpu():
+                axes.plot(channel.numpy(), color="lightgray", linewidth=2)
+        for channel in values:
+            axes.plot(channel.numpy(), linewidth=1)
+        axes.set_xlabel("position")
+    else:
+        normalization = datamodule.normalization or {}
+        shape = (-1, 1, 1)
+        mean = torch.tensor(normalization.get("mean", [0.0])).reshape(shape)
+        std = torch.tensor(normalization.get("std", [1.0])).reshape(shape)
+        raw = values * std + mean
+        if datamodule.pixel_max:
+            raw = raw / datamodule.pixel_max
+        else:
+            low, high = ((reference.detach().float().cpu() * std + mean).aminmax() if reference is not None
+                         else raw.aminmax())
+            raw = (raw - low) / (high - low).clamp_min(1e-8)
+        raw = raw.clamp(0, 1)
+        picture = raw.permute(1, 2, 0).numpy() if raw.shape[0] == 3 else raw.mean(dim=0).numpy()
+        axes.imshow(picture, cmap="gray", vmin=0, vmax=1)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    axes.set_title(label, fontsize=9)
+
+
+class EveryFewEpochs(L.Callback, ABC):
+    """A view drawn while the model trains: after every `every_n_epochs`-th epoch and at the end of training,
+    once per step (the last epoch's drawing and the end's are the same weights). Subclasses implement `draw`."""
+
+    def __init__(self, every_n_epochs: int = 10):
+        self.every_n_epochs = every_n_epochs
+        self.drawn_at_step: int | None = None
+
+    @abstractmethod
+    def draw(self, trainer, pl_module) -> None:
+        """Log the view's images at the current step."""
+
+    def _draw_once(self, trainer, pl_module) -> None:
+        if self.drawn_at_step != trainer.global_step:
+            self.drawn_at_step = trainer.global_step
+            self.draw(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self._draw_once(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module):
+        self._draw_once(trainer, pl_module)

@@ -11,7 +11,6 @@ import io
 import math
 from pathlib import Path
 
-import lightning as L
 import torch
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
@@ -19,7 +18,7 @@ from matplotlib.image import imread
 
 from zoo.models.layers import ACTIVATIONS
 from zoo.tensorboard_extras import tensorboard_writer
-from zoo.views import measuring
+from zoo.views import EveryFewEpochs, measuring
 from zoo.views.hierarchy import mosaic
 
 OUTPUT_TAG, FIRST_LAYER_TAG, TESTED_TAG = "boundary/output", "boundary/first_layer", "boundary/tested"
@@ -126,7 +125,7 @@ def first_layer_figure(net: torch.nn.Module, datamodule, units: int = 16) -> Fig
     return figure
 
 
-class DecisionBoundary(L.Callback):
+class DecisionBoundary(EveryFewEpochs):
     """Every `every_n_epochs` epochs and when training ends, the boundary image (`boundary/output`) and,
     for a network with hidden units, the first layer's thumbnails (`boundary/first_layer`) in IMAGES, at
     the global step, so that TensorBoard's step slider replays the boundary forming. After testing, the
@@ -134,15 +133,8 @@ class DecisionBoundary(L.Callback):
     than the last image), the picture that goes with test/acc and that zoo-compare shows."""
 
     def __init__(self, every_n_epochs: int = 10, units: int = 16):
-        self.every_n_epochs, self.units = every_n_epochs, units
-        self.logged_step: int | None = None
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
-            self.draw(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module):
-        self.draw(trainer, pl_module)
+        super().__init__(every_n_epochs)
+        self.units = units
 
     def on_test_end(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
@@ -151,9 +143,8 @@ class DecisionBoundary(L.Callback):
 
     def draw(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
-        if writer is None or not has_plane(trainer.datamodule) or trainer.global_step == self.logged_step:
+        if writer is None or not has_plane(trainer.datamodule):
             return
-        self.logged_step = trainer.global_step
         writer.add_figure(OUTPUT_TAG, boundary_figure(pl_module.net, trainer.datamodule), trainer.global_step)
         layer = first_layer_figure(pl_module.net, trainer.datamodule, self.units)
         if layer is not None:

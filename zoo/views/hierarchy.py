@@ -9,14 +9,13 @@ every block (after its activation and pooling) show the second.
 Only for networks with conv blocks in `net.features` (zoo's CNN classifier); other networks get nothing.
 """
 
-import lightning as L
 import matplotlib
 import torch
 from matplotlib.figure import Figure
 from torch import nn
 
 from zoo.tensorboard_extras import tensorboard_writer
-from zoo.views import measuring
+from zoo.views import EveryFewEpochs, measuring, show_input
 
 CONVS = (nn.Conv1d, nn.Conv2d)
 MAX_CHANNELS = 16  # per block shown: enough to see the variety, small enough to read
@@ -81,12 +80,16 @@ def feature_maps(net: nn.Module, example: torch.Tensor) -> list[torch.Tensor]:
     next conv (its activation, or its pooling), on the CPU, without the batch dimension."""
     layers = list(conv_features(net))
     ends = [i - 1 for i, layer in enumerate(layers) if isinstance(layer, CONVS) and i > 0] + [len(layers) - 1]
-    maps, h = [], example
-    with measuring(net):
-        for i, layer in enumerate(layers):
-            h = layer(h)
-            if i in ends:
-                maps.append(h[0].float().cpu())
+    maps = []
+    # Through the network's own forward pass, so that `measuring` prepares its input as for any call.
+    hooks = [layers[i].register_forward_hook(lambda module, inputs, output: maps.append(output[0].float().cpu()))
+             for i in ends]
+    try:
+        with measuring(net):
+            net(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
     return maps
 
 
@@ -101,21 +104,14 @@ def feature_maps_figure(net: nn.Module, datamodule, index: int = 0) -> Figure:
     one_d = shown_input.dim() == 2  # (channels, length)
     figure = Figure(figsize=(7, 1.2 + (1.1 if one_d else 1.5) * len(maps)), dpi=80)
     axes = figure.add_subplot(len(maps) + 1, 1, 1)
-    if one_d:
+    show_input(axes, shown_input, datamodule, f"test example {index}, class "
+               f"{datamodule.class_names[int(targets[index])]}; at most {MAX_CHANNELS} channels a block")
+    if one_d:  # on the feature maps' axis below, which stretch each block to the input's length
         length = shown_input.shape[1]
-        for channel in shown_input:
-            axes.plot(channel.numpy(), linewidth=1)
         axes.set_xlim(-0.5, length - 0.5)
         axes.set_xticks([])
-    else:
-        picture = shown_input.permute(1, 2, 0) if len(shown_input) == 3 else shown_input[0]  # RGB, else channel 0
-        picture = (picture - picture.min()) / (picture.max() - picture.min() + 1e-8)
-        axes.imshow(picture.numpy(), cmap="gray")
-        axes.set_xticks([])
-        axes.set_yticks([])
+        axes.set_xlabel("")
     axes.set_ylabel("input", fontsize=8)
-    axes.set_title(f"test example {index}, class {datamodule.class_names[int(targets[index])]}; "
-                   f"at most {MAX_CHANNELS} channels a block", fontsize=9)
     for block, fmap in enumerate(maps, start=1):
         axes = figure.add_subplot(len(maps) + 1, 1, block + 1)
         shown = fmap[:MAX_CHANNELS]
@@ -133,27 +129,15 @@ def feature_maps_figure(net: nn.Module, datamodule, index: int = 0) -> Figure:
     return figure
 
 
-class FeatureMaps(L.Callback):
+class FeatureMaps(EveryFewEpochs):
     """In IMAGES, every `every_n_epochs` epochs and at the end of training: the first layer's filters
     (`hierarchy/filters`) and the feature maps of the first test example after every conv block
     (`hierarchy/feature_maps`). Nothing for networks without conv blocks."""
 
-    def __init__(self, every_n_epochs: int = 10):
-        self.every_n_epochs = every_n_epochs
-        self.logged_step: int | None = None
-
-    def log_figures(self, trainer, pl_module):
+    def draw(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
-        if writer is None or conv_features(pl_module.net) is None or self.logged_step == trainer.global_step:
+        if writer is None or conv_features(pl_module.net) is None:
             return
         writer.add_figure("hierarchy/filters", filters_figure(pl_module.net), trainer.global_step)
         writer.add_figure("hierarchy/feature_maps", feature_maps_figure(pl_module.net, trainer.datamodule),
                           trainer.global_step)
-        self.logged_step = trainer.global_step
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
-            self.log_figures(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module):
-        self.log_figures(trainer, pl_module)

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from zoo.errors import ZooError
 from zoo.tensorboard_extras import tensorboard_writer
-from zoo.views import measuring
+from zoo.views import measuring, show_input
 
 
 def batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int):
@@ -94,41 +94,6 @@ def robustness_figure(noise_sizes: list[float], noise_acc: list[float], epsilons
     axes.legend(fontsize="small")
     figure.tight_layout()
     return figure
-
-
-def show_input(axes, values: torch.Tensor, datamodule, label: str, reference: torch.Tensor | None = None) -> None:
-    """One input as its kind is best seen: a vector as bars, a signal as lines (one per channel), an image
-    as a picture; `reference`, the clean input, is drawn behind a changed signal in gray, and stretches an
-    image without a pixel scale of its own as it stretches the clean one)."""
-    values = values.detach().float().cpu()
-    if values.dim() == 1:
-        axes.bar(range(len(values)), values.numpy())
-        axes.set_xlabel("feature")
-    elif values.dim() == 2:
-        if reference is not None:
-            for channel in reference.detach().float().cpu():
-                axes.plot(channel.numpy(), color="lightgray", linewidth=2)
-        for channel in values:
-            axes.plot(channel.numpy(), linewidth=1)
-        axes.set_xlabel("position")
-    else:
-        normalization = datamodule.normalization or {}
-        shape = (-1, 1, 1)
-        mean = torch.tensor(normalization.get("mean", [0.0])).reshape(shape)
-        std = torch.tensor(normalization.get("std", [1.0])).reshape(shape)
-        raw = values * std + mean
-        if datamodule.pixel_max:
-            raw = raw / datamodule.pixel_max
-        else:
-            low, high = ((reference.detach().float().cpu() * std + mean).aminmax() if reference is not None
-                         else raw.aminmax())
-            raw = (raw - low) / (high - low).clamp_min(1e-8)
-        raw = raw.clamp(0, 1)
-        picture = raw.permute(1, 2, 0).numpy() if raw.shape[0] == 3 else raw.mean(dim=0).numpy()
-        axes.imshow(picture, cmap="gray", vmin=0, vmax=1)
-        axes.set_xticks([])
-        axes.set_yticks([])
-    axes.set_title(label, fontsize=9)
 
 
 def adversarial_figure(net: torch.nn.Module, datamodule, epsilon: float, count: int = 4) -> Figure:
