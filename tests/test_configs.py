@@ -62,7 +62,7 @@ def test_optimizers_and_schedules_step(compose_config, optimizer, scheduler):
         assert rates[-1] < 0.01 * cfg.optimizer.lr  # decays to (nearly) zero by the last step
 
 
-@pytest.mark.parametrize("trainer", [t for t in options("trainer") if t != "gpu"])
+@pytest.mark.parametrize("trainer", [t for t in options("trainer") if t not in ("gpu", "ddp")])
 @pytest.mark.parametrize("logger", options("logger"))
 @pytest.mark.parametrize("callbacks", options("callbacks"))
 def test_trainer_logger_and_callbacks_instantiate(compose_config, tmp_path, trainer, logger, callbacks):
@@ -74,9 +74,10 @@ def test_trainer_logger_and_callbacks_instantiate(compose_config, tmp_path, trai
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message seen without a GPU")
-def test_gpu_trainer_without_cuda_fails_with_one_line(compose_config):
-    with pytest.raises(ZooError, match="trainer=gpu needs a CUDA device"):
-        check_config(compose_config("trainer=gpu"))
+@pytest.mark.parametrize("trainer", ["gpu", "ddp"])
+def test_gpu_trainer_without_cuda_fails_with_one_line(compose_config, trainer):
+    with pytest.raises(ZooError, match="trainer=gpu and trainer=ddp need a CUDA device"):
+        check_config(compose_config(f"trainer={trainer}"))
 
 
 @pytest.mark.parametrize("preset", [f"debug={d}" for d in options("debug")] +

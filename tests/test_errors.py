@@ -101,7 +101,8 @@ def test_a_multirun_runs_every_job_and_lists_the_failures(tmp_path, data_dir):
 def test_gpu_trainer_without_a_gpu(tmp_path, data_dir):
     result = train_py("trainer=gpu", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2 and result.stderr.strip() == (
-        "error: trainer=gpu needs a CUDA device and none is available; use trainer=cpu or trainer=auto")
+        "error: trainer=gpu and trainer=ddp need a CUDA device and none is available; use trainer=cpu or "
+        "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)")
 
 
 def test_a_torchvision_data_set_offline_without_files(tmp_path):

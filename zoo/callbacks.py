@@ -18,7 +18,11 @@ class Throughput(L.Callback):
 
     The totals are saved in every checkpoint and restored with it, so a resumed run reports the time
     and samples of all its parts; the work a killed run did after its last checkpoint is done again
-    and counted once."""
+    and counted once. Where several processes train together, the samples are those of all of them.
+
+    At the end of fitting the totals go into `trainer.callback_metrics` (`zoo/train_time_s`,
+    `zoo/samples_per_s`): under ddp_spawn the hooks run in processes of their own, and callback_metrics is
+    what Lightning hands back to the process that called fit."""
 
     def __init__(self):
         self.samples, self.seconds, self._start = 0, 0.0, None
@@ -38,7 +42,7 @@ class Throughput(L.Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.samples += len(batch[0])
+        self.samples += len(batch[0]) * trainer.world_size  # each process trains on an equal share of the batch
 
     def on_validation_start(self, trainer, pl_module):
         if not trainer.sanity_checking:
@@ -46,6 +50,10 @@ class Throughput(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._stop(pl_module)
+
+    def on_fit_end(self, trainer, pl_module):
+        trainer.callback_metrics.update({"zoo/train_time_s": torch.tensor(self.wall_seconds, dtype=torch.float64),
+                                         "zoo/samples_per_s": torch.tensor(self.samples_per_s, dtype=torch.float64)})
 
     def state_dict(self) -> dict:
         return {"samples": self.samples, "seconds": self.seconds, "wall_seconds": self.wall_seconds}
@@ -63,6 +71,25 @@ class Throughput(L.Callback):
     @property
     def samples_per_s(self) -> float:
         return self.samples / self.seconds if self.seconds else 0.0
+
+
+class HandBackResults(L.Callback):
+    """Copies what the run's views measured (their `results`, see zoo.tasks.base.Task.callbacks) into
+    `trainer.callback_metrics` as `measured/<name>`, at the end of fitting and of testing. Under ddp_spawn
+    the hooks run in processes of their own and callback_metrics is what Lightning hands back to the process
+    that called fit or test, so zoo.training reads the measurements there, whatever the strategy."""
+
+    def on_fit_end(self, trainer, pl_module):
+        self.hand_back(trainer)
+
+    def on_test_end(self, trainer, pl_module):
+        self.hand_back(trainer)
+
+    @staticmethod
+    def hand_back(trainer) -> None:
+        for callback in trainer.callbacks:
+            for name, value in (getattr(callback, "results", None) or {}).items():
+                trainer.callback_metrics[f"measured/{name}"] = torch.tensor(float(value), dtype=torch.float64)
 
 
 class StopOnNonFiniteLoss(L.Callback):

@@ -37,11 +37,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             partial.unlink(missing_ok=True)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
-        return load_checkpoint(path, map_location)
+        # Not only checkpoints: under ddp_spawn Lightning hands the trained weights back as a bare state dict.
+        return open_safely(path, map_location)
 
 
 def load_checkpoint(path, map_location=None) -> dict:
     """Open a checkpoint safely, or fail with one line that says what is wrong with the file."""
+    checkpoint = open_safely(path, map_location)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ZooError(f"{path} is not a zoo checkpoint: it has no model weights (state_dict)")
+    return checkpoint
+
+
+def open_safely(path, map_location=None):
+    """What torch.save wrote to `path`, opened with weights_only=True, or one line saying what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"checkpoint {path} does not exist")
@@ -59,26 +68,49 @@ def load_checkpoint(path, map_location=None) -> dict:
                            f"this file") from None
         raise ZooError(f"{path} is not a readable checkpoint (truncated, or not a checkpoint at all): "
                        f"{reason[:150]}") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ZooError(f"{path} is not a zoo checkpoint: it has no model weights (state_dict)")
     return checkpoint
 
 
 class RandomState(L.Callback):
     """Saves torch's random state in each checkpoint and restores it on resume, so that dropout after a
     resume draws the same numbers as the run left alone. (Batch order needs nothing: it is seeded by
-    the run's seed and the epoch.)"""
+    the run's seed and the epoch.) Where several processes train together, the checkpoint holds the state of
+    each (`ranks`, by global rank) and each process takes its own back."""
+
+    def __init__(self):
+        self.rank = 0
+
+    def setup(self, trainer, pl_module, stage):
+        self.rank = trainer.global_rank  # known before Lightning restores a checkpoint's callback states
 
     def state_dict(self):
-        state = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
+        # Lightning collects the checkpoint's content in every process, then the first one writes it.
+        return {"ranks": gathered(own_random_state())}
 
     def load_state_dict(self, state_dict):
-        torch.set_rng_state(state_dict["cpu"])
-        if "cuda" in state_dict and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        states = state_dict.get("ranks", [state_dict])  # checkpoints of one process before ranks were saved
+        # A run resumed on more processes than it had: every process starts from the same seed and draws as
+        # many numbers as the others, so the first one's state is what a new process would have had.
+        state = states[self.rank] if self.rank < len(states) else states[0]
+        torch.set_rng_state(state["cpu"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def own_random_state() -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def gathered(value) -> list:
+    """`value` from every process that trains together, by global rank ([value] on one process)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return [value]
+    values = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(values, value)
+    return values
 
 
 class DataDescription(L.Callback):

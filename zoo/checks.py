@@ -66,7 +66,8 @@ def check_config(cfg: DictConfig) -> None:
     import torch
 
     if _get(cfg, "trainer.accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ZooError("trainer=gpu needs a CUDA device and none is available; use trainer=cpu or trainer=auto")
+        raise ZooError("trainer=gpu and trainer=ddp need a CUDA device and none is available; use trainer=cpu or "
+                       "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)")
 
 
 POSITIVE_INT = ("must be a positive integer", lambda v: is_int(v) and v > 0)

@@ -1,6 +1,7 @@
 """The `train.py` / `zoo-train` command line. It checks what Hydra cannot check well before importing
 torch and Lightning, so a mistyped override fails in a fraction of a second, in one line."""
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ def main() -> None:
             for log_dir in {cfg.paths.log_dir for cfg in configs if not cfg.resume}:
                 check_log_dir(Path(log_dir))
             sys.argv += continue_in_run_dir(configs[0].resume)
+            sys.argv += outside_the_run_dir(rank_started_outside())
         except ZooError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
@@ -59,6 +61,26 @@ def resumed_run_dir(resume: str) -> Path | None:
     if not path.exists():
         raise ZooError(f"checkpoint {resume} does not exist")
     return path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+
+
+def rank_started_outside() -> int:
+    """The global rank of a process that torchrun or SLURM started as one of several processes of one run
+    (Lightning's own ddp starts its processes in the run directory already), else 0."""
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        return int(os.environ.get("RANK", 0))
+    if int(os.environ.get("SLURM_NTASKS", 1)) > 1:
+        return int(os.environ.get("SLURM_PROCID", 0))
+    return 0
+
+
+def outside_the_run_dir(rank: int) -> list[str]:
+    """Every process starts Hydra, which would make a run directory of its own, named after the second it
+    started. Only the first process writes the run's files (zoo.training.train), so the others keep
+    Hydra's log in a folder of their own outside paths.log_dir."""
+    if rank == 0:
+        return []
+    folder = tempfile.mkdtemp(prefix=f"zoo-rank{rank}-")
+    return [f"hydra.run.dir='{folder}'", f"hydra.sweep.dir='{folder}'", "hydra.output_subdir=null"]
 
 
 def parse_settings(program: str, arguments: list[str], usage: str, required: tuple[str, ...],

@@ -70,28 +70,29 @@ class TensorBoardExtras(L.Callback):
 
 
 class ConfusionMatrix(L.Callback):
-    """The test split's confusion matrix, as a figure in the IMAGES tab."""
+    """The test split's confusion matrix, as a figure in the IMAGES tab. Where several processes test,
+    each counts its share of the samples and the counts are summed."""
 
     def __init__(self):
         self.confusion: torch.Tensor | None = None
 
     def on_test_epoch_start(self, trainer, pl_module):
-        self.confusion = None
+        classes = len(trainer.datamodule.class_names)
+        self.confusion = torch.zeros(classes, classes, dtype=torch.long, device=pl_module.device)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         classes = len(trainer.datamodule.class_names)
         pairs = batch[1] * classes + outputs.argmax(dim=1)
         # Counted and kept on the model's device until the epoch ends, with no step that waits for the GPU
         # (moving the counts each batch would, and so would bincount, which sizes its output from the data).
-        counts = torch.zeros(classes * classes, dtype=torch.long, device=pairs.device)
-        counts = counts.index_add_(0, pairs, torch.ones_like(pairs)).reshape(classes, classes)
-        self.confusion = counts if self.confusion is None else self.confusion + counts
+        self.confusion.view(-1).index_add_(0, pairs, torch.ones_like(pairs))
 
     def on_test_epoch_end(self, trainer, pl_module):
+        confusion = trainer.strategy.reduce(self.confusion, reduce_op="sum")  # every process takes part
         writer = tensorboard_writer(trainer)
-        if writer is None or self.confusion is None:
+        if writer is None or not trainer.is_global_zero:
             return
-        figure = confusion_figure(self.confusion.cpu(), trainer.datamodule.class_names)
+        figure = confusion_figure(confusion.cpu(), trainer.datamodule.class_names)
         writer.add_figure("test/confusion_matrix", figure, trainer.global_step)
 
 
@@ -105,7 +106,7 @@ class TextSamples(L.Callback):
 
     def on_validation_epoch_end(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
-        if writer is None or trainer.sanity_checking:
+        if writer is None or trainer.sanity_checking or not trainer.is_global_zero:
             return
         text = self.prompt + pl_module.generate(self.prompt, self.length, self.temperature, self.top_k, self.seed)
         # Markdown would eat the line breaks and the indentation of code: an indented block shows them as written.

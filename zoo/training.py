@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import warnings
+import zlib
 from pathlib import Path
 
 import hydra
@@ -26,9 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 from zoo import CONFIG_DIR, models
-from zoo.callbacks import StopOnNonFiniteLoss, Throughput
+from zoo.callbacks import HandBackResults, StopOnNonFiniteLoss, Throughput
 from zoo.checkpoints import AtomicCheckpointIO, DataDescription, RandomState, load_checkpoint
 from zoo.checks import check_config
+from zoo.data.base import process_share
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
 from zoo.resume import resumed_config
@@ -50,6 +52,15 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
     # A non-finite loss stops the run with zoo's own message (StopOnNonFiniteLoss).
     warnings.filterwarnings("ignore", message=r"Encountered `nan` values in tensor")
+    # On several processes zoo logs what torchmetrics computed over all of them already.
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('[^']*', ..., sync_dist=True\)`")
+
+
+class QuietLightning(L.Callback):
+    """quiet_lightning() in every process that trains: those ddp_spawn starts begin with Python's defaults."""
+
+    def setup(self, trainer, pl_module, stage):
+        quiet_lightning()
 
 
 def task_class(cfg: DictConfig, data) -> type[Task]:
@@ -122,7 +133,8 @@ def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | No
     # Without a ModelCheckpoint of the config's, Lightning would add its own under the logger's folder.
     if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
         extra["enable_checkpointing"] = False
-    zoo_callbacks = list(task_callbacks) + [throughput, RandomState(), DataDescription(), StopOnNonFiniteLoss()]
+    zoo_callbacks = list(task_callbacks) + [throughput, RandomState(), DataDescription(), StopOnNonFiniteLoss(),
+                                            HandBackResults(), QuietLightning()]
     return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
                        logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
 
@@ -164,49 +176,81 @@ def train(cfg: DictConfig) -> dict:
         saved = load_checkpoint(resume)
         datamodule.check_matches(saved["hyper_parameters"].get("dataset", {}))
         resume_step = saved["global_step"]
-    throughput = Throughput()
-    trainer = build_trainer(cfg, throughput, resume_step, task.callbacks())
+    trainer = build_trainer(cfg, Throughput(), resume_step, task.callbacks())
+    check_processes(trainer, datamodule)
     output_dir = Path(cfg.paths.output_dir)
+    # Where several processes train together, the first one alone prints and writes the run's files.
+    rank_zero = trainer.is_global_zero
 
     verb = f"resuming from step {resume_step}:" if resume else "training"
-    print(f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
-          f"for {budget(trainer)}, seed {cfg.seed}", flush=True)
+    if rank_zero:
+        print(f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
+              f"for {budget(trainer)}{processes(trainer)}, seed {cfg.seed}", flush=True)
     try:
         with readable_write_errors(), readable_lightning_errors(datamodule):
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except SystemExit:  # Lightning's answer to Ctrl-C: it stopped fit and exits
-        write_status(output_dir, "interrupted", epoch=trainer.current_epoch, step=trainer.global_step)
+        if rank_zero:
+            write_status(output_dir, "interrupted", epoch=trainer.current_epoch, step=trainer.global_step)
         raise Interrupted(f"stopped at epoch {trainer.current_epoch}, step {trainer.global_step}. "
                           f"{resume_hint(output_dir)}") from None
     except ZooError as error:
-        write_status(output_dir, "failed", error=str(error), epoch=trainer.current_epoch, step=trainer.global_step)
+        if rank_zero:
+            write_status(output_dir, "failed", error=str(error), epoch=trainer.current_epoch,
+                         step=trainer.global_step)
         raise ZooError(f"{error}. {resume_hint(output_dir, suggest_resume=False)}") from None
-    # Read before testing: trainer.test(ckpt_path=...) restores the callbacks' state from that checkpoint.
-    train_time, samples_per_s = throughput.wall_seconds, throughput.samples_per_s
+    # Read from callback_metrics, where zoo's callbacks put them (zoo.callbacks.HandBackResults), before testing
+    # resets them: under ddp_spawn the callbacks of this process never ran.
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    measured = measured_in(metrics)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     with readable_write_errors(), readable_lightning_errors(datamodule):
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
-    metrics.update({key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")})
+    tested = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    metrics.update({key: value for key, value in tested.items() if key.startswith("test/")})
+    measured |= measured_in(tested)
 
     result = {"status": "finished", "task": task.name, "model": cfg.model.name, "data": datamodule.name,
               "seed": cfg.seed, **{key: metrics.get(key) for key in task.final_metrics()},
-              "params": models.count_parameters(net), "train_time_s": train_time,
-              "samples_per_s": samples_per_s, "device": trainer.strategy.root_device.type,
-              "precision": precision_used(trainer, cfg), "best_checkpoint": best or None,
-              "samples": datamodule.split_sizes(), "measured": measured_by_views(trainer)}
-    with readable_write_errors():
-        log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]),
-                          hp_metrics(result, task.hp_metrics))
-        write_status(output_dir, **result)
-    print_summary(result, task.final_metrics(), output_dir)
+              "params": models.count_parameters(net), "train_time_s": metrics["zoo/train_time_s"],
+              "samples_per_s": metrics["zoo/samples_per_s"], "device": trainer.strategy.root_device.type,
+              "processes": trainer.world_size, "precision": precision_used(trainer, cfg),
+              "best_checkpoint": best or None, "samples": datamodule.split_sizes(), "measured": measured}
+    if rank_zero:
+        with readable_write_errors():
+            log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]),
+                              hp_metrics(result, task.hp_metrics))
+            write_status(output_dir, **result)
+        print_summary(result, task.final_metrics(), output_dir)
     return result
 
 
-def measured_by_views(trainer: L.Trainer) -> dict[str, float]:
-    """What the run's views measured (zoo/views/: their `results`), by name."""
-    return {name: float(value) for callback in trainer.callbacks
-            for name, value in (getattr(callback, "results", None) or {}).items()}
+def measured_in(metrics: dict[str, float]) -> dict[str, float]:
+    """What the run's views measured (zoo/views/: their `results`, handed back as `measured/<name>`), by name."""
+    return {key.removeprefix("measured/"): value for key, value in metrics.items() if key.startswith("measured/")}
+
+
+def check_processes(trainer: L.Trainer, datamodule) -> None:
+    """Refuse, before anything trains, what several processes cannot do: a batch that does not divide among
+    them, and a multirun whose jobs Lightning would start processes for by running the command line again
+    (its `ddp` does: each process would run the whole sweep, Lightning issue 11300)."""
+    process_share(trainer, datamodule.batch_size)
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    launcher = getattr(trainer.strategy, "launcher", None)
+    if (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+            and isinstance(launcher, _SubprocessScriptLauncher)
+            and not trainer.strategy.cluster_environment.creates_processes_externally):
+        raise SweepStopped(f"a multirun (-m) cannot train its jobs on {trainer.world_size} processes with "
+                           f"Lightning's ddp strategy, which starts them by running the command line again, sweep "
+                           f"and all; use trainer.strategy=ddp_spawn, or have SLURM start them (hydra/launcher=slurm)")
+
+
+def processes(trainer: L.Trainer) -> str:
+    """How many processes train, where more than one does."""
+    if trainer.world_size == 1:
+        return ""
+    return f" on {trainer.world_size} processes ({trainer.num_nodes} node{'s' * (trainer.num_nodes > 1)})"
 
 
 def budget(trainer: L.Trainer) -> str:
@@ -227,6 +271,10 @@ def absolute_paths(cfg: DictConfig) -> None:
 
 class Interrupted(ZooError):
     """The user stopped the run (Ctrl-C)."""
+
+
+class SweepStopped(ZooError):
+    """An error that would fail every job of a multirun alike: the sweep stops at its first job."""
 
 
 def resume_hint(output_dir: Path, suggest_resume: bool = True) -> str:
@@ -294,12 +342,16 @@ def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> N
 
 def name_run_after_overrides(cfg: DictConfig) -> None:
     """Add the command line's overrides (model and data excepted) to the run's name, so the runs of a
-    multirun can be told apart in TensorBoard."""
+    multirun can be told apart in TensorBoard. A name longer than a folder's name may be (255 bytes on most
+    file systems) keeps its start and ends with a checksum of the whole, which still tells runs apart."""
     if not HydraConfig.initialized():
         return
     overrides = HydraConfig.get().job.override_dirname.replace("/", "_")
     if overrides:
-        cfg.run_name = f"{cfg.run_name}_{overrides}"
+        name = f"{cfg.run_name}_{overrides}"
+        if len(name.encode()) > 200:
+            name = name.encode()[:190].decode(errors="ignore") + f"..{zlib.crc32(name.encode()):08x}"
+        cfg.run_name = name
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
@@ -316,7 +368,7 @@ def hydra_main(cfg: DictConfig):
     except ZooError as error:
         label = "interrupted" if isinstance(error, Interrupted) else "error"
         print(f"{label}: {error}", file=sys.stderr, flush=True)
-        if multirun and not isinstance(error, Interrupted):
+        if multirun and not isinstance(error, (Interrupted, SweepStopped)):
             return {"failed": str(error)}
         sys.exit(130 if isinstance(error, Interrupted) else 2)
     except Exception as error:

@@ -6,6 +6,12 @@ epoch, so the same seed always sees the same batches, and a resumed run sees tho
 
 `train_fraction` trains on a part of the training split (the data-hunger experiment, README "Data hunger"):
 see `InMemoryDataModule.setup` for how the part is drawn and why an epoch keeps its number of steps.
+
+On several processes (DDP, README "More than one device") every process draws the same permutation and
+takes its own share of each training batch: `data.batch_size` is the batch of all processes together, so
+step i trains on the samples a single process would train on at step i, with the same number of steps.
+Evaluation gives each process its own contiguous part of the samples, each sample once; the metrics are
+summed over the processes when they are computed (torchmetrics).
 """
 
 import math
@@ -14,6 +20,8 @@ from abc import ABC, abstractmethod
 import lightning as L
 import torch
 from torch.utils.data import SequentialSampler
+
+from zoo.errors import ZooError
 
 
 class EpochPermutation:
@@ -40,13 +48,38 @@ class EpochPermutation:
         return torch.cat(passes)[:self.length]
 
 
+def process_share(trainer, batch_size: int | None = None) -> tuple[int, int]:
+    """(rank, processes) of this process among those that train together: (0, 1) on one process. A training
+    batch of `batch_size` samples is split evenly among the processes, so it must divide among them."""
+    settings = trainer.distributed_sampler_kwargs if trainer is not None else None
+    if not settings or settings["num_replicas"] == 1:
+        return 0, 1
+    processes = settings["num_replicas"]
+    if batch_size is not None and batch_size % processes:
+        smaller = batch_size - batch_size % processes
+        raise ZooError(f"data.batch_size={batch_size} is the batch of all {processes} processes together and must "
+                       f"divide evenly among them: use data.batch_size={smaller or processes} or {smaller + processes}")
+    return settings["rank"], processes
+
+
+def own_share(positions: torch.Tensor, share: tuple[int, int]) -> torch.Tensor:
+    """This process's contiguous part of `positions` (parts differ in length by one at most)."""
+    rank, processes = share
+    return positions.tensor_split(processes)[rank] if processes > 1 else positions
+
+
 class TensorLoader:
     """An iterable of (inputs, targets) batches sliced from two tensors. An epoch serves `samples_per_epoch`
-    samples (default: each sample once), cycling through the tensors as often as that takes."""
+    samples (default: each sample once), cycling through the tensors as often as that takes.
+
+    `share` is (rank, processes) where several processes train together (`process_share`): a training loader
+    (`split_batches`) gives this process its part of every batch of the common order, an evaluation loader its
+    part of the samples, in batches of `batch_size`."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0,
-                 samples_per_epoch: int | None = None):
+                 samples_per_epoch: int | None = None, share: tuple[int, int] = (0, 1), split_batches: bool = False):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.share, self.split_batches = share, split_batches
         self.samples_per_epoch = len(x) if samples_per_epoch is None else samples_per_epoch
         # Dropping a ragged last batch keeps batch norm away from a batch of one sample.
         self.drop_last = shuffle and self.samples_per_epoch > batch_size
@@ -58,16 +91,24 @@ class TensorLoader:
 
     def __len__(self) -> int:
         rounding = math.floor if self.drop_last else math.ceil
-        return rounding(self.samples_per_epoch / self.batch_size)
+        served = self.samples_per_epoch if self.split_batches else len(self.positions())
+        return rounding(served / self.batch_size)
 
-    def __iter__(self):
+    def positions(self) -> torch.Tensor:
+        """The samples of this epoch in the order served: of all processes for a training loader, of
+        this process for an evaluation loader."""
         if self.shuffle:
             order = self.sampler.order()
         else:
             order = torch.arange(self.samples_per_epoch) % len(self.x)
-        order = order.to(self.x.device)
+        return order if self.split_batches else own_share(order, self.share)
+
+    def __iter__(self):
+        order = self.positions().to(self.x.device)
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            if self.split_batches:
+                index = own_share(index, self.share)
             yield self.x[index], self.y[index]
 
 
@@ -184,10 +225,18 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         # Lightning's overfit_batches means the same batches every epoch; it can only unshuffle a DataLoader.
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
         return TensorLoader(*self.splits["train"], self.batch_size, shuffle=not overfitting, seed=self.seed,
-                            samples_per_epoch=self.samples_per_epoch)
+                            samples_per_epoch=self.samples_per_epoch,
+                            share=process_share(self.trainer, self.batch_size), split_batches=True)
 
     def val_dataloader(self):
-        return TensorLoader(*self.splits["val"], self.eval_batch_size, shuffle=False)
+        return evaluation_loader(self, "val")
 
     def test_dataloader(self):
-        return TensorLoader(*self.splits["test"], self.eval_batch_size, shuffle=False)
+        return evaluation_loader(self, "test")
+
+
+def evaluation_loader(datamodule: L.LightningDataModule, split: str) -> TensorLoader:
+    """Every sample of the data module's `split` once, in order, in batches of its `eval_batch_size`;
+    each process evaluates its own part."""
+    return TensorLoader(*datamodule.splits[split], datamodule.eval_batch_size, shuffle=False,
+                        share=process_share(datamodule.trainer))

@@ -18,7 +18,7 @@ import lightning as L
 import torch
 from torch.utils.data import SequentialSampler
 
-from zoo.data.base import EpochPermutation, TensorLoader
+from zoo.data.base import EpochPermutation, TensorLoader, evaluation_loader, own_share, process_share
 from zoo.errors import ZooError
 
 UNKNOWN, BOUNDARY = 0, 1  # ids of the unknown symbol and (line mode only) of the boundary symbol
@@ -112,11 +112,14 @@ class WindowLoader:
     non-overlapping windows from that offset, so a character does not sit at the same place of its window
     every epoch, and a resumed run sees the batches it would have seen. The number of windows is the same at every
     offset, so the length of an epoch is too. Windows are gathered by indexing the block where it lies
-    (on the training device), a batch at a time.
+    (on the training device), a batch at a time. Where several processes train together, each takes its
+    `share` of every batch (zoo.data.base.process_share).
     """
 
-    def __init__(self, block: torch.Tensor, context: int, batch_size: int, shuffle: bool, seed: int = 0):
+    def __init__(self, block: torch.Tensor, context: int, batch_size: int, shuffle: bool, seed: int = 0,
+                 share: tuple[int, int] = (0, 1)):
         self.block, self.context, self.batch_size, self.shuffle = block, context, batch_size, shuffle
+        self.share = share
         # A window takes context + 1 characters (inputs and targets); the last start must fit at offset context - 1.
         self.windows = max(0, (len(block) - context) // context)
         self.drop_last = shuffle and self.windows > batch_size  # as TensorLoader does
@@ -139,7 +142,8 @@ class WindowLoader:
     def __iter__(self):
         starts = self.starts().to(self.block.device)
         for i in range(len(self)):
-            yield cut(self.block, starts[i * self.batch_size:(i + 1) * self.batch_size], self.context)
+            yield cut(self.block, own_share(starts[i * self.batch_size:(i + 1) * self.batch_size], self.share),
+                      self.context)
 
 
 def cut(block: torch.Tensor, starts: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -335,12 +339,15 @@ class TextCorpus(L.LightningDataModule):
     def train_dataloader(self):
         # Lightning's overfit_batches means the same batches every epoch; it can only unshuffle a DataLoader.
         shuffle = not (self.trainer is not None and self.trainer.overfit_batches > 0)
+        share = process_share(self.trainer, self.batch_size)
         if self.lines:
-            return TensorLoader(*self.splits["train"], self.batch_size, shuffle=shuffle, seed=self.seed)
-        return WindowLoader(self.blocks["train"], self.context, self.batch_size, shuffle=shuffle, seed=self.seed)
+            return TensorLoader(*self.splits["train"], self.batch_size, shuffle=shuffle, seed=self.seed, share=share,
+                                split_batches=True)
+        return WindowLoader(self.blocks["train"], self.context, self.batch_size, shuffle=shuffle, seed=self.seed,
+                            share=share)
 
     def val_dataloader(self):
-        return TensorLoader(*self.splits["val"], self.eval_batch_size, shuffle=False)
+        return evaluation_loader(self, "val")
 
     def test_dataloader(self):
-        return TensorLoader(*self.splits["test"], self.eval_batch_size, shuffle=False)
+        return evaluation_loader(self, "test")

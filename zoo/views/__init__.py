@@ -6,7 +6,9 @@ where it serves every task, in conf/callbacks/default.yaml; `task.views.<name>=n
 trains runs at epoch ends on a few fixed examples and must leave the training exactly as it would have
 been (same random numbers, same batch-norm statistics, same mode); what needs a whole split runs once,
 after testing, on the tested weights. A view that measures numbers puts them in its `results` dict
-(name -> float): metrics.json and the HPARAMS row (`hp/<name>`) show them.
+(name -> float): metrics.json and the HPARAMS row (`hp/<name>`) show them. Where several processes train
+together, the first alone measures and draws (the views' hooks are `rank_zero_only`): the others hold the
+same weights, and a view reads whole splits of the data, not a process's share.
 
 Each module also keeps its figures and measurements as plain functions of a network and a data module,
 which the notebook API (zoo.figures) calls on a finished run. Shared here: `measuring`, `show_input` (an
@@ -18,6 +20,7 @@ from abc import ABC, abstractmethod
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 
 
 @contextlib.contextmanager
@@ -95,9 +98,11 @@ class EveryFewEpochs(L.Callback, ABC):
             self.drawn_at_step = trainer.global_step
             self.draw(trainer, pl_module)
 
+    @rank_zero_only
     def on_train_epoch_end(self, trainer, pl_module):
         if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
             self._draw_once(trainer, pl_module)
 
+    @rank_zero_only
     def on_train_end(self, trainer, pl_module):
         self._draw_once(trainer, pl_module)

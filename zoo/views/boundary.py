@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.image import imread
@@ -136,6 +137,7 @@ class DecisionBoundary(EveryFewEpochs):
         super().__init__(every_n_epochs)
         self.units = units
 
+    @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
         if writer is not None and has_plane(trainer.datamodule):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
@@ -110,10 +111,12 @@ class ComputeCost(L.Callback):
         self.latency_calls, self.warmup_calls, self.latency_max_seconds = latency_calls, warmup_calls, latency_max_seconds
         self.results: dict[str, float] = {}
 
+    @rank_zero_only
     def on_fit_start(self, trainer, pl_module):
         example = pl_module.example_input(trainer.datamodule.model_inputs)
         self.results = count_flops(pl_module.net, example)
 
+    @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         # as the run's inputs reach the network: in half precision where the run trains in it (bf16-true)
         sample = trainer.precision_plugin.convert_input(pl_module.example_input(trainer.datamodule.model_inputs)[:1])

@@ -14,6 +14,7 @@ one chart are in TensorBoard's CUSTOM SCALARS tab (zoo.tensorboard_extras).
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 
 from zoo.views import measuring
 
@@ -36,6 +37,7 @@ class Generalization(L.Callback):
     def __init__(self):
         self.results: dict[str, float] = {}
 
+    @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         test_acc = trainer.callback_metrics.get("test/acc")
         if test_acc is None:

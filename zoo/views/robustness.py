@@ -17,6 +17,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
@@ -150,6 +151,7 @@ class Robustness(L.Callback):
         self.examples, self.seed = examples, seed
         self.results: dict[str, float] = {}
 
+    @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         datamodule, net = trainer.datamodule, pl_module.net
         inputs, targets = datamodule.splits["test"]

@@ -12,6 +12,7 @@ of each of up to `examples` classes, coloured by attribution (red: for the predi
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
@@ -114,6 +115,7 @@ class Saliency(L.Callback):
     def __init__(self, examples: int = 8, steps: int = 32):
         self.examples, self.steps = examples, steps
 
+    @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
         if writer is None:

@@ -1,0 +1,158 @@
+"""One run on several processes: Lightning's ddp, its ddp_spawn and a real torchrun, two CPU processes each
+(gloo). Each process trains on its own half of every batch and tests on its own part of the test split; one
+process writes the run's files; a killed run resumes exactly. README "More than one device"."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, read_metrics, run_dirs, train_py
+from test_checkpoints import zoo_eval
+from test_resume import lr_steps, wait_for_first_checkpoint
+from zoo.checkpoints import load_checkpoint
+
+TESTS = Path(__file__).resolve().parent
+# 3,600 training samples in batches of 16 (8 a process): 225 steps an epoch, every sample once.
+TWO_PROCESSES = ["model=mlp", "trainer=cpu", "trainer.devices=2", "trainer.max_epochs=2", "data.batch_size=16",
+                 "task.views=null", "callbacks.compute_cost=null"]
+STEPS_PER_EPOCH, TRAIN_SAMPLES, TEST_SAMPLES = 225, 3600, 1000
+LAUNCHES = {
+    "ddp": ["trainer.strategy=ddp"],
+    # in a multirun, which Lightning's ddp cannot start (see the test of its error below); flags come first
+    "ddp_spawn": ["-m", "trainer.strategy=ddp_spawn"],
+    "torchrun": ["trainer.strategy=ddp"],
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def observers_importable():
+    """Every process of a run imports tests/observers.py (they inherit the environment)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+        yield
+
+
+def run_on_two_processes(launch: str, log_dir: Path, data_dir: Path, *more: str) -> subprocess.CompletedProcess:
+    overrides = [*LAUNCHES[launch], *TWO_PROCESSES, *more, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}"]
+    if launch != "torchrun":
+        return train_py(*overrides[:-2], log_dir=log_dir, data_dir=data_dir)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "train.py", *overrides]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.fixture(scope="module", params=list(LAUNCHES))
+def two_process_run(request, tmp_path_factory, data_dir):
+    """A run on two processes, each writing which samples it trained and tested on."""
+    log_dir = tmp_path_factory.mktemp(request.param)
+    seen = log_dir / "seen"
+    result = run_on_two_processes(request.param, log_dir, data_dir, "+callbacks.seen._target_=observers.SamplesSeen",
+                                  f"+callbacks.seen.folder={seen}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return request.param, log_dir, seen, result
+
+
+def seen_by(seen: Path, stage: str) -> list:
+    records = sorted((json.loads(path.read_text()) for path in seen.glob(f"{stage}_rank*.json")),
+                     key=lambda record: record["rank"])
+    assert [(record["rank"], record["processes"]) for record in records] == [(0, 2), (1, 2)]
+    return [record["seen"] for record in records]
+
+
+def test_each_process_trains_on_its_half_of_every_batch(two_process_run):
+    _, _, seen, _ = two_process_run
+    first, second = seen_by(seen, "train")
+    assert len(first) == len(second) == STEPS_PER_EPOCH  # as many steps as one process takes
+    assert all(len(batch) == 8 for batch in first + second)  # data.batch_size=16 is the batch of both together
+    first_samples = {sample for batch in first for sample in batch}
+    second_samples = {sample for batch in second for sample in batch}
+    assert not first_samples & second_samples
+    assert len(first_samples | second_samples) == TRAIN_SAMPLES  # the epoch covers the training split once
+
+
+def test_each_test_sample_is_counted_once_and_one_process_writes(two_process_run, data_dir):
+    launch, log_dir, seen, result = two_process_run
+    first, second = seen_by(seen, "test")
+    assert len(first) + len(second) == TEST_SAMPLES and len(set(first) | set(second)) == TEST_SAMPLES
+    [run_dir] = run_dirs(log_dir)  # one metrics.json
+    metrics = read_metrics(run_dir)
+    assert metrics["processes"] == 2 and metrics["status"] == "finished"
+    assert result.stdout.count("zoo: training mlp") == 1 and result.stdout.count("test/acc") == 1
+    # One TensorBoard run with the event files of one process: fitting, testing and the HPARAMS row each open
+    # the writer once (under ddp_spawn in three processes, each the first of its kind).
+    events = list(log_dir.rglob("events.out.tfevents.*"))
+    assert len({path.parent for path in events}) == 1 and len(events) == 3
+    # Every process's random state is saved, each restored by its own process on resume.
+    last = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert len(last["callbacks"]["RandomState"]["ranks"]) == 2
+    # The reduced metrics are those of the whole test split: one process testing the same checkpoint agrees.
+    evaluated = zoo_eval(f"ckpt={metrics['best_checkpoint']}", f"data_dir={data_dir}")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"test/acc {metrics['test/acc']:.4f}, test/loss {metrics['test/loss']:.4f}" in evaluated.stdout
+    # The second process keeps Hydra's files out of the log folder (torchrun's) or in the run's own folder.
+    assert sorted(path.name for path in log_dir.iterdir()) == ["multiruns" if launch == "ddp_spawn" else "runs",
+                                                               "seen", "tensorboard"]
+    assert len(list(log_dir.glob("*runs/*"))) == 1
+
+
+def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_factory, data_dir):
+    alone_dir = tmp_path_factory.mktemp("alone")
+    assert run_on_two_processes("ddp", alone_dir, data_dir).returncode == 0
+    [alone_run] = run_dirs(alone_dir)
+    alone = read_metrics(alone_run)
+
+    command = [sys.executable, "train.py", *TWO_PROCESSES, "trainer.strategy=ddp", f"paths.log_dir={tmp_path}",
+               f"paths.data_dir={data_dir}"]
+    # A session of its own: the kill takes both processes at once, as a lost node would.
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    checkpoint = wait_for_first_checkpoint(run, tmp_path)
+    time.sleep(alone["train_time_s"] / 2 / 4)  # into the second epoch
+    os.killpg(run.pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    saved = load_checkpoint(checkpoint)
+    assert saved["epoch"] < 1, "the run finished its second epoch before the kill"
+    run_dir = checkpoint.parent.parent
+    assert not (run_dir / "metrics.json").exists()
+
+    resumed = train_py(f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from step {saved['global_step']}" in resumed.stdout
+    after = read_metrics(run_dir)
+    assert after["processes"] == 2
+    for key in ["val/acc_best", "test/acc", "test/loss", "train/loss", "val/loss"]:
+        assert after[key] == pytest.approx(alone[key], abs=1e-6), key
+    assert lr_steps(tmp_path) == lr_steps(alone_dir)
+
+
+def test_a_batch_that_does_not_divide_among_the_processes_fails_in_one_line(tmp_path, data_dir):
+    result = train_py(*TWO_PROCESSES, "trainer.strategy=ddp", "data.batch_size=15", log_dir=tmp_path,
+                      data_dir=data_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: data.batch_size=15 is the batch of all 2 processes together and must divide evenly among them: "
+        "use data.batch_size=14 or 16")
+
+
+def test_a_multirun_with_lightnings_ddp_stops_at_once_naming_ddp_spawn(tmp_path, data_dir):
+    result = train_py("-m", "seed=0,1", *TWO_PROCESSES, "trainer.strategy=ddp", log_dir=tmp_path, data_dir=data_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: a multirun (-m) cannot train its jobs on 2 processes with Lightning's ddp strategy")
+    assert "use trainer.strategy=ddp_spawn" in result.stderr
+    assert result.stdout.count("zoo: training") == 0 and not run_dirs(tmp_path)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_trainer_ddp_trains_on_every_gpu(tmp_path, data_dir):
+    result = train_py("trainer=ddp", "model=cnn", "trainer.max_epochs=1", log_dir=tmp_path, data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = run_dirs(tmp_path)
+    assert read_metrics(run_dir)["processes"] == torch.cuda.device_count()
