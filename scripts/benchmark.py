@@ -5,6 +5,7 @@
     python scripts/benchmark.py overhead --repeats 5  # zoo's training loop against a raw PyTorch loop
     python scripts/benchmark.py text --seeds 3        # language models: baselines, then every family's defaults
     python scripts/benchmark.py views --repeats 3     # what the views (zoo/views/) add to a default run
+    python scripts/benchmark.py devices --repeats 3   # one run on 1 and on 2 CPU processes (DDP), side by side
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
 Accuracy: every row is a real run, `train(cfg)` in this process with the config `python train.py ...` would
@@ -28,6 +29,13 @@ with every view off (`task.views=null` and `callbacks.<name>=null` for each view
 after run and alternating which goes first; the training time's ratio (on / off) and the seconds the views
 add outside training (the FLOP count at the start of fitting and the measurements after testing: the
 whole run's wall time less its training time, on less off).
+
+Devices: the same run (`python train.py model=<family> trainer=cpu`) as a user starts it, on one process and
+on two (`trainer.devices=2 trainer.strategy=ddp`, which Lightning gives one torch thread each where one process
+has two), run after run and alternating which goes first; steps per epoch (each process's), training
+samples per second (all processes together, zoo's Throughput), training time, the whole command's wall time
+and the test accuracy. Each is a subprocess: Lightning's ddp starts its second process by running the
+command line again.
 
 Only the standard library is imported at the top, so that the raw start-up subprocess pays for nothing
 but torch and numpy.
@@ -417,6 +425,64 @@ def views(args, work: Path) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- devices
+
+DEVICE_FAMILIES = ["cnn", "mlp"]
+
+
+def train_py_run(overrides: list[str], work: Path, verbose: bool) -> tuple[dict, float, int]:
+    """`python train.py` in a subprocess, writing under `work`: its metrics, wall time and steps per epoch."""
+    work.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(REPO / "train.py"), *overrides, f"paths.log_dir={work}",
+               f"paths.data_dir={work.parent / 'data'}"]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=not verbose, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{(result.stderr or '')[-2000:]}")
+    [metrics_path] = work.rglob("metrics.json")
+    metrics = json.loads(metrics_path.read_text())
+    import torch
+
+    last = torch.load(metrics_path.parent / "checkpoints" / "last.ckpt", weights_only=True)
+    return metrics, wall, last["global_step"] // (last["epoch"] + 1)  # saved at the end of epoch `epoch` (from 0)
+
+
+def devices(args, work: Path) -> str:
+    repeats = 1 if args.quick else args.repeats
+    families = args.families or (DEVICE_FAMILIES[:1] if args.quick else DEVICE_FAMILIES)
+    extra = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1",
+             "task.views=null", "callbacks.compute_cost=null"] if args.quick else []
+    sides = [("1 process", []), ("2 processes", ["trainer.devices=2", "trainer.strategy=ddp"])]
+    lines = ["| family | processes | steps per epoch | training samples/s (median) | training s (median) | "
+             "whole command s (median) | test acc (median) | 2 / 1 processes, samples/s, run by run |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    train_py_run(["trainer=cpu", "trainer.max_epochs=1", "++trainer.limit_train_batches=2"], work / "warm-up",
+                 args.verbose)  # untimed: generates and caches the data
+    for family in families:
+        base = [f"model={family}", "trainer=cpu", *extra]
+        runs = {side: [] for side, _ in sides}
+        for repeat in range(repeats):
+            for side, switches in (sides if repeat % 2 == 0 else sides[::-1]):
+                folder = work / f"{family}_{side.split()[0]}_{repeat}"
+                runs[side].append(train_py_run([*base, *switches], folder, args.verbose))
+            print(f"  devices {family} repeat {repeat}: " + ", ".join(
+                f"{side} {runs[side][-1][0]['samples_per_s']:,.0f} samples/s" for side, _ in sides),
+                file=sys.stderr, flush=True)
+        ratios = [two[0]["samples_per_s"] / one[0]["samples_per_s"] for one, two in zip(*runs.values())]
+        for index, (side, switches) in enumerate(sides):
+            median = lambda key: statistics.median(run[0][key] for run in runs[side])  # noqa: E731
+            steps = sorted({run[2] for run in runs[side]})
+            lines.append(f"| {family} (`{command([*base, *switches])}`) | {side.split()[0]} | "
+                         f"{', '.join(map(str, steps))} | {median('samples_per_s'):,.0f} | {median('train_time_s'):.1f} | "
+                         f"{statistics.median(run[1] for run in runs[side]):.1f} | {median('test/acc'):.4f} | "
+                         + (", ".join(f"{ratio:.2f}" for ratio in ratios) if index else "") + " |")
+    with contextlib.suppress(OSError):
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        lines += ["", f"Load average when done (1, 5, 15 min): {load}; {repeats} repeats per side, alternating."]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 def machine() -> str:
@@ -441,9 +507,11 @@ def main(argv=None) -> None:
         raw_startup(*argv[1:3])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="?", choices=["all", "accuracy", "overhead", "text", "views"], default="all")
+    parser.add_argument("which", nargs="?", choices=["all", "accuracy", "overhead", "text", "views", "devices"],
+                        default="all")
     parser.add_argument("--families", nargs="*", help="text: only these families (default: all five); "
-                                                      "views: these (default: cnn transformer)")
+                                                      "views: these (default: cnn transformer); "
+                                                      "devices: these (default: cnn mlp)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead and views benchmarks")
     parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
@@ -479,6 +547,9 @@ def main(argv=None) -> None:
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "views"):
             sections += ["### What the views add to a run", "", f"`{invoked}`", "", views(args, work / "views")]
+            print("\n".join(sections[-5:]), flush=True)
+        if args.which in ("all", "devices"):
+            sections += ["### One run on 1 and 2 CPU processes", "", f"`{invoked}`", "", devices(args, work / "devices")]
             print("\n".join(sections[-5:]), flush=True)
     print(sections[0])
     if args.out:

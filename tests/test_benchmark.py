@@ -41,3 +41,9 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
                     r"\| ([\d.]+) / ([\d.]+) \| ([\d.]+) \|", printed, re.M)
     assert row, printed
     assert all(float(value) > 0 for value in row.groups())
+    assert "### One run on 1 and 2 CPU processes" in written
+    for processes, switches in (("1", ""), ("2", " trainer.devices=2 trainer.strategy=ddp")):
+        row = re.search(rf"^\| cnn \(`python train.py model=cnn trainer=cpu [^`]*{switches}`\) \| {processes} \| 3 \| "
+                        r"([\d,]+) \|", printed, re.M)
+        assert row, printed
+        assert float(row.group(1).replace(",", "")) > 0
