@@ -156,3 +156,54 @@ def test_trainer_ddp_trains_on_every_gpu(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = run_dirs(tmp_path)
     assert read_metrics(run_dir)["processes"] == torch.cuda.device_count()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_processes(commands_and_envs: list[tuple[list[str], dict]]) -> list[subprocess.CompletedProcess]:
+    """Start every process at once, as a launcher would, and wait for all."""
+    started = [subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for command, env in commands_and_envs]
+    return [subprocess.CompletedProcess(run.args, run.wait(timeout=300), *run.communicate()) for run in started]
+
+
+def one_finished_run_of(log_dir: Path, processes: int, results: list[subprocess.CompletedProcess]) -> dict:
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert sum(result.stdout.count("zoo: training") for result in results) == 1
+    assert len(list((log_dir / "runs").iterdir())) == 1  # the other processes made no run folder of their own
+    [run_dir] = run_dirs(log_dir)
+    metrics = read_metrics(run_dir)
+    assert metrics["processes"] == processes and metrics["status"] == "finished"
+    return metrics
+
+
+def test_two_nodes_through_torchrun(tmp_path, data_dir):
+    """Two torchrun commands, one per node, as on two machines; here both nodes are this one."""
+    port = free_port()
+    overrides = ["model=mlp", "trainer=cpu", "trainer.devices=1", "trainer.num_nodes=2", "trainer.strategy=ddp",
+                 "trainer.max_epochs=1", "task.views=null", f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}"]
+    results = start_processes([([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node-rank={node}",
+                                 "--nproc-per-node=1", "--master-addr=127.0.0.1", f"--master-port={port}",
+                                 "train.py", *overrides], {}) for node in (0, 1)])
+    one_finished_run_of(tmp_path, 2, results)
+    assert "on 2 processes (2 nodes)" in results[0].stdout
+
+
+def test_two_tasks_started_by_slurm(tmp_path, data_dir):
+    """What srun starts for `#SBATCH --ntasks-per-node=2`: the same command twice, told its task by SLURM's
+    variables, which Lightning reads (SLURMEnvironment)."""
+    overrides = ["model=mlp", "trainer=cpu", "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_epochs=1",
+                 "task.views=null", f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}"]
+    slurm = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NODEID": "0", "SLURM_JOB_NAME": "zoo",
+             "SLURM_JOB_ID": str(free_port()), "SLURM_NODELIST": "localhost"}
+    results = start_processes([([sys.executable, "train.py", *overrides],
+                                {**slurm, "SLURM_PROCID": str(task), "SLURM_LOCALID": str(task)}) for task in (0, 1)])
+    one_finished_run_of(tmp_path, 2, results)
