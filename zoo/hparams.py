@@ -38,8 +38,9 @@ def _class_name(target: str | None) -> str:
     return target.rsplit(".", 1)[-1] if target else "-"
 
 
-def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
-    """The run's hyperparameters, resolved, flat, with fixed keys and types."""
+def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 1) -> dict:
+    """The run's hyperparameters, resolved, flat, with fixed keys and types. `processes`: how many trained
+    together (README "More than one device")."""
     model = OmegaConf.to_container(cfg.model, resolve=True)
     data = OmegaConf.to_container(cfg.data, resolve=True)
     optimizer = cfg.optimizer
@@ -64,6 +65,7 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str) -> dict:
         "seed": float(cfg.seed),
         "precision": str(precision),
         "device": str(device),
+        "processes": float(processes),
     }
     return flat
 

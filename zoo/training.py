@@ -218,7 +218,7 @@ def train(cfg: DictConfig) -> dict:
               "best_checkpoint": best or None, "samples": datamodule.split_sizes(), "measured": measured}
     if rank_zero:
         with readable_write_errors():
-            log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"]),
+            log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"], trainer.world_size),
                               hp_metrics(result, task.hp_metrics))
             write_status(output_dir, **result)
         print_summary(result, task.final_metrics(), output_dir)
