@@ -32,7 +32,7 @@ from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
 from zoo.multirun import FailedJob
-from zoo.resume import resumed_config
+from zoo.resume import requeued_checkpoint, resumed_config
 from zoo.tasks.base import Task
 
 
@@ -309,6 +309,9 @@ def hydra_main(cfg: DictConfig):
     zoo.multirun.FailureSummary then lists the failures and makes the command exit non-zero."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
+        if not cfg.get("resume") and (last := requeued_checkpoint(Path(HydraConfig.get().runtime.output_dir))):
+            print(f"zoo: requeued by SLURM: continuing from {last}", flush=True)
+            cfg.resume = str(last)
         if cfg.get("resume"):
             cfg = resumed_config(cfg, HydraConfig.get().overrides.task)
         else:
