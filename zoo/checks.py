@@ -3,11 +3,13 @@ names the key, the value and the rule. Only light imports here: the command line
 before torch and Lightning load."""
 
 import difflib
+import importlib.util
 import numbers
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep, Override
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -101,14 +103,53 @@ def check_views(cfg: DictConfig) -> None:
             _require_present(cfg, key, rule, ok)
 
 
+# Hydra's plugins behind zoo's sweep presets (the cluster extra, pyproject.toml): group=choice -> (module, package).
+SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
+JOBLIB = ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
+OPTUNA = ("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper")
+PLUGINS = {"hydra/launcher": {"slurm": SUBMITIT, "submitit_slurm": SUBMITIT, "submitit_local": SUBMITIT,
+                              "local_parallel": JOBLIB, "joblib": JOBLIB},
+           "hydra/sweeper": {"optuna": OPTUNA}}
+
+
+def hparams_search(arguments: list[str]) -> str | None:
+    """The conf/hparams_search/ preset the command line chooses (an Optuna study), if any."""
+    chosen = [a.partition("=")[2] for a in arguments if a.lstrip("+").startswith("hparams_search=")]
+    return chosen[-1] if chosen and chosen[-1] != "null" else None
+
+
+def check_plugins(arguments: list[str]) -> None:
+    """A sweep preset whose Hydra plugin is not installed fails in one line that says how to install it
+    (Hydra's own report would only say that a config is missing)."""
+    for argument in arguments:
+        group, _, choice = argument.lstrip("+").partition("=")
+        needed = OPTUNA if hparams_search([argument]) else PLUGINS.get(group, {}).get(choice)
+        if needed and importlib.util.find_spec(needed[0]) is None:
+            raise ZooError(f"{argument} needs {needed[1]}, which is not installed: install zoo's cluster extra, "
+                           f'pip install -e ".[cluster]"')
+
+
+def one_value(override: Override) -> str:
+    """An Optuna search range (interval) as one of its values, for composing a job to check."""
+    value = override.value()
+    if isinstance(value, IntervalSweep):
+        return f"{override.get_key_element()}={value.start}"
+    return override.input_line
+
+
 def check_overrides(arguments: list[str], config_dir: str) -> list[DictConfig]:
     """Compose the config of every job the command line asks for, before Hydra starts, so that a
     misspelled key or a missing config option fails in one line instead of Hydra's multi-line report,
-    and a wrong type or range fails before torch and Lightning take seconds to load. Returns the configs."""
-    multirun = any(a in ("-m", "--multirun") for a in arguments)
+    and a wrong type or range fails before torch and Lightning take seconds to load. Returns the configs.
+    For an Optuna study (hparams_search=...), the jobs of its choices and of one value of each interval."""
+    check_plugins(arguments)
+    optuna = hparams_search(arguments) is not None
+    multirun = optuna or any(a in ("-m", "--multirun") for a in arguments)
     given = [a for a in arguments if not a.startswith("-") and not a.startswith(("hydra.", "hydra/", "+hydra"))]
     try:
         parsed = OverridesParser.create().parse_overrides(given)
+        if optuna:
+            parsed = OverridesParser.create().parse_overrides([one_value(override) for override in parsed])
     except OverrideParseException as error:
         raise ZooError(f"cannot read the overrides: {str(error).splitlines()[0]}") from None
     jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch] if multirun else [given]

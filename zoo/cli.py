@@ -28,8 +28,10 @@ def main() -> None:
         except ZooError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+    from zoo.multirun import register_resolvers
     from zoo.training import hydra_main
 
+    register_resolvers()
     hydra_main()
 
 

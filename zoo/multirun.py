@@ -1,31 +1,78 @@
-"""A Hydra callback that ends a multirun with the list of its failed jobs and a non-zero exit."""
+"""What zoo adds to Hydra's multiruns: a callback that ends a multirun with the list of its failed jobs
+and a non-zero exit, and the `${zoo.direction:...}` resolver that points an Optuna study the task's way."""
 
+import json
+import math
+import shutil
 import sys
+from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
 
 
 class FailureSummary(Callback):
-    def __init__(self):
-        self.jobs: list[list[str]] = []
-        self.failures: list[tuple[list[str], str]] = []
+    """Each job records how it ended in `<sweep dir>/.jobs/<job number>.json`, from whichever process
+    ran it (Hydra calls `on_job_end` there: this process, a joblib worker or a SLURM node); the
+    multirun's own process reads the records at its end. Files, because a launcher's workers share no
+    memory with it."""
+
+    def on_multirun_start(self, config, **kwargs):
+        shutil.rmtree(records_dir(config), ignore_errors=True)  # a sweep dir used again: this multirun's only
 
     def on_job_end(self, config, job_return, **kwargs):
-        overrides = list(job_return.overrides)
-        self.jobs.append(overrides)
         value = job_return._return_value  # read directly: `.return_value` re-raises a job's exception
         if isinstance(value, BaseException):
             value = {"failed": f"{type(value).__name__}: {value}"}
-        if isinstance(value, dict) and "failed" in value:
-            self.failures.append((overrides, value["failed"]))
+        failed = value["failed"] if isinstance(value, dict) and "failed" in value else None
+        record = records_dir(config) / f"{config.hydra.job.num}.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"overrides": list(job_return.overrides), "failed": failed}) + "\n")
 
     def on_multirun_end(self, config, **kwargs):
-        if not self.failures:
+        records = sorted(records_dir(config).glob("*.json"), key=lambda path: int(path.stem))
+        jobs = [json.loads(path.read_text()) for path in records]
+        failures = [job for job in jobs if job["failed"] is not None]
+        if not failures:
             return
         # Name each failed job by what sets it apart from the others (its sweep values).
-        shared = set.intersection(*(set(job) for job in self.jobs))
-        print(f"\n{len(self.failures)} of {len(self.jobs)} jobs failed:", file=sys.stderr)
-        for overrides, reason in self.failures:
-            name = " ".join(o for o in overrides if o not in shared) or " ".join(overrides)
-            print(f"  {name}: {reason}", file=sys.stderr)
+        shared = set.intersection(*(set(job["overrides"]) for job in jobs))
+        print(f"\n{len(failures)} of {len(jobs)} jobs failed:", file=sys.stderr)
+        for job in failures:
+            name = " ".join(o for o in job["overrides"] if o not in shared) or " ".join(job["overrides"])
+            print(f"  {name}: {job['failed']}", file=sys.stderr)
         sys.exit(1)
+
+
+def records_dir(config) -> Path:
+    return Path(config.hydra.sweep.dir) / ".jobs"
+
+
+class FailedJob(dict):
+    """What `hydra_main` returns for a job of a multirun that failed: {"failed": why}, which FailureSummary
+    lists. A sweeper that needs a number (Optuna takes float() of what a job returns) gets the worst value
+    the task's metric can take, so that the study goes on, and steers away from such settings, and still
+    has a best trial to report when every trial failed."""
+
+    def __init__(self, failed: str, task_target: str):
+        super().__init__(failed=failed, worst=-math.inf if task_mode(task_target) == "max" else math.inf)
+
+    def __float__(self) -> float:
+        return self["worst"]
+
+
+def direction(task_target: str) -> str:
+    """Optuna's direction for what `hydra_main` returns, the task's best validation value: "maximize"
+    for a task whose best checkpoint has the highest value (accuracy), "minimize" for the lowest (loss)."""
+    return {"max": "maximize", "min": "minimize"}[task_mode(task_target)]
+
+
+def task_mode(task_target: str) -> str:
+    from hydra.utils import get_class
+
+    return get_class(task_target).mode
+
+
+def register_resolvers() -> None:
+    """`${zoo.direction:${task._target_}}` (conf/hparams_search/), for the process that runs the sweeper."""
+    OmegaConf.register_new_resolver("zoo.direction", direction, replace=True)

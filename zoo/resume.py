@@ -6,6 +6,7 @@ resume= added), change trainer.max_epochs to lengthen or shorten the run, and gi
 saved one is refused: the run would not be the same run any more.
 """
 
+import os
 from pathlib import Path
 
 from hydra import compose
@@ -45,6 +46,18 @@ def resumed_config(composed: DictConfig, overrides: list[str]) -> DictConfig:
         cfg.trainer.max_epochs = max_epochs
     cfg.resume = str(checkpoint_path.resolve())
     return cfg
+
+
+def requeued_checkpoint(output_dir: Path) -> Path | None:
+    """The last checkpoint a SLURM job left in its own run directory before it was requeued, which the
+    job, run again, continues from by itself; None for every other run. hydra/launcher=slurm requeues a
+    preempted or timed-out job (submitit calls the launcher's checkpoint(), which runs the same job
+    again, in the same sweep directory: its `${now:...}` is resolved once, at submission); SLURM counts
+    the restarts in SLURM_RESTART_COUNT. A first run, a run outside SLURM, or a requeued job that had
+    not yet written a checkpoint starts afresh."""
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "")
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return last if restarts.isdigit() and int(restarts) > 0 and last.is_file() else None
 
 
 def epochs_done(checkpoint: dict) -> int:
@@ -89,6 +102,8 @@ def touched_keys(composed: DictConfig, overrides: list[str]):
         others = [o.input_line for o in groups if o is not override]
         without = leaves(OmegaConf.to_container(compose(config_name="train", overrides=others), resolve=False))
         for leaf in dict.fromkeys([*literal, *without]):
+            if leaf == "resume":  # what to continue, not a setting of the run (a requeued job sets it itself)
+                continue
             changed = below(leaf, group) or literal.get(leaf, UNSET) != without.get(leaf, UNSET)
             if changed and not derived(literal.get(leaf)) and not any(below(leaf, key) for key in named):
                 yield override.input_line, leaf, False

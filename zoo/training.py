@@ -33,7 +33,8 @@ from zoo.checks import check_config
 from zoo.data.base import process_share
 from zoo.errors import ZooError
 from zoo.hparams import flat_hparams, hp_metrics
-from zoo.resume import resumed_config
+from zoo.multirun import FailedJob
+from zoo.resume import requeued_checkpoint, resumed_config
 from zoo.tasks.base import Task
 
 
@@ -356,10 +357,13 @@ def name_run_after_overrides(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def hydra_main(cfg: DictConfig):
-    """One job. In a multirun a failing job reports and returns, so the other jobs still run;
+    """One job. In a multirun a failing job reports and returns (a FailedJob), so the other jobs still run;
     zoo.multirun.FailureSummary then lists the failures and makes the command exit non-zero."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
+        if not cfg.get("resume") and (last := requeued_checkpoint(Path(HydraConfig.get().runtime.output_dir))):
+            print(f"zoo: requeued by SLURM: continuing from {last}", flush=True)
+            cfg.resume = str(last)
         if cfg.get("resume"):
             cfg = resumed_config(cfg, HydraConfig.get().overrides.task)
         else:
@@ -369,14 +373,14 @@ def hydra_main(cfg: DictConfig):
         label = "interrupted" if isinstance(error, Interrupted) else "error"
         print(f"{label}: {error}", file=sys.stderr, flush=True)
         if multirun and not isinstance(error, (Interrupted, SweepStopped)):
-            return {"failed": str(error)}
+            return FailedJob(str(error), cfg.task._target_)
         sys.exit(130 if isinstance(error, Interrupted) else 2)
     except Exception as error:
         if not multirun:
             raise
         logging.getLogger(__name__).exception("the job failed")  # the traceback goes to the job's log file
-        return {"failed": f"{type(error).__name__}: {error}"}
-    # What a Hydra sweeper would optimize; its direction is the task's `mode` (max for accuracy, min for loss).
+        return FailedJob(f"{type(error).__name__}: {error}", cfg.task._target_)
+    # What a Hydra sweeper optimizes (hparams_search=...); its direction is the task's `mode` (max for accuracy).
     return result[hydra.utils.get_class(cfg.task._target_).best_metric()]
 
 
