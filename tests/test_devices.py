@@ -16,18 +16,21 @@ import torch
 from conftest import REPO, read_metrics, run_dirs, train_py
 from test_checkpoints import zoo_eval
 from test_resume import lr_steps, wait_for_first_checkpoint
-from zoo.checkpoints import load_checkpoint
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from zoo.checkpoints import RandomState, load_checkpoint
 
 TESTS = Path(__file__).resolve().parent
 # 3,600 training samples in batches of 16 (8 a process): 225 steps an epoch, every sample once.
-TWO_PROCESSES = ["model=mlp", "trainer=cpu", "trainer.devices=2", "trainer.max_epochs=2", "data.batch_size=16",
-                 "task.views=null", "callbacks.compute_cost=null"]
+TWO_PROCESSES = ["model=mlp", "trainer=cpu", "trainer.devices=2", "trainer.max_epochs=2", "data.batch_size=16"]
+VIEWS_OFF = ["task.views=null", "callbacks.compute_cost=null"]
 STEPS_PER_EPOCH, TRAIN_SAMPLES, TEST_SAMPLES = 225, 3600, 1000
 LAUNCHES = {
-    "ddp": ["trainer.strategy=ddp"],
-    # in a multirun, which Lightning's ddp cannot start (see the test of its error below); flags come first
+    "ddp": ["trainer.strategy=ddp", *VIEWS_OFF],
+    # In a multirun, which Lightning's ddp cannot start (see the test of its error below); flags come first.
+    # With the views: measured and drawn by the first process, handed back to the one that called fit and test.
     "ddp_spawn": ["-m", "trainer.strategy=ddp_spawn"],
-    "torchrun": ["trainer.strategy=ddp"],
+    "torchrun": ["trainer.strategy=ddp", *VIEWS_OFF],
 }
 
 
@@ -85,6 +88,7 @@ def test_each_test_sample_is_counted_once_and_one_process_writes(two_process_run
     metrics = read_metrics(run_dir)
     assert metrics["processes"] == 2 and metrics["status"] == "finished"
     assert result.stdout.count("zoo: training mlp") == 1 and result.stdout.count("test/acc") == 1
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
     # One TensorBoard run with the event files of one process: fitting, testing and the HPARAMS row each open
     # the writer once (under ddp_spawn in three processes, each the first of its kind).
     events = list(log_dir.rglob("events.out.tfevents.*"))
@@ -108,7 +112,7 @@ def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_
     [alone_run] = run_dirs(alone_dir)
     alone = read_metrics(alone_run)
 
-    command = [sys.executable, "train.py", *TWO_PROCESSES, "trainer.strategy=ddp", f"paths.log_dir={tmp_path}",
+    command = [sys.executable, "train.py", *TWO_PROCESSES, *LAUNCHES["ddp"], f"paths.log_dir={tmp_path}",
                f"paths.data_dir={data_dir}"]
     # A session of its own: the kill takes both processes at once, as a lost node would.
     run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -130,6 +134,38 @@ def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_
     for key in ["val/acc_best", "test/acc", "test/loss", "train/loss", "val/loss"]:
         assert after[key] == pytest.approx(alone[key], abs=1e-6), key
     assert lr_steps(tmp_path) == lr_steps(alone_dir)
+
+
+def test_each_process_takes_its_own_random_state_back():
+    """The kill and resume above cannot tell the states apart (every process starts from the same seed):
+    here they differ, as they would where the processes drew differently."""
+    states = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        states.append({"cpu": torch.get_rng_state()})
+    second = RandomState()
+    second.rank = 1
+    second.load_state_dict({"ranks": states})
+    drawn = torch.rand(3)
+    torch.manual_seed(2)
+    assert torch.equal(drawn, torch.rand(3))
+
+
+def test_an_error_in_a_spawned_process_is_one_line(tmp_path, data_dir):
+    result = train_py(*TWO_PROCESSES, "trainer.strategy=ddp_spawn", *VIEWS_OFF, "model.norm=none", "optimizer=sgd",
+                      "scheduler=constant", "optimizer.lr=1e12", log_dir=tmp_path, data_dir=data_dir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: train/loss became ")
+    [run_dir] = run_dirs(tmp_path)
+    assert read_metrics(run_dir)["status"] == "failed"
+
+
+def test_sync_batchnorm_without_a_gpu_fails_in_one_line(tmp_path, data_dir):
+    result = train_py(*TWO_PROCESSES, "trainer.strategy=ddp", "trainer.sync_batchnorm=true", log_dir=tmp_path,
+                      data_dir=data_dir)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: trainer.sync_batchnorm=true needs CUDA GPUs (torch's SyncBatchNorm runs on them only); drop it to "
+        "normalize each process's share of the batch on its own")
 
 
 def test_a_batch_that_does_not_divide_among_the_processes_fails_in_one_line(tmp_path, data_dir):

@@ -20,9 +20,9 @@ class Throughput(L.Callback):
     and samples of all its parts; the work a killed run did after its last checkpoint is done again
     and counted once. Where several processes train together, the samples are those of all of them.
 
-    At the end of fitting the totals go into `trainer.callback_metrics` (`zoo/train_time_s`,
-    `zoo/samples_per_s`): under ddp_spawn the hooks run in processes of their own, and callback_metrics is
-    what Lightning hands back to the process that called fit."""
+    At the end of fitting the totals and the step reached go into `trainer.callback_metrics`
+    (`zoo/train_time_s`, `zoo/samples_per_s`, `zoo/global_step`): under ddp_spawn the hooks run in processes
+    of their own, and callback_metrics is what Lightning hands back to the process that called fit."""
 
     def __init__(self):
         self.samples, self.seconds, self._start = 0, 0.0, None
@@ -53,7 +53,8 @@ class Throughput(L.Callback):
 
     def on_fit_end(self, trainer, pl_module):
         trainer.callback_metrics.update({"zoo/train_time_s": torch.tensor(self.wall_seconds, dtype=torch.float64),
-                                         "zoo/samples_per_s": torch.tensor(self.samples_per_s, dtype=torch.float64)})
+                                         "zoo/samples_per_s": torch.tensor(self.samples_per_s, dtype=torch.float64),
+                                         "zoo/global_step": torch.tensor(trainer.global_step, dtype=torch.float64)})
 
     def state_dict(self) -> dict:
         return {"samples": self.samples, "seconds": self.seconds, "wall_seconds": self.wall_seconds}

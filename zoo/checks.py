@@ -67,6 +67,10 @@ def check_config(cfg: DictConfig) -> None:
     check_views(cfg)
     import torch
 
+    on_cpu = _get(cfg, "trainer.accelerator") == "cpu" or not torch.cuda.is_available()
+    if _get(cfg, "trainer.sync_batchnorm") is True and on_cpu:
+        raise ZooError("trainer.sync_batchnorm=true needs CUDA GPUs (torch's SyncBatchNorm runs on them only); "
+                       "drop it to normalize each process's share of the batch on its own")
     if _get(cfg, "trainer.accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ZooError("trainer=gpu and trainer=ddp need a CUDA device and none is available; use trainer=cpu or "
                        "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)")
@@ -168,8 +172,17 @@ def check_overrides(arguments: list[str], config_dir: str) -> list[DictConfig]:
                     raise ZooError(" ".join(str(error).split())) from None
                 raise ZooError(unknown_key_message(key, [o for o in job if not o.startswith(key + "=")])) from None
             check_config(cfg)
+            check_slurm_processes(cfg, arguments)
             configs.append(cfg)
     return configs
+
+
+def check_slurm_processes(cfg: DictConfig, arguments: list[str]) -> None:
+    """hydra/launcher=slurm asks SLURM for one task per device (conf/hydra/launcher/slurm.yaml): it needs the
+    number of devices, which Lightning's "auto" only finds out on the node."""
+    if "hydra/launcher=slurm" in arguments and not is_int(_get(cfg, "trainer.devices")):
+        raise ZooError(f"hydra/launcher=slurm starts one task per device and needs their number, not "
+                       f"trainer.devices={_get(cfg, 'trainer.devices')}: give it, e.g. trainer.devices=4")
 
 
 def unknown_key_message(key: str, other_overrides: list[str]) -> str:

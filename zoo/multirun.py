@@ -21,6 +21,13 @@ class FailureSummary(Callback):
         shutil.rmtree(records_dir(config), ignore_errors=True)  # a sweep dir used again: this multirun's only
 
     def on_job_end(self, config, job_return, **kwargs):
+        from hydra.types import RunMode
+
+        from zoo.cli import rank_started_outside
+
+        # Only a multirun's jobs have numbers; of a job that SLURM runs as several tasks, the first one reports.
+        if config.hydra.mode != RunMode.MULTIRUN or rank_started_outside() != 0:
+            return
         value = job_return._return_value  # read directly: `.return_value` re-raises a job's exception
         if isinstance(value, BaseException):
             value = {"failed": f"{type(value).__name__}: {value}"}

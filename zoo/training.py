@@ -188,7 +188,7 @@ def train(cfg: DictConfig) -> dict:
         print(f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
               f"for {budget(trainer)}{processes(trainer)}, seed {cfg.seed}", flush=True)
     try:
-        with readable_write_errors(), readable_lightning_errors(datamodule):
+        with readable_write_errors(), readable_lightning_errors(datamodule), errors_of_spawned_processes():
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except SystemExit:  # Lightning's answer to Ctrl-C: it stopped fit and exits
         if rank_zero:
@@ -205,7 +205,7 @@ def train(cfg: DictConfig) -> dict:
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     measured = measured_in(metrics)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    with readable_write_errors(), readable_lightning_errors(datamodule):
+    with readable_write_errors(), readable_lightning_errors(datamodule), errors_of_spawned_processes():
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
     tested = {key: float(value) for key, value in trainer.callback_metrics.items()}
     metrics.update({key: value for key, value in tested.items() if key.startswith("test/")})
@@ -220,7 +220,7 @@ def train(cfg: DictConfig) -> dict:
     if rank_zero:
         with readable_write_errors():
             log_hparams_table(trainer, flat_hparams(cfg, result["device"], result["precision"], trainer.world_size),
-                              hp_metrics(result, task.hp_metrics))
+                              hp_metrics(result, task.hp_metrics), step=int(metrics["zoo/global_step"]))
             write_status(output_dir, **result)
         print_summary(result, task.final_metrics(), output_dir)
     return result
@@ -306,6 +306,19 @@ def readable_lightning_errors(datamodule):
 
 
 @contextlib.contextmanager
+def errors_of_spawned_processes():
+    """A ZooError raised in a process that ddp_spawn started reaches this one as torch's report of that
+    process's traceback: its one line again."""
+    try:
+        yield
+    except torch.multiprocessing.ProcessRaisedException as error:
+        kind, _, message = str(error).strip().splitlines()[-1].partition(": ")
+        if not kind.startswith("zoo."):
+            raise
+        raise ZooError(message) from None
+
+
+@contextlib.contextmanager
 def readable_write_errors():
     """A full disk or a folder zoo may not write: one line naming the path, not a logger's traceback."""
     try:
@@ -317,13 +330,13 @@ def readable_write_errors():
                        f"choose another paths.log_dir") from None
 
 
-def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict) -> None:
+def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict, step: int) -> None:
     """Write the run's row of TensorBoard's HPARAMS tab. Only a run that finished gets here, so a failed
     or interrupted run leaves no row that looks finished. Finalizing flushes it to disk at once,
     also for the last job of a multirun."""
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams, metrics, step=trainer.global_step)
+            logger.log_hyperparams(hparams, metrics, step=step)
             logger.finalize("success")
 
 
