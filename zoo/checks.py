@@ -128,9 +128,16 @@ def check_plugins(arguments: list[str]) -> None:
     for argument in arguments:
         group, _, choice = argument.lstrip("+").partition("=")
         needed = OPTUNA if hparams_search([argument]) else PLUGINS.get(group, {}).get(choice)
-        if needed and importlib.util.find_spec(needed[0]) is None:
+        if needed and not installed(needed[0]):
             raise ZooError(f"{argument} needs {needed[1]}, which is not installed: install zoo's cluster extra, "
                            f'pip install -e ".[cluster]"')
+
+
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # no Hydra plugin at all: not even their namespace package, hydra_plugins
+        return False
 
 
 def one_value(override: Override) -> str:
