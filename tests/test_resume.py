@@ -195,3 +195,44 @@ def test_a_diverging_run_stops_with_the_step_and_keeps_its_last_good_checkpoint(
     assert longer.returncode == 2 and longer.stderr.strip() == (
         "error: scheduler=one_cycle planned its cycle for the run's 10 epochs; it cannot change its length to "
         "trainer.max_epochs=20: start a new run with trainer.max_epochs=20")
+
+
+def test_ctrl_c_while_fitting_waits_for_the_next_batch_and_a_second_one_does_not(tmp_path):
+    """In the process: during fitting Ctrl-C only asks (the next batch stops the run), a second Ctrl-C
+    interrupts at once, and Python's own handling is back once fitting ends."""
+    import lightning as L
+
+    from zoo.callbacks import CtrlCBetweenBatches
+
+    seen = []
+
+    class AskOnce(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append(signal.getsignal(signal.SIGINT))
+            if batch_idx == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the step's end
+                seen.append("asked")  # still here: the signal only asked
+
+    class Tiny(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    ctrl_c = CtrlCBetweenBatches()
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(8, 2)), batch_size=1)
+    trainer = L.Trainer(max_epochs=1, callbacks=[AskOnce(), ctrl_c], logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, default_root_dir=tmp_path)
+    with pytest.raises(SystemExit):  # Lightning's answer to a KeyboardInterrupt in fit
+        trainer.fit(Tiny(), data)
+    assert seen[0] == ctrl_c.request and seen.count("asked") == 1
+    assert trainer.global_step == 2  # stopped at the batch after the one that asked
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ctrl_c.requested = True
+    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C
+        ctrl_c.request(signal.SIGINT, None)

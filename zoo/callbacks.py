@@ -2,6 +2,8 @@
 
 import json
 import math
+import signal
+import threading
 import time
 from collections import deque
 
@@ -91,6 +93,49 @@ class HandBackResults(L.Callback):
         for callback in trainer.callbacks:
             for name, value in (getattr(callback, "results", None) or {}).items():
                 trainer.callback_metrics[f"measured/{name}"] = torch.tensor(float(value), dtype=torch.float64)
+
+
+class CtrlCBetweenBatches(L.Callback):
+    """Ctrl-C during training stops the run at the next batch, where Lightning's shutdown is safe.
+
+    Python raises KeyboardInterrupt wherever the main thread is when the signal arrives. Seen here, in runs
+    stopped at a random moment: inside torch.save, whose zip writer then failed with a RuntimeError (a
+    traceback, exit 1, instead of the interrupted run), and inside the TensorBoard writer's queue, whose
+    thread then never woke up to close the file (Lightning's shutdown hung). So while training, Ctrl-C
+    only records the request, and the next batch (training or validation) raises KeyboardInterrupt, which
+    Lightning handles as it does any Ctrl-C. A second Ctrl-C interrupts at once, wherever it lands."""
+
+    def __init__(self):
+        self.requested, self.previous = False, None
+
+    def on_train_start(self, trainer, pl_module):
+        # After Lightning's own signal handlers (it restores what it found at the end of fitting), and only
+        # where Python's own Ctrl-C handling is in place (not in a thread, nor where SIGINT is ignored).
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.requested, self.previous = False, signal.signal(signal.SIGINT, self.request)
+
+    def request(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def stop_if_requested(self, *args, **kwargs):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    on_train_batch_start = on_train_batch_end = on_validation_batch_start = stop_if_requested
+
+    def on_exception(self, trainer, pl_module, exception):
+        self.restore()
+
+    def teardown(self, trainer, pl_module, stage):
+        self.restore()
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 class StopOnNonFiniteLoss(L.Callback):

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from zoo import CONFIG_DIR, models
-from zoo.callbacks import HandBackResults, StopOnNonFiniteLoss, Throughput
+from zoo.callbacks import CtrlCBetweenBatches, HandBackResults, StopOnNonFiniteLoss, Throughput
 from zoo.checkpoints import AtomicCheckpointIO, DataDescription, RandomState, load_checkpoint
 from zoo.checks import check_config
 from zoo.data.base import process_share
@@ -135,7 +135,7 @@ def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | No
     if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
         extra["enable_checkpointing"] = False
     zoo_callbacks = list(task_callbacks) + [throughput, RandomState(), DataDescription(), StopOnNonFiniteLoss(),
-                                            HandBackResults(), QuietLightning()]
+                                            HandBackResults(), QuietLightning(), CtrlCBetweenBatches()]
     return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
                        logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
 
