@@ -36,6 +36,11 @@ BAD_OVERRIDES = [
     (["model=cnn", "data=digits", "model.kernel=[5,5,5]", "model.depth=4"],
      "model.kernel has 3 entries but there are 4 conv layers"),
     (["task.views.robustness.noise=0.5"], "error: task.views.robustness.noise=0.5 must be a list of numbers >= 0"),
+    # What Lightning's Trainer itself refuses, in its words (README "More than one device")
+    (["trainer.strategy=dpp"], "error: Lightning's Trainer refuses these trainer settings: You selected an invalid "
+                               "strategy name: `strategy='dpp'`."),
+    (["trainer=cpu", "trainer.devices=0"], "error: Lightning's Trainer refuses these trainer settings: "
+                                           "`Trainer(devices=0)` value is not a valid input using cpu accelerator."),
 ]
 # The views' settings (zoo/views/), checked before anything loads; a view switched off is not checked.
 BAD_VIEW_SETTINGS = [

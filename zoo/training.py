@@ -136,8 +136,14 @@ def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | No
         extra["enable_checkpointing"] = False
     zoo_callbacks = list(task_callbacks) + [throughput, RandomState(), DataDescription(), StopOnNonFiniteLoss(),
                                             HandBackResults(), QuietLightning(), CtrlCBetweenBatches()]
-    return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
-                       logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
+    try:
+        return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
+                           logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
+    except InstantiationException as error:  # a strategy or device count Lightning refuses: its reason, one line
+        if not isinstance(error.__cause__, (MisconfigurationException, ValueError)):
+            raise
+        raise ZooError(f"Lightning's Trainer refuses these trainer settings: {' '.join(str(error.__cause__).split())}"
+                       ) from None
 
 
 def precision_used(trainer: L.Trainer, cfg: DictConfig) -> str:
