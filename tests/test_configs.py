@@ -9,7 +9,6 @@ from hydra.utils import instantiate
 from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.training import CONFIG_DIR, build_network, build_trainer
-from zoo.callbacks import Throughput
 
 
 def options(group: str) -> list[str]:
@@ -68,7 +67,7 @@ def test_optimizers_and_schedules_step(compose_config, optimizer, scheduler):
 def test_trainer_logger_and_callbacks_instantiate(compose_config, tmp_path, trainer, logger, callbacks):
     cfg = compose_config(f"trainer={trainer}", f"logger={logger}", f"callbacks={callbacks}",
                          f"paths.log_dir={tmp_path}", output_dir=tmp_path)
-    built = build_trainer(cfg, Throughput())
+    built = build_trainer(cfg)
     assert built.max_epochs == cfg.trainer.max_epochs
     assert (len(built.loggers) > 0) == (logger != "none")
 

@@ -104,6 +104,10 @@ def test_each_test_sample_is_counted_once_and_one_process_writes(two_process_run
     assert sorted(path.name for path in log_dir.iterdir()) == ["multiruns" if launch == "ddp_spawn" else "runs",
                                                                "seen", "tensorboard"]
     assert len(list(log_dir.glob("*runs/*"))) == 1
+    if launch == "ddp_spawn":  # the views' measurements and figures came back from the spawned processes
+        assert {"flops_forward", "latency_ms", "eval_train_acc", "noise_acc_0.5"} <= set(metrics["measured"])
+        images = EventAccumulator(str(events[0].parent), size_guidance={"images": 0}).Reload().Tags()["images"]
+        assert {"test/confusion_matrix", "robust/accuracy"} <= set(images), images
 
 
 def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_factory, data_dir):

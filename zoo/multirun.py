@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 
@@ -21,8 +22,6 @@ class FailureSummary(Callback):
         shutil.rmtree(records_dir(config), ignore_errors=True)  # a sweep dir used again: this multirun's only
 
     def on_job_end(self, config, job_return, **kwargs):
-        from hydra.types import RunMode
-
         from zoo.cli import rank_started_outside
 
         # Only a multirun's jobs have numbers; of a job that SLURM runs as several tasks, the first one reports.

@@ -107,11 +107,12 @@ def build_network(cfg: DictConfig, data) -> torch.nn.Module:
     return net.train()
 
 
-def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | None = None,
+def build_trainer(cfg: DictConfig, resume_step: int | None = None,
                   task_callbacks: list[L.Callback] = ()) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers, the task's own views, and what every zoo
     run needs: atomic checkpoints, the random state and the data's description inside them, a stop on a
-    non-finite loss, and the throughput clock."""
+    non-finite loss, the throughput clock, Ctrl-C between batches, and what hands their results back to
+    the process that called fit (zoo.callbacks)."""
     # An entry without a target is a preset's tweak of a callback that is switched off (callbacks=none).
     callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values()
                  if entry is not None and "_target_" in entry]
@@ -134,7 +135,7 @@ def build_trainer(cfg: DictConfig, throughput: Throughput, resume_step: int | No
     # Without a ModelCheckpoint of the config's, Lightning would add its own under the logger's folder.
     if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
         extra["enable_checkpointing"] = False
-    zoo_callbacks = list(task_callbacks) + [throughput, RandomState(), DataDescription(), StopOnNonFiniteLoss(),
+    zoo_callbacks = list(task_callbacks) + [Throughput(), RandomState(), DataDescription(), StopOnNonFiniteLoss(),
                                             HandBackResults(), QuietLightning(), CtrlCBetweenBatches()]
     try:
         return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
@@ -183,7 +184,7 @@ def train(cfg: DictConfig) -> dict:
         saved = load_checkpoint(resume)
         datamodule.check_matches(saved["hyper_parameters"].get("dataset", {}))
         resume_step = saved["global_step"]
-    trainer = build_trainer(cfg, Throughput(), resume_step, task.callbacks())
+    trainer = build_trainer(cfg, resume_step, task.callbacks())
     check_processes(trainer, datamodule)
     output_dir = Path(cfg.paths.output_dir)
     # Where several processes train together, the first one alone prints and writes the run's files.
