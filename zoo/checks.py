@@ -56,6 +56,10 @@ def check_config(cfg: DictConfig) -> None:
     if "data" in cfg and "train_fraction" in cfg.data:  # null too: it has no meaning
         _require_present(cfg, "data.train_fraction", "must be a number in (0, 1], the part of the training split "
                          "to train on", lambda v: is_number(v) and 0 < v <= 1)
+    if "data" in cfg and not isinstance(cfg.data.get("augment"), (DictConfig, type(None))):
+        value = cfg.data.augment
+        raise ZooError(f"data.augment={str(value).lower() if isinstance(value, bool) else repr(value)} is not allowed: give its settings, e.g. "
+                       f"data.augment.shift=4, or data.augment=null for none (conf/data/{cfg.data.get('name')}.yaml)")
     steps = _get(cfg, "trainer.max_steps")
     if is_int(steps) and steps > 0:  # Lightning's way to train by steps: max_epochs=-1 max_steps=N
         _require(cfg, "trainer.max_epochs", "must be a positive integer, or -1 to train by trainer.max_steps",
@@ -199,5 +203,7 @@ def unknown_key_message(key: str, other_overrides: list[str]) -> str:
     known = [k for k in node if not str(k).startswith("_")] if isinstance(node, DictConfig) else []
     close = difflib.get_close_matches(name, known, n=1)
     prefix = f"{parent}." if parent else ""
+    if parent and node is None:  # a group of settings that is off (null), such as data.augment on data=mnist
+        return f"{parent} is null here, so {key} is not a setting; to give it: +{key}=..."
     hint = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(map(str, known))}"
     return f"{key} is not a setting; {hint} (to add a new key on purpose: +{key}=...)"

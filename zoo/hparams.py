@@ -16,6 +16,7 @@ MODEL_KEYS: dict[str, type] = {
     "channels": str, "kernel": str, "stride": float, "pool": str, "head": str,
     "cell": str, "bidirectional": str,
     "heads": float, "patch": float, "mlp_ratio": float, "embed": float, "positions": float,
+    "stem": float, "stem_stride": float,
 }
 NEUTRAL = {float: 0.0, str: "-"}
 
@@ -59,6 +60,8 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 
         "data.shape": as_type(data.get("shape"), str),
         "data.noise": as_type(data.get("noise"), float),
         "data.features": as_type(",".join(data["features"]) if data.get("features") else None, str),
+        # the random transformations of training batches (data.augment), "none" without
+        "data.augment": ",".join(f"{key}={value}" for key, value in (data.get("augment") or {}).items()) or "none",
         "trainer.max_epochs": float(cfg.trainer.max_epochs),
         "trainer.max_steps": float(cfg.trainer.get("max_steps") or -1),
         "label_smoothing": float(cfg.label_smoothing),

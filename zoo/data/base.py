@@ -77,8 +77,11 @@ class TensorLoader:
     part of the samples, in batches of `batch_size`."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0,
-                 samples_per_epoch: int | None = None, share: tuple[int, int] = (0, 1), split_batches: bool = False):
+                 samples_per_epoch: int | None = None, share: tuple[int, int] = (0, 1), split_batches: bool = False,
+                 augment=None):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        # A zoo.data.augment.Augmentation for a training loader, or None; seeded by (seed, epoch, batch).
+        self.seed, self.augment = seed, augment
         self.share, self.split_batches = share, split_batches
         self.samples_per_epoch = len(x) if samples_per_epoch is None else samples_per_epoch
         # Dropping a ragged last batch keeps batch norm away from a batch of one sample.
@@ -107,9 +110,16 @@ class TensorLoader:
         order = self.positions().to(self.x.device)
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
-            if self.split_batches:
-                index = own_share(index, self.share)
-            yield self.x[index], self.y[index]
+            own = own_share(index, self.share) if self.split_batches else index
+            x = self.x[own]
+            if self.augment is not None:
+                x = self.augment(x, self.batch_generator(i), len(index), self.share)
+            yield x, self.y[own]
+
+    def batch_generator(self, batch: int) -> torch.Generator:
+        """A generator for the random transformations of one batch, seeded by (seed, epoch, batch) alone."""
+        epoch = getattr(self.sampler, "epoch", 0)
+        return torch.Generator().manual_seed(hash((self.seed, epoch, batch, 0xA06)))
 
 
 def seeded_split(size: int, holdout_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +160,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     suited_models: tuple[str, ...] | None = None
 
     def __init__(self, name: str, data_dir: str, batch_size: int = 128, val_fraction: float = 0.1,
-                 seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024, train_fraction: float = 1.0):
+                 seed: int = 0, split_seed: int = 0, eval_batch_size: int = 1024, train_fraction: float = 1.0,
+                 augment: dict | None = None):
         super().__init__()
         self.name, self.data_dir, self.batch_size = name, str(data_dir), batch_size
         # `seed` orders the batches and draws the `train_fraction` part; `split_seed` fixes which samples
@@ -166,6 +177,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         # Per-channel mean and std of the training part, known after setup(): what turns raw inputs
         # into the model's inputs, saved with every checkpoint so a saved model can take raw data.
         self.normalization: dict[str, list[float]] | None = None
+        # Random transformations of each training batch (`data.augment`: None for none, zoo/data/augment.py).
+        self.augmentation = self.make_augmentation(dict(augment)) if augment else None
 
     @property
     def model_inputs(self) -> dict:
@@ -184,6 +197,11 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def check_matches(self, saved: dict) -> None:
         """Raise ZooError when the data no longer fits a model trained on the data `saved` describes.
         Classification inputs keep their shape and classes, which building the model checks already."""
+
+    def make_augmentation(self, settings: dict):
+        """The zoo.data.augment.Augmentation that `data.augment`'s settings ask for; a data set that can be
+        augmented overrides this."""
+        raise ZooError(f"data={self.name} has no random transformations: remove data.augment")
 
     def split_sizes(self) -> dict[str, int]:
         """Samples in each split (after setup)."""
@@ -226,7 +244,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
         return TensorLoader(*self.splits["train"], self.batch_size, shuffle=not overfitting, seed=self.seed,
                             samples_per_epoch=self.samples_per_epoch,
-                            share=process_share(self.trainer, self.batch_size), split_batches=True)
+                            share=process_share(self.trainer, self.batch_size), split_batches=True,
+                            # overfit_batches means the same batches every epoch: untransformed.
+                            augment=None if overfitting else self.augmentation)
 
     def val_dataloader(self):
         return evaluation_loader(self, "val")

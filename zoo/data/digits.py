@@ -4,6 +4,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from zoo.data.augment import ImageAugmentation
 from zoo.data.base import InMemoryDataModule
 
 
@@ -16,6 +17,9 @@ class Digits(InMemoryDataModule):
     def __init__(self, test_fraction: float = 0.2, **kwargs):
         super().__init__(**kwargs)
         self.test_fraction = test_fraction
+
+    def make_augmentation(self, settings: dict):
+        return ImageAugmentation(**settings, flip_allowed=False, data=self.name)
 
     def load(self):
         images, labels = load_digits(return_X_y=True)

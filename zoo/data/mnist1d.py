@@ -15,6 +15,7 @@ import torch
 from mnist1d.data import get_dataset_args, make_dataset
 from mnist1d.utils import ObjectView
 
+from zoo.data.augment import SignalAugmentation
 from zoo.data.base import InMemoryDataModule
 
 
@@ -51,6 +52,9 @@ class MNIST1D(InMemoryDataModule):
         partial = self.cache_path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(partial, x=data["x"], y=data["y"], x_test=data["x_test"], y_test=data["y_test"])
         partial.replace(self.cache_path)  # atomic: a crash never leaves a half-written cache
+
+    def make_augmentation(self, settings: dict):
+        return SignalAugmentation(**settings)
 
     def load(self):
         self.prepare_data()

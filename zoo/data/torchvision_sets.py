@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torchvision import datasets
 
+from zoo.data.augment import ImageAugmentation
 from zoo.data.base import InMemoryDataModule
 from zoo.errors import ZooError
 
@@ -19,12 +20,16 @@ class TorchvisionDataModule(InMemoryDataModule):
     """`download=false` never touches the network; with it on, files are fetched only when missing."""
 
     dataset_class: type
+    mirror_is_same_class = True  # whether data.augment.flip may mirror the images (not digits)
     files: list[str]  # what must lie in `folder` for the data set to load
     pixel_max = 255.0
 
     def __init__(self, download: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.download = download
+
+    def make_augmentation(self, settings: dict):
+        return ImageAugmentation(**settings, flip_allowed=self.mirror_is_same_class, data=self.name)
 
     @property
     @abstractmethod
@@ -68,6 +73,7 @@ class _MNISTLike(TorchvisionDataModule):
 
 class MNIST(_MNISTLike):
     dataset_class = datasets.MNIST
+    mirror_is_same_class = False
     class_names = [str(digit) for digit in range(10)]
 
 

@@ -33,3 +33,16 @@ def require_causal_norm(norm: str) -> None:
         raise ValueError("model.norm=batch lets a language model see later positions through the batch "
                          "statistics; use model.norm=layer or none")
     require_choice("norm", norm, ["layer", "none"])
+
+
+def conv_stem(input_shape, channels: int, stride: int = 1) -> tuple[nn.Module, tuple[int, ...]]:
+    """A convolution, batch norm and ReLU before a sequence model (`model.stem=<channels>`), and the input
+    shape it hands on: local features for the recurrence or the attention to work on, the usual front end of a
+    CRNN or of a transformer with an early convolution. Kernel 5 for signals, 3 for images; `stride` shortens
+    the sequence (a recurrence over fewer steps is faster)."""
+    require_positive(stem=channels, stem_stride=stride)
+    spatial = tuple(input_shape[1:])
+    conv, norm, kernel = (nn.Conv1d, nn.BatchNorm1d, 5) if len(spatial) == 1 else (nn.Conv2d, nn.BatchNorm2d, 3)
+    stem = nn.Sequential(conv(input_shape[0], channels, kernel, stride=stride, padding=kernel // 2, bias=False),
+                         norm(channels), nn.ReLU())
+    return stem, (channels, *((size + stride - 1) // stride for size in spatial))

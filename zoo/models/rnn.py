@@ -4,7 +4,7 @@ rows, and a language model that reads symbols and predicts the next one at every
 from torch import nn
 
 from zoo.models import register
-from zoo.models.layers import require_choice, require_dropout, require_positive
+from zoo.models.layers import conv_stem, require_choice, require_dropout, require_positive
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -12,11 +12,16 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 @register("rnn")
 class RNN(nn.Module):
     """`pool` says what reaches the classifier: the final hidden state of each direction (`last`),
-    the mean of all outputs (`mean`), or all outputs side by side (`flatten`, as in the MNIST-1D paper)."""
+    the mean of all outputs (`mean`), or all outputs side by side (`flatten`, as in the MNIST-1D paper).
+    `stem` > 0 puts a convolution of that many channels, stride `stem_stride`, before the recurrence
+    (zoo.models.layers.conv_stem)."""
 
     def __init__(self, input_shape, num_classes, cell="gru", dim=64, depth=1, bidirectional=True,
-                 dropout=0.0, pool="flatten"):
+                 dropout=0.0, pool="flatten", stem=0, stem_stride=1):
         super().__init__()
+        self.stem = None
+        if stem:
+            self.stem, input_shape = conv_stem(input_shape, stem, stem_stride)
         require_choice("cell", cell, CELLS)
         require_choice("pool", pool, ["last", "mean", "flatten"])
         require_positive(dim=dim, depth=depth)
@@ -34,6 +39,8 @@ class RNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
     def forward(self, x):
+        if self.stem is not None:
+            x = self.stem(x)
         if x.dim() == 4:  # (batch, channels, rows, cols) -> one step per row
             x = x.permute(0, 2, 1, 3).flatten(2)
         else:  # (batch, channels, length) -> one step per time point

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.models import register
-from zoo.models.layers import require_choice, require_dropout, require_positive
+from zoo.models.layers import conv_stem, require_choice, require_dropout, require_positive
 
 
 class CausalSelfAttention(nn.MultiheadAttention):
@@ -57,8 +57,12 @@ def check_blocks(dim, heads, mlp_ratio) -> None:
 
 @register("transformer")
 class Transformer(nn.Module):
+    """`stem` > 0 puts a convolution of that many channels (stride 1) before the patches, so each patch is
+    cut from local features rather than raw points (Xiao et al., 2021, "Early convolutions help transformers
+    see better"; zoo.models.layers.conv_stem)."""
+
     def __init__(self, input_shape, num_classes, dim=64, depth=4, heads=4, patch=4, mlp_ratio=2.0,
-                 dropout=0.1, pool="mean"):
+                 dropout=0.1, pool="mean", stem=0):
         super().__init__()
         require_positive(dim=dim, depth=depth, heads=heads, patch=patch)
         require_dropout(dropout)
@@ -71,7 +75,8 @@ class Transformer(nn.Module):
         if any(size % patch for size in spatial):
             raise ValueError(f"model.patch={patch} must divide the input size {'x'.join(map(str, spatial))}")
         conv = nn.Conv1d if len(spatial) == 1 else nn.Conv2d
-        self.patch_embed = conv(input_shape[0], dim, patch, stride=patch)
+        self.stem = conv_stem(input_shape, stem)[0] if stem else nn.Identity()
+        self.patch_embed = conv(stem or input_shape[0], dim, patch, stride=patch)
         tokens = math.prod(size // patch for size in spatial) + (pool == "cls")
         self.pool = pool
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
@@ -82,7 +87,7 @@ class Transformer(nn.Module):
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x):
-        x = self.patch_embed(x).flatten(2).transpose(1, 2)  # (batch, tokens, dim)
+        x = self.patch_embed(self.stem(x)).flatten(2).transpose(1, 2)  # (batch, tokens, dim)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)
         x = self.blocks(self.dropout(x + self.pos_embed))
