@@ -46,6 +46,8 @@ def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, 
     if "model" not in saved or "data" not in saved or not {"model_inputs", "input_shape"} & set(dataset):
         raise ZooError(f"{path} was not written by zoo: it holds no model and data settings")
     cfg = saved_config(checkpoint, data_dir)
+    if "augment" in cfg.data:  # it changes training batches only: nothing here trains
+        cfg.data.augment = None
     # Checkpoints from before the language models held only a classifier's declaration.
     model_inputs = dataset.get("model_inputs") or {"input_shape": dataset["input_shape"],
                                                    "num_classes": dataset["num_classes"]}

@@ -14,10 +14,10 @@ class RNN(nn.Module):
     """`pool` says what reaches the classifier: the final hidden state of each direction (`last`),
     the mean of all outputs (`mean`), or all outputs side by side (`flatten`, as in the MNIST-1D paper).
     `stem` > 0 puts a convolution of that many channels, stride `stem_stride`, before the recurrence
-    (zoo.models.layers.conv_stem)."""
+    (zoo.models.layers.conv_stem); 0 reads the raw inputs, as the MNIST-1D paper's GRU does."""
 
     def __init__(self, input_shape, num_classes, cell="gru", dim=64, depth=1, bidirectional=True,
-                 dropout=0.0, pool="flatten", stem=0, stem_stride=1):
+                 dropout=0.0, pool="flatten", stem=64, stem_stride=2):
         super().__init__()
         self.stem = None
         if stem:

@@ -61,8 +61,8 @@ class Transformer(nn.Module):
     cut from local features rather than raw points (Xiao et al., 2021, "Early convolutions help transformers
     see better"; zoo.models.layers.conv_stem)."""
 
-    def __init__(self, input_shape, num_classes, dim=64, depth=4, heads=4, patch=4, mlp_ratio=2.0,
-                 dropout=0.1, pool="mean", stem=0):
+    def __init__(self, input_shape, num_classes, dim=64, depth=2, heads=4, patch=4, mlp_ratio=2.0,
+                 dropout=0.1, pool="mean", stem=32):
         super().__init__()
         require_positive(dim=dim, depth=depth, heads=heads, patch=patch)
         require_dropout(dropout)
