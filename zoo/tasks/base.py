@@ -24,8 +24,8 @@ class WeightedMean(Metric):
         self.add_state("weight", torch.tensor(0.0), dist_reduce_fx="sum")
 
     def update(self, value: torch.Tensor, weight: int | torch.Tensor) -> None:
-        self.total += value.detach().float() * weight
-        self.weight += weight
+        self.total.add_(value.detach().float() * weight)
+        self.weight.add_(weight)
 
     def compute(self) -> torch.Tensor:
         return self.total / self.weight
@@ -45,8 +45,8 @@ class Fraction(Metric):
         self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
 
     def update(self, hits: torch.Tensor) -> None:
-        self.hits += hits.sum()
-        self.count += hits.numel()
+        self.hits.add_(hits.sum())
+        self.count.add_(hits.numel())
 
     def compute(self) -> torch.Tensor:
         return self.hits / self.count
