@@ -374,9 +374,10 @@ def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict, step: in
 def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> None:
     table = Table(title=f"{result['model']} on {result['data']}", show_header=False)
     table.add_row("parameters", f"{result['params']:,}")
-    compiled = "" if result["compile_s"] is None else f", compiled in the first step: {result['compile_s']:.1f} s"
     table.add_row("training time", f"{result['train_time_s']:.1f} s ({result['samples_per_s']:,.0f} samples/s) "
-                  f"on {result['device']}, {result['precision']}{compiled}")
+                  f"on {result['device']}, {result['precision']}")
+    if result["compile_s"] is not None:
+        table.add_row("compile", f"{result['compile_s']:.1f} s (the first training step)")
     for key in final_metrics:
         if result[key] is not None:
             table.add_row(key, f"{result[key]:.4f}")
