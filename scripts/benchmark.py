@@ -1,6 +1,7 @@
 """Benchmarks of zoo, printed as Markdown tables (BENCHMARKS.md keeps the latest):
 
-    python scripts/benchmark.py                       # both: accuracy, then overhead
+    python scripts/benchmark.py                       # every section below, then the targets' table
+    python scripts/benchmark.py targets --threads 1   # issue 13's table alone: the defaults and the overhead rows
     python scripts/benchmark.py accuracy --seeds 3    # the MNIST-1D paper's table, then zoo's defaults
     python scripts/benchmark.py overhead --repeats 5  # zoo's training loop against a raw PyTorch loop
     python scripts/benchmark.py text --seeds 3        # language models: baselines, then every family's defaults
@@ -8,17 +9,24 @@
     python scripts/benchmark.py devices --repeats 3   # one run on 1 and on 2 CPU processes (DDP), side by side
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
-Accuracy: every row is a real run, `train(cfg)` in this process with the config `python train.py ...` would
-compose (the command is printed beside it); wall time is that call's, from the config to the tested model,
-without the interpreter's start-up (the overhead table gives that).
+Accuracy: every row is a real run. The paper's presets run `train(cfg)` in this process with the config
+`python train.py ...` would compose (the command is printed beside it); wall time is that call's, from the
+config to the tested model, without the interpreter's start-up. zoo's defaults run the user's command itself,
+`python train.py model=...` in a subprocess, and its wall time is the whole command's, checked against the
+minute a default run may take.
 
 Overhead: in one process, run after run and alternating, the same model on the same data with the same
-batch size, optimizer and number of steps, trained two ways: zoo's `train(cfg)` as a user runs it (TensorBoard
-logger, checkpoints, progress bar, every callback of conf/callbacks/default.yaml) and a minimal hand-written
-loop over the same in-memory tensors. Time per step is the wall time from the first step of the second
-epoch to the end of training over the steps in between, so each side's per-epoch work (shuffling;
-for zoo also checkpoints, epoch logging, histograms) is in it and its first, warm-up, epoch is not.
-Start-up is the wall time from launching the command to the first training step.
+batch size, optimizer, schedule and number of steps, trained two ways: zoo's `train(cfg)` as a user runs it
+(TensorBoard logger, checkpoints, progress bar, every callback of conf/callbacks/default.yaml and view of the
+task) and a minimal hand-written loop over the same in-memory tensors, with the optimizer and schedule built
+from the same config and, where the config has a validation split, a validation pass after each epoch. Time per
+step is the wall time from the first step of the second epoch to the end of training over the steps in
+between, so each side's per-epoch work (shuffling, validation; for zoo also checkpoints, epoch logging,
+histograms) is in it and its first, warm-up, epoch is not (nor, compiled, the compilation). Rows: the paper's
+CNN and MLP, zoo's default CNN, and the paper's CNN compiled (`trainer.compile=true`; the raw loop compiles its
+network too); on a CUDA GPU also bf16 mixed precision. Start-up is the wall time from launching the command to
+the first training step, against a script that imports torch and Lightning, loads the cached data and takes
+one step; and the time `python train.py model=nope` takes to fail in one line.
 
 Text: the test block's bits per character under unigram and bigram counts of the training block, and
 what xz, bz2 and gzip need for it once they have seen the training block; then every family's defaults
@@ -38,7 +46,7 @@ and the test accuracy. Each is a subprocess: Lightning's ddp starts its second p
 command line again.
 
 Only the standard library is imported at the top, so that the raw start-up subprocess pays for nothing
-but torch and numpy.
+but torch, Lightning and numpy.
 """
 
 import argparse
@@ -57,6 +65,9 @@ from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The zoo of this checkout, not whichever one is installed (an editable install of another checkout, say):
+# `python scripts/benchmark.py` puts scripts/ on the path, not the checkout.
+sys.path.insert(0, str(REPO))
 
 # (row, the MNIST-1D paper's test accuracy in %, the target for zoo's defaults in %, train.py overrides)
 PAPER_ROWS = [
@@ -73,7 +84,6 @@ DEFAULT_ROWS = [
 ]
 # The most seconds a default run may take, the whole `python train.py model=...` command on 2 CPU cores.
 DEFAULT_WALL_TARGET = 60
-OVERHEAD_MODELS = [("CNN", "paper_cnn"), ("MLP", "paper_mlp")]
 # A few steps of everything: checks that the script runs, says nothing about zoo.
 QUICK = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1", "logger=none",
          "callbacks.tensorboard_extras=null"]
@@ -167,6 +177,10 @@ def accuracy(args, work: Path) -> str:
                       file=sys.stderr, flush=True)
             verdict, wall_verdict = "", ""
             if target is not None:
+                MEASURED[f"{name} defaults, test acc %, mean of {len(seeds)} seeds"] = (
+                    f"{100 * statistics.mean(accs):.1f}", f">= {target}", 100 * statistics.mean(accs) >= target)
+                walls_so_far = MEASURED.get("walls", []) + walls
+                MEASURED["walls"] = walls_so_far
                 gap = 100 * statistics.mean(accs) - target
                 verdict = f"{target} ({'met' if gap >= 0 else f'missed by {-gap:.1f}'}) | "
                 wall_verdict = " (met)" if max(walls) <= DEFAULT_WALL_TARGET else " (missed)"
@@ -185,25 +199,48 @@ def per_step(starts: list[float], end: float, epoch_starts: list[int]) -> float:
     return (end - starts[first]) / (len(starts) - first)
 
 
-def raw_loop(net, x, y, epochs: int, batch_size: int, lr: float, seed: int) -> dict:
-    """The hand-written loop: shuffle, slice, forward, loss, backward, step. Nothing else."""
+def raw_loop(net, splits: dict, cfg, epochs: int, steps: int, precision: str = "32-true") -> dict:
+    """The hand-written loop: shuffle, slice, forward, cross-entropy, zero_grad, backward, step, the schedule's
+    step; after each epoch, where the data has a validation split, its loss and accuracy in eval mode. The
+    optimizer and schedule are zoo's, built from the same config; nothing else (no logging, no checkpoints).
+    `precision` bf16-mixed runs forward and loss under autocast, as Lightning does."""
     import torch
     import torch.nn.functional as F
+    from hydra.utils import instantiate
 
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
+    x, y = splits["train"]
+    val = splits.get("val")
+    batch_size, eval_batch_size = cfg.data.batch_size, cfg.data.get("eval_batch_size", 1024)
+    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    scheduler = (instantiate(cfg.scheduler)(optimizer=optimizer, total_steps=epochs * steps)
+                 if cfg.get("scheduler") else None)
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
+    generator = torch.Generator().manual_seed(cfg.seed)
     net.train()
     starts, epoch_starts = [], []
     for _ in range(epochs):
         epoch_starts.append(len(starts))
         order = torch.randperm(len(x), generator=generator).to(x.device)
-        for i in range(len(x) // batch_size):
+        for i in range(steps):
             starts.append(time.perf_counter())
             index = order[i * batch_size:(i + 1) * batch_size]
-            loss = F.cross_entropy(net(x[index]), y[index])
+            with autocast:
+                loss = F.cross_entropy(net(x[index]), y[index], label_smoothing=cfg.get("label_smoothing", 0.0))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+        if val is not None and len(val[0]):
+            net.eval()
+            with torch.no_grad(), autocast:
+                total, correct = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
+                for i in range(0, len(val[0]), eval_batch_size):
+                    logits = net(val[0][i:i + eval_batch_size])
+                    total += F.cross_entropy(logits, val[1][i:i + eval_batch_size], reduction="sum")
+                    correct += (logits.argmax(dim=1) == val[1][i:i + eval_batch_size]).sum()
+                float(total / len(val[0])), float(correct / len(val[0]))  # wait for the values, as logging them would
+            net.train()
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     return {"steps": starts, "end": time.perf_counter(), "epoch_starts": epoch_starts}
@@ -217,7 +254,7 @@ def zoo_timed(overrides: list[str], work: Path, verbose: bool) -> dict:
 
 
 def raw_inputs(overrides: list[str], work: Path, device):
-    """The model and training tensors zoo would use for this config, built without Lightning."""
+    """The model, the training and validation tensors and the config zoo would use, built without Lightning."""
     import lightning as L
     from hydra.utils import instantiate
 
@@ -228,13 +265,15 @@ def raw_inputs(overrides: list[str], work: Path, device):
     datamodule = instantiate(cfg.data)
     net = build_network(cfg, datamodule).to(device)
     datamodule.setup("fit")
-    x, y = (t.to(device) for t in datamodule.splits["train"])
-    return net, x, y, cfg
+    splits = {name: tuple(t.to(device) for t in datamodule.splits[name]) for name in ("train", "val")
+              if name in datamodule.splits}
+    return net, splits, cfg
 
 
-def startup(overrides: list[str], work: Path) -> tuple[float, float]:
-    """Seconds from launching `python train.py ...` to its first training step, and the same for a
-    hand-written script that loads the same cached data and builds a plain PyTorch model."""
+def startup(overrides: list[str], work: Path) -> tuple[float, float, float]:
+    """Seconds from launching `python train.py ...` to its first training step; the same for a hand-written
+    script that imports torch and Lightning, loads the same cached data, builds the network in plain PyTorch
+    and takes one step; and the seconds `python train.py model=nope` takes to fail with its one-line error."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     zoo_file, raw_file = work / "zoo_start.json", work / "raw_start.json"
     data_dir = work.parent / "data"
@@ -249,11 +288,19 @@ def startup(overrides: list[str], work: Path) -> tuple[float, float]:
     subprocess.run([sys.executable, __file__, "raw-startup", str(cache), str(raw_file)], cwd=REPO, env=env,
                    check=True, capture_output=True)
     raw_start = json.loads(raw_file.read_text())["started_at"] - launched
-    return zoo_start, raw_start
+    launched = time.perf_counter()
+    failed = subprocess.run([sys.executable, "train.py", "model=nope", f"paths.log_dir={work}"], cwd=REPO, env=env,
+                            capture_output=True, text=True)
+    error_s = time.perf_counter() - launched
+    if failed.returncode != 2 or len(failed.stderr.strip().splitlines()) != 1:
+        raise SystemExit(f"python train.py model=nope did not fail in one line:\n{failed.stderr[-2000:]}")
+    return zoo_start, raw_start, error_s
 
 
 def raw_startup(cache: str, out: str) -> None:
-    """What a hand-written script does before its first step: import torch, load the data, build a model."""
+    """What a hand-written Lightning-era script does before its first step: import torch and Lightning, load the
+    data, build a model; `started_at` is its first step."""
+    import lightning  # noqa: F401  (unused: the issue's yardstick is a script that imports torch and Lightning)
     import numpy as np
     import torch
     from torch import nn
@@ -275,51 +322,94 @@ def raw_startup(cache: str, out: str) -> None:
     Path(out).write_text(json.dumps({"started_at": started_at}))
 
 
+# (row, train.py overrides, target for zoo / raw). The raw loop does the same work: the same network, optimizer
+# and schedule, train mode, and a validation pass per epoch where the config has a validation split.
+OVERHEAD_ROWS = [
+    ("CNN", ["experiment=paper_cnn"], 1.3),
+    ("CNN", ["model=cnn"], 1.3),
+    ("MLP", ["experiment=paper_mlp"], None),
+    ("CNN compiled", ["experiment=paper_cnn", "trainer.compile=true"], None),
+]
+# On a CUDA GPU, also bf16 mixed precision (zoo's trainer=gpu default; the raw loop under autocast).
+CUDA_ROWS = [
+    ("CNN bf16", ["experiment=paper_cnn", "trainer.precision=bf16-mixed"], None),
+    ("CNN bf16", ["model=cnn", "trainer.precision=bf16-mixed"], None),
+]
+START_UP_TARGET = 1.2
+
+
 def overhead(args, work: Path) -> str:
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     epochs = 2 if args.quick else args.epochs
     repeats = 1 if args.quick else args.repeats
-    lines = ["| model | zoo ms/step | raw ms/step | zoo / raw (median of pairs) | ratios, run by run | "
-             "target | start-up to first step s: zoo / raw |",
-             "|---|---:|---:|---:|---|---|---:|"]
-    for name, preset in OVERHEAD_MODELS:
-        overrides = [f"experiment={preset}", f"trainer.max_epochs={epochs}"]
+    rows = OVERHEAD_ROWS + (CUDA_ROWS if device.type == "cuda" else [])
+    if args.rows:
+        rows = [row for row in rows if " ".join(row[1]) in args.rows]
+    lines = ["| model | zoo ms/step | raw ms/step | zoo / raw (median of pairs) | ratios, run by run | target | notes |",
+             "|---|---:|---:|---:|---|---|---|"]
+    for name, row_overrides, target in rows:
+        label = f"{name} (`{' '.join(row_overrides)}`)"
+        compiled = "trainer.compile=true" in row_overrides
+        if compiled and args.quick:
+            lines.append(f"| {label} | - | - | - | skipped (--quick: compiling takes a minute) | - | - |")
+            continue
+        overrides = [*row_overrides, f"trainer.max_epochs={epochs}"]
         if args.quick:
             overrides.append("++trainer.limit_train_batches=3")
-        zoo_times, raw_times = [], []
+        tag = "_".join(row_overrides).replace("=", "-")
+        zoo_times, raw_times, compile_s, batch = [], [], [], None
         for repeat in range(repeats):
             def zoo_side():
-                timed = zoo_timed(overrides, work / f"zoo_{preset}_{repeat}", args.verbose)
+                timed = zoo_timed(overrides, work / f"zoo_{tag}_{repeat}", args.verbose)
                 zoo_times.append(per_step(timed["steps"], timed["end"], timed["epoch_starts"]))
+                if timed["result"].get("compile_s") is not None:
+                    compile_s.append(timed["result"]["compile_s"])
 
             def raw_side():
-                net, x, y, cfg = raw_inputs(overrides, work / f"raw_{preset}_{repeat}", device)
-                steps = 3 if args.quick else len(x) // cfg.data.batch_size
-                timed = raw_loop(net, x[:steps * cfg.data.batch_size], y[:steps * cfg.data.batch_size], epochs,
-                                 cfg.data.batch_size, cfg.optimizer.lr, cfg.seed)
+                nonlocal batch
+                net, splits, cfg = raw_inputs(overrides, work / f"raw_{tag}_{repeat}", device)
+                if compiled:
+                    net.compile()
+                batch = cfg.data.batch_size
+                steps = 3 if args.quick else len(splits["train"][0]) // batch
+                timed = raw_loop(net, splits, cfg, epochs, steps, precision=str(cfg.trainer.precision))
                 raw_times.append(per_step(timed["steps"], timed["end"], timed["epoch_starts"]))
 
             for side in ((zoo_side, raw_side) if repeat % 2 == 0 else (raw_side, zoo_side)):  # alternate the order
                 side()
-            print(f"  {name} repeat {repeat}: zoo {1e3 * zoo_times[-1]:.2f} ms/step, raw {1e3 * raw_times[-1]:.2f} ms/step",
-                  file=sys.stderr, flush=True)
+            print(f"  {label} repeat {repeat}: zoo {1e3 * zoo_times[-1]:.2f} ms/step, raw {1e3 * raw_times[-1]:.2f} "
+                  f"ms/step", file=sys.stderr, flush=True)
         ratios = [z / r for z, r in zip(zoo_times, raw_times)]
-        target = "<= 1.15 " + ("(met)" if statistics.median(ratios) <= 1.15 else "(missed)") if name == "CNN" else "-"
-        if name == "CNN" and not args.quick:
-            zoo_start, raw_start = startup([f"experiment={preset}"], work / "startup")
-            start_text = f"{zoo_start:.1f} / {raw_start:.1f}"
-        else:
-            start_text = "skipped (--quick)" if args.quick else "-"
-        lines.append(f"| {name} (`experiment={preset}`) | {1e3 * statistics.median(zoo_times):.2f} | "
-                     f"{1e3 * statistics.median(raw_times):.2f} | {statistics.median(ratios):.2f} | "
-                     f"{', '.join(f'{r:.2f}' for r in ratios)} | {target} | {start_text} |")
-    steps = "3" if args.quick else "40"
-    lines += ["", f"Measured on {device.type}"
-              + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f" with {torch.get_num_threads()} torch threads")
-              + f", batch 100, Adam lr 1e-2, {epochs} epochs of {steps} steps (the first epoch not timed), "
-              f"{repeats} repeats per side, alternating which side runs first."]
+        median = statistics.median(ratios)
+        verdict = "-" if target is None else f"<= {target} " + ("(met)" if median <= target else "(missed)")
+        if target is not None:
+            MEASURED[f"training time per step against the hand-written loop, `{' '.join(row_overrides)}`, "
+                     f"{torch.get_num_threads()} thread(s)"] = (f"{median:.2f}x", f"<= {target}x", median <= target)
+        notes = [f"batch {batch}"] + ([f"compile {statistics.median(compile_s):.0f} s (zoo's first step)"]
+                                      if compile_s else [])
+        lines.append(f"| {label} | {1e3 * statistics.median(zoo_times):.2f} | {1e3 * statistics.median(raw_times):.2f} | "
+                     f"{median:.2f} | {', '.join(f'{r:.2f}' for r in ratios)} | {verdict} | {'; '.join(notes)} |")
+    where = (f"{device.type} ({torch.cuda.get_device_name(device)})" if device.type == "cuda"
+             else f"{device.type} with {torch.get_num_threads()} torch threads")
+    lines += ["", f"Measured on {where}, {epochs} epochs (the first not timed), {repeats} repeats per side, "
+              "alternating which side runs first."]
+
+    if args.quick or (args.rows and "startup" not in args.rows):
+        lines += ["", "Start-up: skipped" + (" (--quick)" if args.quick else " (--rows)") + "."]
+        return "\n".join(lines)
+    starts = [startup(["experiment=paper_cnn"], work / f"startup_{repeat}") for repeat in range(min(repeats, 3))]
+    zoo_start, raw_start, error_s = (statistics.median(values) for values in zip(*starts))
+    ratio = statistics.median(z / r for z, r, _ in starts)
+    MEASURED["command to first training step, against a plain script (torch, Lightning, cached data, one step)"] = (
+        f"{ratio:.2f}x ({zoo_start:.1f} s / {raw_start:.1f} s)", f"<= {START_UP_TARGET}x", ratio <= START_UP_TARGET)
+    lines += ["", "| start-up | zoo s | raw s | zoo / raw (median of pairs) | target |", "|---|---:|---:|---:|---|",
+              f"| `python train.py experiment=paper_cnn` to its first training step, against a script that imports "
+              f"torch and Lightning, loads the cached data and takes one step | {zoo_start:.2f} | {raw_start:.2f} | "
+              f"{ratio:.2f} | <= {START_UP_TARGET} ({'met' if ratio <= START_UP_TARGET else 'missed'}) |",
+              f"| `python train.py model=nope` to its one-line error | {error_s:.2f} | - | - | - |",
+              "", f"Start-up: median of {len(starts)} launches each."]
     return "\n".join(lines)
 
 
@@ -499,6 +589,32 @@ def devices(args, work: Path) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- targets
+
+# What the accuracy and overhead sections measured against a target: (now, target, met), by measure.
+MEASURED: dict = {}
+
+
+def targets(args, work: Path) -> str:
+    """Issue 13's table: each target and what this invocation measured for it. `all` fills it from the sections
+    it ran; `targets` alone runs what it needs: the defaults' accuracy table and the overhead rows with a target."""
+    if args.which == "targets":
+        args.table = "defaults"
+        args.rows = [" ".join(overrides) for _, overrides, target in OVERHEAD_ROWS if target] + ["startup"]
+        accuracy(args, work / "accuracy")
+        overhead(args, work / "overhead")
+    lines = ["| measure | now | target | |", "|---|---|---|---|"]
+    for measure, value in MEASURED.items():
+        if measure == "walls":
+            now, limit = f"{min(value):.0f}-{max(value):.0f} s", DEFAULT_WALL_TARGET
+            value = (now, f"<= {limit} s each", max(value) <= limit)
+            threads = f"{args.threads} torch thread(s)" if args.threads else "torch's default threads"
+            measure = f"whole command per default run (MNIST-1D), 2 CPU cores, {threads}"
+        now, target, met = value
+        lines.append(f"| {measure} | {now} | {target} | {'met' if met else 'missed'} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 def machine() -> str:
@@ -523,13 +639,15 @@ def main(argv=None) -> None:
         raw_startup(*argv[1:3])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="?", choices=["all", "accuracy", "overhead", "text", "views", "devices"],
+    parser.add_argument("which", nargs="?", choices=["all", "targets", "accuracy", "overhead", "text", "views", "devices"],
                         default="all")
     parser.add_argument("--families", nargs="*", help="text: only these families (default: all five); "
                                                       "views: these (default: cnn transformer); "
                                                       "devices: these (default: cnn mlp)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead and views benchmarks")
+    parser.add_argument("--rows", nargs="*", help="overhead: only the rows of these overrides (e.g. 'model=cnn', "
+                                                  "'experiment=paper_cnn trainer.compile=true'), and 'startup'")
     parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
     parser.add_argument("--table", choices=["paper", "defaults"], help="only this accuracy table (default: both)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for every run (0: torch's default)")
@@ -566,6 +684,9 @@ def main(argv=None) -> None:
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "devices"):
             sections += ["### One run on 1 and 2 CPU processes", "", f"`{invoked}`", "", devices(args, work / "devices")]
+            print("\n".join(sections[-5:]), flush=True)
+        if args.which in ("all", "targets"):
+            sections += ["### Targets (issue 13)", "", f"`{invoked}`", "", targets(args, work / "targets")]
             print("\n".join(sections[-5:]), flush=True)
     print(sections[0])
     if args.out:

@@ -25,10 +25,11 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
         assert f"`python train.py experiment={preset}` | 4000/0/1000 |" in printed
     for model in ("mlp", "cnn", "rnn", "transformer"):
         assert f"`python train.py model={model}` | 3600/400/1000 |" in printed
-    for name, preset in (("CNN", "paper_cnn"), ("MLP", "paper_mlp")):
-        row = re.search(rf"^\| {name} \(`experiment={preset}`\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", printed, re.M)
+    for name, overrides in (("CNN", "experiment=paper_cnn"), ("CNN", "model=cnn"), ("MLP", "experiment=paper_mlp")):
+        row = re.search(rf"^\| {name} \(`{overrides}`\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", printed, re.M)
         assert row, printed
         assert all(float(value) > 0 for value in row.groups())
+    assert "| CNN compiled (`experiment=paper_cnn trainer.compile=true`) | - | - | - | skipped (--quick" in printed
     assert "Measured on cpu" in printed or "Measured on cuda" in printed
     assert "### Character-level language modelling" in written
     baselines = dict(re.findall(r"^\| (unigram \(train counts\)|bigram \(train counts\)|xz -9e|bz2 -9|gzip -9) \| ([\d.]+) \|",
@@ -47,3 +48,8 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
                         r"([\d,]+) \|", printed, re.M)
         assert row, printed
         assert float(row.group(1).replace(",", "")) > 0
+    assert "### Targets (issue 13)" in written
+    for measure in ("CNN defaults, test acc %", "GRU defaults, test acc %", "transformer defaults, test acc %",
+                    "MLP defaults, test acc %", "whole command per default run",
+                    "`experiment=paper_cnn`", "`model=cnn`"):
+        assert re.search(rf"^\| [^|]*{re.escape(measure)}[^|]* \| [\d.]+[^|]* \| [^|]+ \| (met|missed) \|$", printed, re.M), measure

@@ -22,13 +22,19 @@ class Throughput(L.Callback):
     and samples of all its parts; the work a killed run did after its last checkpoint is done again
     and counted once. Where several processes train together, the samples are those of all of them.
 
-    At the end of fitting the totals and the step reached go into `trainer.callback_metrics`
-    (`zoo/train_time_s`, `zoo/samples_per_s`, `zoo/global_step`): under ddp_spawn the hooks run in processes
-    of their own, and callback_metrics is what Lightning hands back to the process that called fit."""
+    With `first_step_apart` (a compiled network, trainer.compile=true) the first training step of each part
+    of the run, which compiles the network, is timed apart (`first_step_seconds`) and counts neither in the
+    samples nor in the seconds of samples per second, which then measure the steady state.
 
-    def __init__(self):
+    At the end of fitting the totals and the step reached go into `trainer.callback_metrics`
+    (`zoo/train_time_s`, `zoo/samples_per_s`, `zoo/first_step_s`, `zoo/global_step`): under ddp_spawn the hooks
+    run in processes of their own, and callback_metrics is what Lightning hands back to the process that
+    called fit."""
+
+    def __init__(self, first_step_apart: bool = False):
         self.samples, self.seconds, self._start = 0, 0.0, None
         self.earlier_wall_seconds, self._fit_start = 0.0, None
+        self.first_step_seconds, self._first_step_due = 0.0, first_step_apart
 
     def _stop(self, pl_module):
         if self._start is not None:
@@ -44,6 +50,14 @@ class Throughput(L.Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._first_step_due:
+            self._first_step_due = False
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize(pl_module.device)
+            now = time.perf_counter()
+            self.first_step_seconds += now - self._start
+            self._start = now
+            return
         self.samples += len(batch[0]) * trainer.world_size  # each process trains on an equal share of the batch
 
     def on_validation_start(self, trainer, pl_module):
@@ -56,14 +70,17 @@ class Throughput(L.Callback):
     def on_fit_end(self, trainer, pl_module):
         trainer.callback_metrics.update({"zoo/train_time_s": torch.tensor(self.wall_seconds, dtype=torch.float64),
                                          "zoo/samples_per_s": torch.tensor(self.samples_per_s, dtype=torch.float64),
+                                         "zoo/first_step_s": torch.tensor(self.first_step_seconds, dtype=torch.float64),
                                          "zoo/global_step": torch.tensor(trainer.global_step, dtype=torch.float64)})
 
     def state_dict(self) -> dict:
-        return {"samples": self.samples, "seconds": self.seconds, "wall_seconds": self.wall_seconds}
+        return {"samples": self.samples, "seconds": self.seconds, "wall_seconds": self.wall_seconds,
+                "first_step_seconds": self.first_step_seconds}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.samples, self.seconds = state_dict["samples"], state_dict["seconds"]
         self.earlier_wall_seconds = state_dict["wall_seconds"]
+        self.first_step_seconds = state_dict.get("first_step_seconds", 0.0)  # absent from checkpoints before it
 
     @property
     def wall_seconds(self) -> float:

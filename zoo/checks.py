@@ -68,6 +68,7 @@ def check_config(cfg: DictConfig) -> None:
         _require(cfg, "trainer.max_epochs", "must be a positive integer (or -1 with +trainer.max_steps=N to train "
                  "by steps)", lambda v: is_int(v) and v > 0)
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
+    _require(cfg, "trainer.compile", "must be true or false", lambda v: isinstance(v, bool))
     check_views(cfg)
     import torch
 

@@ -7,6 +7,8 @@ import errno
 import inspect
 import json
 import logging
+import os
+import shutil
 import sys
 import warnings
 import zlib
@@ -107,6 +109,20 @@ def build_network(cfg: DictConfig, data) -> torch.nn.Module:
     return net.train()
 
 
+def compile_network(net: torch.nn.Module) -> None:
+    """trainer.compile=true: torch.compile the network in place. Its state_dict keys stay those of the plain
+    network, so its checkpoints open in zoo-eval and zoo-predict as any other. The compilation happens in the
+    first training step, which zoo.callbacks.Throughput times apart (metrics.json `compile_s`); evaluation in
+    eval mode and the views compile their own variants when they first run."""
+    # TorchInductor builds its kernels with a C++ compiler (on CPUs; Triton's launchers on GPUs): without one the
+    # first step would fail deep inside torch with a page of traceback.
+    compiler = os.environ.get("CXX") or next((name for name in ("g++", "c++", "clang++") if shutil.which(name)), None)
+    if compiler is None or not shutil.which(compiler):
+        raise ZooError("trainer.compile=true needs a C++ compiler, which torch.compile builds its kernels with, and "
+                       "none was found (g++, c++, clang++ or $CXX): install one, or leave trainer.compile=false")
+    net.compile()
+
+
 def build_trainer(cfg: DictConfig, resume_step: int | None = None,
                   task_callbacks: list[L.Callback] = ()) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers, the task's own views, and what every zoo
@@ -135,10 +151,15 @@ def build_trainer(cfg: DictConfig, resume_step: int | None = None,
     # Without a ModelCheckpoint of the config's, Lightning would add its own under the logger's folder.
     if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
         extra["enable_checkpointing"] = False
-    zoo_callbacks = list(task_callbacks) + [Throughput(), RandomState(), DataDescription(), StopOnNonFiniteLoss(),
-                                            HandBackResults(), QuietLightning(), CtrlCBetweenBatches()]
+    compiled = bool(cfg.trainer.get("compile", False))
+    zoo_callbacks = list(task_callbacks) + [Throughput(first_step_apart=compiled), RandomState(), DataDescription(),
+                                            StopOnNonFiniteLoss(), HandBackResults(), QuietLightning(),
+                                            CtrlCBetweenBatches()]
+    # trainer.compile is zoo's (compile_network), not a setting of Lightning's Trainer.
+    lightning_settings = OmegaConf.to_container(cfg.trainer, resolve=True)
+    lightning_settings.pop("compile", None)
     try:
-        return instantiate(cfg.trainer, callbacks=callbacks + zoo_callbacks,
+        return instantiate(lightning_settings, callbacks=callbacks + zoo_callbacks,
                            logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra)
     except InstantiationException as error:  # a strategy or device count Lightning refuses: its reason, one line
         if not isinstance(error.__cause__, (MisconfigurationException, ValueError)):
@@ -156,7 +177,7 @@ def precision_used(trainer: L.Trainer, cfg: DictConfig) -> str:
 def check_trainer_keys(trainer_cfg: DictConfig) -> None:
     known = set(inspect.signature(L.Trainer.__init__).parameters) - {"self"}
     for key in trainer_cfg:
-        if key != "_target_" and key not in known:
+        if key not in ("_target_", "compile") and key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean trainer.{close[0]}?" if close else ""
             raise ZooError(f"trainer.{key} is not a setting of Lightning's Trainer{hint}")
@@ -172,6 +193,8 @@ def train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build(cfg.data)
     net = build_network(cfg, datamodule)
+    if cfg.trainer.get("compile"):
+        compile_network(net)
     datamodule.prepare_data()  # generate, find or download the data now, so a missing data set fails first
     hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading
     hparams["dataset"] = datamodule.describe()
@@ -221,7 +244,8 @@ def train(cfg: DictConfig) -> dict:
     result = {"status": "finished", "task": task.name, "model": cfg.model.name, "data": datamodule.name,
               "seed": cfg.seed, **{key: metrics.get(key) for key in task.final_metrics()},
               "params": models.count_parameters(net), "train_time_s": metrics["zoo/train_time_s"],
-              "samples_per_s": metrics["zoo/samples_per_s"], "device": trainer.strategy.root_device.type,
+              "samples_per_s": metrics["zoo/samples_per_s"],
+              "compile_s": metrics["zoo/first_step_s"] if cfg.trainer.get("compile") else None, "device": trainer.strategy.root_device.type,
               "processes": trainer.world_size, "precision": precision_used(trainer, cfg),
               "best_checkpoint": best or None, "samples": datamodule.split_sizes(), "measured": measured}
     if rank_zero:
@@ -352,6 +376,8 @@ def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> N
     table.add_row("parameters", f"{result['params']:,}")
     table.add_row("training time", f"{result['train_time_s']:.1f} s ({result['samples_per_s']:,.0f} samples/s) "
                   f"on {result['device']}, {result['precision']}")
+    if result["compile_s"] is not None:
+        table.add_row("compile", f"{result['compile_s']:.1f} s (the first training step)")
     for key in final_metrics:
         if result[key] is not None:
             table.add_row(key, f"{result[key]:.4f}")

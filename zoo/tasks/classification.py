@@ -4,9 +4,7 @@ conf/task/classification.yaml."""
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.classification import MulticlassAccuracy
-
-from zoo.tasks.base import Task, WeightedMean
+from zoo.tasks.base import Fraction, Task, WeightedMean
 
 
 class Classification(Task):
@@ -17,9 +15,7 @@ class Classification(Task):
     hp_metrics = {"hp/val_acc_best": "val/acc_best", "hp/test_acc": "test/acc", "hp/test_loss": "test/loss"}
 
     def make_metrics(self):
-        num_classes = self.hparams["dataset"]["num_classes"]
-        return {"loss": WeightedMean(),
-                "acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False)}
+        return {"loss": WeightedMean(), "acc": Fraction()}
 
     @classmethod
     def example_input(cls, model_inputs):
@@ -32,5 +28,5 @@ class Classification(Task):
         # Only accumulate here; the epoch's values are computed and logged once, at its end. Logging a
         # metric object every step (self.log(..., on_epoch=True)) cost as much as the CNN's forward pass.
         getattr(self, f"{stage}_loss").update(loss, weight=len(y))
-        getattr(self, f"{stage}_acc").update(logits.detach().argmax(dim=1), y)
+        getattr(self, f"{stage}_acc").update(logits.detach().argmax(dim=1) == y)
         return loss, logits
