@@ -37,8 +37,9 @@ def test_a_training_step_costs_three_forwards_less_the_first_layers():
 @pytest.mark.parametrize("cell, gates", [("lstm", 4), ("gru", 3)])
 def test_recurrent_classifiers_are_counted_step_by_step(cell, gates):
     """oneDNN's fused LSTM counts 0 FLOPs under FlopCounterMode: the count must see every gate's products.
-    Default: bidirectional, hidden 64, 40 steps of 1 feature, every step's outputs into the linear head."""
-    net = models.build("rnn", SIGNAL, "classification", cell=cell)
+    Bidirectional, hidden 64, 40 steps of 1 feature (no convolution before: stem=0), every step's outputs into
+    the linear head."""
+    net = models.build("rnn", SIGNAL, "classification", cell=cell, stem=0)
     hidden, steps, directions = 64, 40, 2
     recurrence = gates * (2 * 1 * hidden + 2 * hidden * hidden) * steps * directions
     head = 2 * (directions * hidden * steps) * 10
@@ -47,8 +48,9 @@ def test_recurrent_classifiers_are_counted_step_by_step(cell, gates):
 
 def test_the_transformer_counts_its_attention_in_eval_mode_as_in_training():
     """nn.MultiheadAttention's eval fast path counts 0 FLOPs, the CPU flash kernel of attention too. With
-    both counted, the training step is 3 x the eval forward less the patch embedding's (the first layer)."""
-    net = models.build("transformer", SIGNAL, "classification")
+    both counted, the training step is 3 x the eval forward less the patch embedding's (the first layer: no
+    convolution before it, stem=0)."""
+    net = models.build("transformer", SIGNAL, "classification", depth=4, stem=0)
     counted = count_flops(net, Classification.example_input(SIGNAL))
     dim, tokens, patch = 64, 10, 4
     attention = 4 * 2 * (2 * tokens * tokens * dim)  # 4 blocks, scores and weighted sum

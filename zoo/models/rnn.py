@@ -19,9 +19,6 @@ class RNN(nn.Module):
     def __init__(self, input_shape, num_classes, cell="gru", dim=64, depth=1, bidirectional=True,
                  dropout=0.0, pool="flatten", stem=64, stem_stride=2):
         super().__init__()
-        self.stem = None
-        if stem:
-            self.stem, input_shape = conv_stem(input_shape, stem, stem_stride)
         require_choice("cell", cell, CELLS)
         require_choice("pool", pool, ["last", "mean", "flatten"])
         require_positive(dim=dim, depth=depth)
@@ -29,6 +26,9 @@ class RNN(nn.Module):
         if len(input_shape) not in (2, 3):
             raise ValueError(f"model=rnn takes (channels, length) or (channels, height, width) inputs, "
                              f"not shape {tuple(input_shape)}")
+        self.stem = None
+        if stem:
+            self.stem, input_shape = conv_stem(input_shape, stem, stem_stride)
         steps = input_shape[1]
         features = input_shape[0] * (input_shape[2] if len(input_shape) == 3 else 1)
         directions = 2 if bidirectional else 1
