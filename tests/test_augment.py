@@ -80,8 +80,9 @@ def test_two_processes_see_together_the_batch_one_process_sees():
 
 def test_batches_are_transformed_by_seed_epoch_and_batch_and_evaluation_is_not(data_dir):
     def loader(seed, epoch, augment=True):
+        settings = {"shift": 4, "stretch": 0.1, "amplitude": 0.2, "shear": 0.3, "noise": 0.05}
         datamodule = MNIST1D(name="mnist1d", data_dir=data_dir, batch_size=32, seed=seed,
-                             augment={"shift": 4, "stretch": 0.1, "amplitude": 0.2, "shear": 0.3, "noise": 0.05} if augment else None)
+                             augment=settings if augment else None)
         datamodule.setup()
         train = datamodule.train_dataloader()
         train.sampler.set_epoch(epoch)
@@ -127,8 +128,9 @@ def test_augmentation_changes_training_alone_and_is_recorded(tmp_path, data_dir)
     """The same seed twice gives the same run; without augmentation training differs, validation and test
     see the same samples, and the HPARAMS row says which run was augmented."""
     common = ["model=linear", *TINY]
-    for name, extra in [("on", []), ("again", []), ("off", ["data.augment=null"]), ("crops", ["data=digits",
-                                                                                                "+data.augment.crop_padding=1"])]:
+    runs = [("on", []), ("again", []), ("off", ["data.augment=null"]),
+            ("crops", ["data=digits", "+data.augment.crop_padding=1"])]
+    for name, extra in runs:
         result = train_py(*common, *extra, log_dir=tmp_path / name, data_dir=data_dir)
         assert result.returncode == 0, result.stderr
     on, again, off = (read_metrics(run_dirs(tmp_path / name)[0]) for name in ("on", "again", "off"))

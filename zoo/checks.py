@@ -58,8 +58,9 @@ def check_config(cfg: DictConfig) -> None:
                          "to train on", lambda v: is_number(v) and 0 < v <= 1)
     if "data" in cfg and not isinstance(cfg.data.get("augment"), (DictConfig, type(None))):
         value = cfg.data.augment
-        raise ZooError(f"data.augment={str(value).lower() if isinstance(value, bool) else repr(value)} is not allowed: give its settings, e.g. "
-                       f"data.augment.shift=4, or data.augment=null for none (conf/data/{cfg.data.get('name')}.yaml)")
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        raise ZooError(f"data.augment={shown} is not allowed: give its settings, e.g. data.augment.shift=4, or "
+                       f"data.augment=null for none (conf/data/{cfg.data.get('name')}.yaml)")
     steps = _get(cfg, "trainer.max_steps")
     if is_int(steps) and steps > 0:  # Lightning's way to train by steps: max_epochs=-1 max_steps=N
         _require(cfg, "trainer.max_epochs", "must be a positive integer, or -1 to train by trainer.max_steps",

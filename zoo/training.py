@@ -245,7 +245,8 @@ def train(cfg: DictConfig) -> dict:
               "seed": cfg.seed, **{key: metrics.get(key) for key in task.final_metrics()},
               "params": models.count_parameters(net), "train_time_s": metrics["zoo/train_time_s"],
               "samples_per_s": metrics["zoo/samples_per_s"],
-              "compile_s": metrics["zoo/first_step_s"] if cfg.trainer.get("compile") else None, "device": trainer.strategy.root_device.type,
+              "compile_s": metrics["zoo/first_step_s"] if cfg.trainer.get("compile") else None,
+              "device": trainer.strategy.root_device.type,
               "processes": trainer.world_size, "precision": precision_used(trainer, cfg),
               "best_checkpoint": best or None, "samples": datamodule.split_sizes(), "measured": measured}
     if rank_zero:

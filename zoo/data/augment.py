@@ -7,8 +7,9 @@ processes the settings are drawn for the whole batch and each process takes thos
 the run sees what one process would have seen.
 
 Signals (MNIST-1D): the kinds of changes its signals are made with (mnist1d's `transform`): a circular
-shift, a stretch about the centre, a change of amplitude, a shear (a linear ramp added) and Gaussian noise. Images: a random crop
-of the image padded by reflection, and a horizontal flip, as the fast CIFAR-10 training scripts do.
+shift, a stretch about the centre, a change of amplitude, a shear (a linear ramp added) and Gaussian noise.
+Images: a random crop of the image padded by reflection, and a horizontal flip, as the fast CIFAR-10
+training scripts do.
 Inputs are already normalized, so the ramp and the noise are in standard deviations of the data.
 """
 
@@ -77,7 +78,8 @@ class SignalAugmentation(Augmentation):
         points = torch.arange(length, device=x.device, dtype=x.dtype)
         centre = (length - 1) / 2
         # Where each output point reads the input: stretched about the centre, then shifted.
-        source = centre + (points - centre) / settings["stretch"].to(x.dtype)[:, None] - settings["shift"].to(x.dtype)[:, None]
+        stretch, shift = settings["stretch"].to(x.dtype)[:, None], settings["shift"].to(x.dtype)[:, None]
+        source = centre + (points - centre) / stretch - shift
         below = source.floor()
         weight = (source - below)[:, None, :]
         below = below.long() % length

@@ -2,7 +2,8 @@
 
 A per-sample DataLoader with workers costs more than the models here; slicing a tensor that already
 sits on the training device does not. Batches follow a permutation seeded by the run's seed and the
-epoch, so the same seed always sees the same batches, and a resumed run sees those it would have seen.
+epoch, so the same seed always sees the same batches, and a resumed run sees those it would have seen;
+`data.augment` transforms each training batch, seeded by (seed, epoch, batch) (zoo/data/augment.py).
 
 `train_fraction` trains on a part of the training split (the data-hunger experiment, README "Data hunger"):
 see `InMemoryDataModule.setup` for how the part is drawn and why an epoch keeps its number of steps.
