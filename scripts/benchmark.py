@@ -149,12 +149,12 @@ def accuracy(args, work: Path) -> str:
     command's: start-up, training, testing and every view."""
     seeds = list(range(args.seeds))
     extra = QUICK if args.quick else []
-    tables = []
+    tables, default_walls = [], []
     for title, rows, with_target in [("The MNIST-1D paper's recipe and models (`experiment=paper_*`)", PAPER_ROWS, False),
                                      ("zoo's defaults (no experiment preset)", DEFAULT_ROWS, True)]:
         if args.table and args.table != ("defaults" if with_target else "paper"):
             continue
-        wall_header = ("whole command s per run (train s), target <= 60" if with_target
+        wall_header = (f"whole command s per run (train s), target <= {DEFAULT_WALL_TARGET}" if with_target
                        else "wall s per run (train s)")
         lines = [f"#### {title}", "",
                  "| model | command | split (train/val/test) | paper test acc % | " + ("target % | " if with_target else "")
@@ -179,8 +179,7 @@ def accuracy(args, work: Path) -> str:
             if target is not None:
                 MEASURED[f"{name} defaults, test acc %, mean of {len(seeds)} seeds"] = (
                     f"{100 * statistics.mean(accs):.1f}", f">= {target}", 100 * statistics.mean(accs) >= target)
-                walls_so_far = MEASURED.get("walls", []) + walls
-                MEASURED["walls"] = walls_so_far
+                default_walls += walls
                 gap = 100 * statistics.mean(accs) - target
                 verdict = f"{target} ({'met' if gap >= 0 else f'missed by {-gap:.1f}'}) | "
                 wall_verdict = " (met)" if max(walls) <= DEFAULT_WALL_TARGET else " (missed)"
@@ -188,6 +187,11 @@ def accuracy(args, work: Path) -> str:
                          f"{spread(accs)} | {len(seeds)} | {statistics.mean(walls):.1f} ({statistics.mean(trains):.1f})"
                          f"{wall_verdict} |")
         tables.append("\n".join(lines))
+    if default_walls:
+        threads = f"{args.threads} torch thread(s)" if args.threads else "torch's default threads"
+        MEASURED[f"whole command per default run (MNIST-1D), 2 CPU cores, {threads}"] = (
+            f"{min(default_walls):.0f}-{max(default_walls):.0f} s", f"<= {DEFAULT_WALL_TARGET} s each",
+            max(default_walls) <= DEFAULT_WALL_TARGET)
     return "\n\n".join(tables)
 
 
@@ -604,13 +608,7 @@ def targets(args, work: Path) -> str:
         accuracy(args, work / "accuracy")
         overhead(args, work / "overhead")
     lines = ["| measure | now | target | |", "|---|---|---|---|"]
-    for measure, value in MEASURED.items():
-        if measure == "walls":
-            now, limit = f"{min(value):.0f}-{max(value):.0f} s", DEFAULT_WALL_TARGET
-            value = (now, f"<= {limit} s each", max(value) <= limit)
-            threads = f"{args.threads} torch thread(s)" if args.threads else "torch's default threads"
-            measure = f"whole command per default run (MNIST-1D), 2 CPU cores, {threads}"
-        now, target, met = value
+    for measure, (now, target, met) in MEASURED.items():
         lines.append(f"| {measure} | {now} | {target} | {'met' if met else 'missed'} |")
     return "\n".join(lines)
 

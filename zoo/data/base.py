@@ -120,6 +120,8 @@ class TensorLoader:
     def batch_generator(self, batch: int) -> torch.Generator:
         """A generator for the random transformations of one batch, seeded by (seed, epoch, batch) alone."""
         epoch = getattr(self.sampler, "epoch", 0)
+        # hash() of a tuple of ints is the same in every process and run (unlike that of a string); 0xA06 keeps
+        # this stream apart from any other seeded by the same numbers.
         return torch.Generator().manual_seed(hash((self.seed, epoch, batch, 0xA06)))
 
 

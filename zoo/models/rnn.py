@@ -26,9 +26,7 @@ class RNN(nn.Module):
         if len(input_shape) not in (2, 3):
             raise ValueError(f"model=rnn takes (channels, length) or (channels, height, width) inputs, "
                              f"not shape {tuple(input_shape)}")
-        self.stem = None
-        if stem:
-            self.stem, input_shape = conv_stem(input_shape, stem, stem_stride)
+        self.stem, input_shape = conv_stem(input_shape, stem, stem_stride) if stem else (nn.Identity(), input_shape)
         steps = input_shape[1]
         features = input_shape[0] * (input_shape[2] if len(input_shape) == 3 else 1)
         directions = 2 if bidirectional else 1
@@ -39,8 +37,7 @@ class RNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
     def forward(self, x):
-        if self.stem is not None:
-            x = self.stem(x)
+        x = self.stem(x)
         if x.dim() == 4:  # (batch, channels, rows, cols) -> one step per row
             x = x.permute(0, 2, 1, 3).flatten(2)
         else:  # (batch, channels, length) -> one step per time point

@@ -75,8 +75,8 @@ class Transformer(nn.Module):
         if any(size % patch for size in spatial):
             raise ValueError(f"model.patch={patch} must divide the input size {'x'.join(map(str, spatial))}")
         conv = nn.Conv1d if len(spatial) == 1 else nn.Conv2d
-        self.stem = conv_stem(input_shape, stem)[0] if stem else nn.Identity()
-        self.patch_embed = conv(stem or input_shape[0], dim, patch, stride=patch)
+        self.stem, stem_shape = conv_stem(input_shape, stem) if stem else (nn.Identity(), input_shape)
+        self.patch_embed = conv(stem_shape[0], dim, patch, stride=patch)
         tokens = math.prod(size // patch for size in spatial) + (pool == "cls")
         self.pool = pool
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
