@@ -14,6 +14,7 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
+from zoo.known_classes import check_stored_config
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -42,10 +43,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def load_checkpoint(path, map_location=None) -> dict:
-    """Open a checkpoint safely, or fail with one line that says what is wrong with the file."""
+    """Open a checkpoint safely, or fail with one line that says what is wrong with the file. Its stored
+    config may name zoo's own classes only (zoo.known_classes): it is checked here, before anything is built."""
     checkpoint = open_safely(path, map_location)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ZooError(f"{path} is not a zoo checkpoint: it has no model weights (state_dict)")
+    check_stored_config(checkpoint.get("hyper_parameters"), path)
     return checkpoint
 
 

@@ -17,6 +17,7 @@ from zoo import models
 from zoo.checkpoints import load_checkpoint, saved_config
 from zoo.cli import parse_settings
 from zoo.errors import ZooError
+from zoo.export_folder import is_export_folder
 from zoo.tasks.base import Task
 from zoo.training import build_network, quiet_lightning
 
@@ -25,15 +26,24 @@ USAGE = ("usage: zoo-eval ckpt=<checkpoint or run directory> [data_dir=<data fol
 
 
 def checkpoint_file(path: Path) -> Path:
-    """A run directory stands for its best checkpoint (as its metrics.json names it), else its last."""
+    """A run directory stands for its best checkpoint (the one of its own checkpoints/ that its metrics.json
+    names), else its last. The folder's own file, wherever metrics.json says the run wrote it: a run folder
+    copied from elsewhere opens its own checkpoint, never one the file points to."""
     if not path.is_dir():
         return path
-    metrics = path / "metrics.json"
-    if metrics.is_file():
-        best = json.loads(metrics.read_text()).get("best_checkpoint")
-        if best and Path(best).is_file():
-            return Path(best)
-    return path / "checkpoints" / "last.ckpt"
+    if is_export_folder(path):
+        raise ZooError(f"{path} is a folder zoo-export wrote, not a run: load it with zoo.load or zoo-predict, "
+                       f"or give the run's folder or checkpoint")
+    try:
+        best = json.loads((path / "metrics.json").read_text()).get("best_checkpoint")
+    except (OSError, ValueError, AttributeError):  # no metrics.json (an unfinished run) or a damaged one
+        best = None
+    if isinstance(best, str) and (path / "checkpoints" / Path(best).name).is_file():
+        return path / "checkpoints" / Path(best).name
+    last = path / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise ZooError(f"{path} holds no checkpoint (checkpoints/last.ckpt): give a run folder or a .ckpt file")
+    return last
 
 
 def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, Task]:
