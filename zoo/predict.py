@@ -18,7 +18,7 @@ from torch import nn
 from zoo.cli import parse_settings
 from zoo.errors import ZooError
 
-USAGE = ("usage: zoo-predict ckpt=<checkpoint or run directory> input=<file.npy, .png/.jpg image or folder of "
+USAGE = ("usage: zoo-predict ckpt=<checkpoint, run directory or export folder> input=<file.npy, .png/.jpg image or folder of "
          "images> [output=<file.csv>]")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 BATCH_SIZE = 1024
@@ -77,7 +77,16 @@ class Predictor(nn.Module):
 
 
 def load(path) -> Predictor:
-    """The model saved at `path` (a checkpoint, or a run directory for its best checkpoint), in eval mode."""
+    """The model saved at `path` (a checkpoint, a run directory for its best checkpoint, or a folder zoo-export
+    wrote with format=safetensors), in eval mode."""
+    from zoo.export_folder import is_export_folder, load_network
+
+    if is_export_folder(Path(path)):
+        net, config = load_network(Path(path))
+        if config["task"] != "classification":
+            raise ZooError(f"{path} holds a {config['task'].replace('_', ' ')}, not a classifier; sample from its "
+                           f"checkpoint with zoo-generate")
+        return Predictor(net, config["data"], checkpoint=str(path)).eval()
     # Imported here, not at the top: zoo-predict checks its command line and input files first, in a
     # fraction of the seconds Lightning and Hydra take to import.
     from zoo.evaluate import restore

@@ -1,0 +1,87 @@
+"""An export folder (`zoo-export`): the network's weights in `model.safetensors` and what rebuilds it in
+`config.json`, plain JSON values (the family's registry name and settings, the data's description with its
+input normalization), so it loads without the checkpoint, without Lightning and without running anything a
+file names: `zoo.load(folder)`, `zoo-predict ckpt=folder`. model.onnx and model.pt2 lie beside them.
+"""
+
+import json
+from pathlib import Path
+
+from zoo.errors import ZooError
+from zoo.known_classes import known_task_names
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+VERSION = 1  # of config.json's layout; a zoo that reads another version says so
+
+
+def require_export_extra(*modules: str) -> None:
+    """One line naming the extra to install where a module of zoo[export] is missing."""
+    import importlib.util
+
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ZooError(f"exported models need {', '.join(missing)}, which is not installed: install zoo's export "
+                       f'extra, pip install "zoo[export]" (in a checkout: pip install -e ".[export]")')
+
+
+def is_export_folder(path: Path) -> bool:
+    return path.is_dir() and (path / CONFIG).is_file() and not (path / "checkpoints").is_dir()
+
+
+def read_config(folder: Path) -> dict:
+    """config.json, checked: its version, its task and the values a network is rebuilt from."""
+    try:
+        config = json.loads((folder / CONFIG).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ZooError(f"{folder / CONFIG} is not readable JSON: {' '.join(str(error).split())[:150]}") from None
+    if not isinstance(config, dict) or config.get("format") != "zoo-export":
+        raise ZooError(f"{folder / CONFIG} was not written by zoo-export (it has no \"format\": \"zoo-export\")")
+    if config.get("version") != VERSION:
+        raise ZooError(f"{folder / CONFIG} has layout version {config.get('version')!r}; this zoo reads version "
+                       f"{VERSION}: export the checkpoint again with this zoo")
+    model, data = config.get("model"), config.get("data")
+    if (config.get("task") not in known_task_names() or not isinstance(model, dict)
+            or not isinstance(model.get("name"), str) or not isinstance(data, dict)
+            or not isinstance(data.get("model_inputs"), dict)):
+        raise ZooError(f"{folder / CONFIG} is damaged: it needs a known task ({', '.join(known_task_names())}), "
+                       f"model.name and data.model_inputs")
+    return config
+
+
+def build_network(config: dict, source: Path):
+    """The network config.json describes, built through zoo's model registry (no weights yet)."""
+    from zoo import models
+
+    settings = dict(config["model"])
+    name = settings.pop("name")
+    inputs = {key: tuple(value) if isinstance(value, list) else value
+              for key, value in config["data"]["model_inputs"].items()}
+    try:
+        return models.build(name, inputs, config["task"], **settings)
+    except (ValueError, TypeError) as error:
+        raise ZooError(f"{source / CONFIG}: {error}") from None
+
+
+def load_network(folder: Path):
+    """(network in eval mode with the folder's weights, config.json's content)."""
+    config = read_config(folder)
+    require_export_extra("safetensors")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    if not (folder / WEIGHTS).is_file():
+        formats = ", ".join(sorted(path.name for path in folder.glob("model.*"))) or "no model file"
+        raise ZooError(f"{folder} holds {formats} but no {WEIGHTS}; export the checkpoint with "
+                       f"format=safetensors to load it in zoo")
+    net = build_network(config, folder)
+    try:
+        load_model(net, folder / WEIGHTS, strict=True, device="cpu")
+    except (SafetensorError, RuntimeError, OSError) as error:
+        raise ZooError(f"{folder / WEIGHTS} does not fit model={config['model']['name']} as config.json "
+                       f"describes it: {' '.join(str(error).split())[:150]}") from None
+    return net.eval(), config
+
+
+def write_config(folder: Path, config: dict) -> None:
+    (folder / CONFIG).write_text(json.dumps({"format": "zoo-export", "version": VERSION, **config}, indent=2) + "\n")
