@@ -19,7 +19,13 @@ def require_export_extra(*modules: str) -> None:
     """One line naming the extra to install where a module of zoo[export] is missing."""
     import importlib.util
 
-    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    def installed(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ValueError:  # imported once and then taken away (sys.modules[module] = None)
+            return False
+
+    missing = [module for module in modules if not installed(module)]
     if missing:
         raise ZooError(f"exported models need {', '.join(missing)}, which is not installed: install zoo's export "
                        f'extra, pip install "zoo[export]" (in a checkout: pip install -e ".[export]")')
