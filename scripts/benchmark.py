@@ -7,6 +7,7 @@
     python scripts/benchmark.py text --seeds 3        # language models: baselines, then every family's defaults
     python scripts/benchmark.py views --repeats 3     # what the views (zoo/views/) add to a default run
     python scripts/benchmark.py devices --repeats 3   # one run on 1 and on 2 CPU processes (DDP), side by side
+    python scripts/benchmark.py inference --repeats 5 # exported models: eager, torch.export, onnxruntime
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
 Accuracy: every row is a real run. The paper's presets run `train(cfg)` in this process with the config
@@ -44,6 +45,8 @@ has two), run after run and alternating which goes first; steps per epoch (each 
 samples per second (all processes together, zoo's Throughput), training time, the whole command's wall time
 and the test accuracy. Each is a subprocess: Lightning's ddp starts its second process by running the
 command line again.
+
+Inference: scripts/inference_benchmark.py's docstring says how it measures.
 
 Only the standard library is imported at the top, so that the raw start-up subprocess pays for nothing
 but torch, Lightning and numpy.
@@ -637,11 +640,13 @@ def main(argv=None) -> None:
         raw_startup(*argv[1:3])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="?", choices=["all", "targets", "accuracy", "overhead", "text", "views", "devices"],
+    parser.add_argument("which", nargs="?", choices=["all", "targets", "accuracy", "overhead", "text", "views", "devices",
+                                                      "inference"],
                         default="all")
     parser.add_argument("--families", nargs="*", help="text: only these families (default: all five); "
                                                       "views: these (default: cnn transformer); "
-                                                      "devices: these (default: cnn mlp)")
+                                                      "devices: these (default: cnn mlp); "
+                                                      "inference: these (default: all five)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead and views benchmarks")
     parser.add_argument("--rows", nargs="*", help="overhead: only the rows of these overrides (e.g. 'model=cnn', "
@@ -682,6 +687,12 @@ def main(argv=None) -> None:
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "devices"):
             sections += ["### One run on 1 and 2 CPU processes", "", f"`{invoked}`", "", devices(args, work / "devices")]
+            print("\n".join(sections[-5:]), flush=True)
+        if args.which in ("all", "inference"):
+            from inference_benchmark import inference
+
+            sections += ["### Inference: eager PyTorch, torch.export and onnxruntime", "", f"`{invoked}`", "",
+                         inference(args, work / "inference", run_zoo)]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "targets"):
             sections += ["### Targets (issue 13)", "", f"`{invoked}`", "", targets(args, work / "targets")]

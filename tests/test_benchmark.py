@@ -53,3 +53,9 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
                     "MLP defaults, test acc %", "whole command per default run",
                     "`experiment=paper_cnn`", "`model=cnn`"):
         assert re.search(rf"^\| [^|]*{re.escape(measure)}[^|]* \| [\d.]+[^|]* \| [^|]+ \| (met|missed) \|$", printed, re.M), measure
+    assert "### Inference: eager PyTorch, torch.export and onnxruntime" in written
+    for family in ("linear", "mlp", "cnn", "rnn", "transformer"):
+        row = re.search(rf"^\| {family} \| [\d,]+ \| ([\d.]+) / ([\d.]+) / ([\d.]+) \| ([\d,]+) / ([\d,]+) / ([\d,]+) \|$",
+                        printed, re.M)
+        assert row, family
+        assert all(float(value.replace(",", "")) > 0 for value in row.groups())
