@@ -71,6 +71,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The zoo of this checkout, not whichever one is installed (an editable install of another checkout, say):
 # `python scripts/benchmark.py` puts scripts/ on the path, not the checkout.
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sections in other files, however it is loaded
 
 # (row, the MNIST-1D paper's test accuracy in %, the target for zoo's defaults in %, train.py overrides)
 PAPER_ROWS = [

@@ -118,3 +118,14 @@ def test_every_class_of_zoos_configs_is_known():
                     assert value in known_targets(), (group, option.stem, key, value)
     GlobalHydra.instance().clear()
     assert "torch.save" not in known_targets() and "zoo.tasks.classification.Classification" in known_targets()
+
+
+@pytest.mark.parametrize("logged", ["base", "os", "language_model.torch"])
+def test_zoo_compare_imports_only_zoos_own_tasks(logged):
+    """zoo-compare knows a run's task by the name its event file logged: a name that is not one of conf/task/ is
+    refused, never imported (zoo.tasks.base is a module, but not a task)."""
+    from zoo.compare import task_of
+
+    with pytest.raises(SystemExit, match=f"a run logged task '{logged}', which this zoo does not know"):
+        task_of({"task": logged})
+    assert task_of({"task": "language_model"}).name == "language_model"

@@ -43,15 +43,20 @@ COMPARISON_FIGURES: list[str] = [
 
 
 def task_of(hparams: dict):
-    """The task class a run declares in its HPARAMS row (runs from before tasks were all classifications)."""
+    """The task class a run declares in its HPARAMS row (runs from before tasks were all classifications). An
+    event file is data: only the modules of zoo's own tasks (zoo/tasks/<name>.py, conf/task/) are imported."""
+    from zoo.known_classes import known_task_names
+
     name = hparams.get("task", "classification")
-    try:  # a task's module is named after it (zoo/tasks/<name>.py)
+    task = None
+    if name in known_task_names():
         module = importlib.import_module(f"zoo.tasks.{name}")
-        return next(value for value in vars(module).values() if getattr(value, "name", None) == name
-                    and isinstance(value, type))
-    except (ImportError, StopIteration):
+        task = next((value for value in vars(module).values() if getattr(value, "name", None) == name
+                     and isinstance(value, type)), None)
+    if task is None:
         raise SystemExit(f"error: a run logged task {name!r}, which this zoo does not know; "
-                         f"compare it with the zoo that trained it") from None
+                         f"compare it with the zoo that trained it")
+    return task
 
 
 def score_columns(task) -> tuple[str, str]:
