@@ -131,7 +131,7 @@ def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_
     time.sleep(alone["train_time_s"] / 2 / 4)  # into the second epoch
     os.killpg(run.pid, signal.SIGKILL)
     run.communicate(timeout=60)
-    saved = load_checkpoint(checkpoint)
+    saved = open_safely(checkpoint)
     assert saved["epoch"] < 1, "the run finished its second epoch before the kill"
     run_dir = checkpoint.parent.parent
     assert not (run_dir / "metrics.json").exists()
