@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check that the floors in pyproject.toml are true: install the lowest version that it allows of every
-# dependency (and of the dev and cluster extras) into a virtual environment, then run the tests there.
+# dependency (and of every extra) into a virtual environment, then run the tests there.
 #
 #   bash scripts/check_floors.sh [pytest arguments]      e.g. tests/test_train.py tests/test_resume.py
 #
@@ -17,8 +17,8 @@ import tomllib
 
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
-for requirement in project["dependencies"] + extras["cluster"] + extras["dev"]:
-    if requirement.startswith("zoo["):  # dev's own "zoo[cluster]": the cluster floors are listed already
+for requirement in project["dependencies"] + [r for extra in extras.values() for r in extra]:
+    if requirement.startswith("zoo["):  # dev's own "zoo[cluster]"...: each extra's floors are listed already
         continue
     name, floor = re.match(r"([\w.-]+)\s*>=\s*([\w.]+)", requirement).groups()
     print(f"{name}=={floor}")

@@ -6,6 +6,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from own_data import customers, write_folder
 from zoo.checks import check_config
 from zoo.errors import ZooError
 from zoo.training import CONFIG_DIR, build_network, build_trainer
@@ -21,10 +22,20 @@ def test_defaults_are_mnist1d_cnn_adamw_cosine(compose_config):
     assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.scheduler._target_ == "zoo.schedules.cosine"
 
 
+@pytest.fixture(scope="module")
+def own_data(tmp_path_factory) -> dict[str, list[str]]:
+    """The overrides that point the data sets of a user's own files at small ones (tests/own_data.py)."""
+    folder = tmp_path_factory.mktemp("own")
+    write_folder(folder / "pets", per_class=4)
+    customers(rows=60).to_csv(folder / "customers.csv", index=False)
+    return {"images": [f"data.path={folder / 'pets'}", f"data.data_dir={folder / 'cache'}"],
+            "table": [f"data.path={folder / 'customers.csv'}", "data.target=churn", "data.drop=[id]"]}
+
+
 @pytest.mark.parametrize("data", options("data"))
 @pytest.mark.parametrize("model", options("model"))
-def test_every_model_composes_with_every_data_set(compose_config, model, data):
-    cfg = compose_config(f"model={model}", f"data={data}")
+def test_every_model_composes_with_every_data_set(compose_config, model, data, own_data):
+    cfg = compose_config(f"model={model}", f"data={data}", *own_data.get(data, []))
     datamodule = instantiate(cfg.data)
     assert datamodule.name == data
     suited = getattr(datamodule, "suited_models", None)

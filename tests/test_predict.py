@@ -164,6 +164,13 @@ def save_png(path, size):
     return path
 
 
+def truncated_png(path):
+    """A PNG of noise cut off halfway, as an interrupted copy leaves it."""
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    return path
+
+
 def old_checkpoint(run_dir, tmp_path):
     """A checkpoint as zoo wrote them before it saved the input normalization."""
     checkpoint = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
@@ -189,14 +196,14 @@ BAD_INPUTS = {  # case: (arguments, what the one line must say)
                     "takes numbers"),
     "NaN": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={npy(tmp, np.full((2, 40), np.nan))}"], "NaN"),
     "wrong file type": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={write_text(tmp / 'x.txt')}"],
-                        "reads a .npy array, a .png/.jpg image or a folder of images, not .txt"),
+                        "reads a .npy array, an image (.png .jpg .jpeg .bmp .webp .gif) or a folder of images, not .txt"),
     "folder without images": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={write_text(tmp / 'x.txt').parent}"],
-                              "holds no .png or .jpg images"),
+                              "holds no images (.png .jpg .jpeg .bmp .webp .gif)"),
     "missing file": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={tmp / 'absent.npy'}"], "does not exist"),
     "image for signals": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={save_png(tmp / 'x.png', (1, 40))}"],
                           "takes arrays of shape (N, 1, 40), not images"),
-    "image of the wrong size": (lambda runs, tmp: [f"ckpt={runs[1]}", f"input={save_png(tmp / 'x.png', (10, 12))}"],
-                                "is 12x10 pixels; a model for digits takes 8x8"),
+    "unreadable image": (lambda runs, tmp: [f"ckpt={runs[1]}", f"input={truncated_png(tmp / 'x.png')}"],
+                         "x.png is not a readable image"),
     "not a checkpoint": (lambda runs, tmp: [f"ckpt={npy(tmp, np.zeros((2, 40)))}", f"input={tmp / 'inputs.npy'}"],
                          "is not a checkpoint zoo can open"),
     "not a zoo checkpoint": (lambda runs, tmp: [f"ckpt={foreign_checkpoint(tmp)}",

@@ -30,6 +30,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 COST_COLUMNS = ["params", "train_time_s", "samples_per_s", "flops_forward"]  # flops: zoo.views.cost
+# The classical models a table's runs are measured against (zoo.views.baselines): result name -> row name.
+CLASSICAL = {"hgb": "gradient boosting (sklearn)", "logistic": "logistic regression (sklearn)",
+             "ridge": "ridge regression (sklearn)"}
 # What changes between the repeats of one experiment; every other logged hyperparameter is a setting.
 REPEAT_KEYS = {"seed"}
 # Figures of what the runs' views measured (zoo/views/), as "module:function": each function(runs, out)
@@ -94,6 +97,10 @@ def read_run(run_dir: Path, metric: str | None) -> dict:
         # hp/ tags came with the HPARAMS table; earlier runs logged only the metric itself
         found = next((tag for tag in (f"hp/{column}", column.replace("_", "/", 1)) if tag in tags), None)
         record[column] = events.Scalars(found)[-1].value if found else None
+    # The classical models fitted on the same rows (zoo.views.baselines), scored by the task's headline metric.
+    headline = score_columns(task)[0]
+    record["classical"] = {name: events.Scalars(f"hp/{name}_{headline}")[-1].value for name in CLASSICAL
+                           if f"hp/{name}_{headline}" in tags}
     metric = metric or task.monitor
     record["metric"] = metric
     record["curve"] = [(s.step, s.value) for s in events.Scalars(metric)] if metric in tags else []
@@ -172,9 +179,31 @@ def summarize(groups: list[tuple[dict, list[dict]]], keys: list[str], task) -> l
                      "train_time_s_mean": mean(m["train_time_s"] for m in members),
                      "samples_per_s_mean": mean(m["samples_per_s"] for m in members),
                      "final_metric_mean": mean(m["final"] for m in members)})
+    rows += classical_rows(groups, keys, task)
     if task.mode == "min":
         return sorted(rows, key=lambda row: (order(row["data"]), order(row[f"{score}_mean"])))
-    return sorted(rows, key=lambda row: [order(row[key]) for key in ["data", "model", *keys]])
+    # Each data set's families by their settings, then the classical models it was measured against.
+    return sorted(rows, key=lambda row: [order(row["data"]), row["model"] in CLASSICAL.values()]
+                  + [order(row[key]) for key in ["model", *keys]])
+
+
+def classical_rows(groups: list[tuple[dict, list[dict]]], keys: list[str], task) -> list[dict]:
+    """One row per data set and classical model its runs measured (tables: zoo.views.baselines), beside the
+    families: whether any network beats gradient boosting on the user's data shows at once."""
+    score, best = score_columns(task)
+    runs_by_data: dict = {}
+    for config, members in groups:
+        runs_by_data.setdefault(config.get("data"), []).extend(members)
+    rows = []
+    for data, members in runs_by_data.items():
+        for name, title in CLASSICAL.items():
+            scores = [run["classical"][name] for run in members if name in run["classical"]]
+            if scores:
+                rows.append({"data": data, "model": title, **{key: None for key in keys}, "runs": len(scores),
+                             f"{score}_mean": mean(scores), f"{score}_std": spread(scores), f"{best}_mean": None,
+                             "params": None, "flops_forward": None, "train_time_s_mean": None,
+                             "samples_per_s_mean": None, "final_metric_mean": None})
+    return rows
 
 
 def text(value, digits=3) -> str:
@@ -318,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console(width=max(Console().width, 120))
     for task, rows, own_keys, metric in tables:
-        table = Table(title=f"{sum(row['runs'] for row in rows)} finished {task.name.replace('_', ' ')} runs under "
+        trained = sum(row["runs"] for row in rows if row["model"] not in CLASSICAL.values())
+        table = Table(title=f"{trained} finished {task.name.replace('_', ' ')} runs under "
                             f"{logdir}, grouped by every setting but the seed")
         for header in headers(own_keys, metric, task):
             numeric = header not in ("data", "model", *own_keys)

@@ -9,7 +9,7 @@ below) and README.md, a model card; several formats may go to one folder. A clas
 models take raw inputs as zoo-predict does, (batch, *input_shape) float32, normalize inside and return logits;
 a language model's take symbol ids (batch, time) and return every position's next-symbol logits. The batch
 dimension is dynamic. Each file written is checked on the run's test split against the checkpoint's model:
-the largest absolute logit difference must stay under 1e-4 and the accuracy be the same, else the file is
+the largest absolute logit difference must stay under 1e-4 and the accuracy be the same (a regressor's RMSE), else the file is
 removed and the export fails.
 """
 
@@ -62,8 +62,9 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
     inputs, targets = test_split(cfg, checkpoint, task.name)
     reference = logits_of(module, inputs)
     accuracy = accuracy_of(reference, targets)
+    score = "rmse" if task.name == "regression" else "accuracy"  # what accuracy_of measures
     print(f"zoo: exporting {cfg.model.name} on {dataset['name']} from {path}; checking on the "
-          f"{len(inputs):,} test samples, where the checkpoint's model has accuracy {accuracy:.4f}", flush=True)
+          f"{len(inputs):,} test samples, where the checkpoint's model has {score} {accuracy:.4f}", flush=True)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -71,7 +72,7 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
     config = {"task": task.name, "model": OmegaConf.to_container(cfg.model, resolve=True), "data": dataset,
               "inputs": input_layout(task.name, dataset, full), "outputs": output_layout(task.name, dataset),
               "params": models.count_parameters(task.net), "test_metrics": test_metrics(path),
-              "measured": {"test_samples": len(inputs), "accuracy": accuracy}, "command": training_command(path),
+              "measured": {"test_samples": len(inputs), score: accuracy}, "command": training_command(path),
               "checkpoint": str(path), "checks": dict(previous.get("checks", {}))}
     write_config(folder, config)  # first: zoo.load reads it to check model.safetensors
     program = None
@@ -87,7 +88,7 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
             raise ZooError(f"{target} does not run: {' '.join(str(error).split())[:200]}") from None
         # The shape the file takes: a program's may have fewer dynamic dimensions than the network.
         takes = input_layout(task.name, dataset, dynamic if name != "safetensors" else full)["shape"]
-        config["checks"][name] = {**check(target, logits, reference, targets, accuracy), "input_shape": takes}
+        config["checks"][name] = {**check(target, logits, reference, targets, accuracy, score), "input_shape": takes}
         write_config(folder, config)
     write_card(folder, config)
     files = sorted(p.name for p in folder.iterdir() if p.name in (*FILES.values(), "config.json", "README.md"))
@@ -127,22 +128,25 @@ def traceable(task, dataset: dict):
         return task.net, torch.zeros(2, context, dtype=torch.long), {0: batch, 1: Dim("time", min=1, max=context)}
 
     class RawInputs(nn.Module):
-        """The network behind the normalization it was trained with: raw (batch, *input_shape) in, logits out."""
+        """The network behind the normalization it was trained with: raw (batch, *input_shape) in, logits out (a
+        regressor's values, in the target's units)."""
 
-        def __init__(self, net, mean, std):
+        def __init__(self, net, mean, std, scale):
             super().__init__()
-            self.net = net
+            self.net, self.scale = net, scale
             self.register_buffer("mean", mean)
             self.register_buffer("std", std)
 
         def forward(self, x):
-            return self.net((x - self.mean) / self.std)
+            out = self.net((x - self.mean) / self.std)
+            return out.squeeze(-1) * self.scale[1] + self.scale[0] if self.scale else out
 
     shape = tuple(dataset["input_shape"])
     view = (1, -1) + (1,) * (len(shape) - 1)
     mean = torch.tensor(dataset["mean"], dtype=torch.float32).view(view)
     std = torch.tensor(dataset["std"], dtype=torch.float32).view(view)
-    return RawInputs(task.net, mean, std).eval(), torch.zeros(2, *shape), {0: batch}
+    scale = (dataset.get("target") or {}).get("scale")
+    return RawInputs(task.net, mean, std, scale).eval(), torch.zeros(2, *shape), {0: batch}
 
 
 def exported_program(module, example, dynamic: dict, family: str):
@@ -194,7 +198,7 @@ def write_safetensors(net, target: Path, folder: Path, dataset: dict):
 
     save_model(net, target)
     rebuilt, config = load_network(folder)
-    return Predictor(rebuilt, config["data"]).eval() if config["task"] == "classification" else rebuilt
+    return rebuilt if config["task"] == "language_model" else Predictor(rebuilt, config["data"]).eval()
 
 
 WRITERS = {"onnx": write_onnx, "torch": write_torch, "safetensors": write_safetensors}
@@ -213,6 +217,9 @@ def test_split(cfg, checkpoint: dict, task_name: str):
         inputs, targets = datamodule.splits["test"]
         return inputs.cpu(), targets.cpu()
     *_, inputs, targets = datamodule.load()
+    if task_name == "regression":
+        mean, std = checkpoint["hyper_parameters"]["dataset"]["target"]["scale"]
+        return inputs.to(torch.float32), targets.double() * std + mean
     return inputs.to(torch.float32), targets.long()
 
 
@@ -224,27 +231,37 @@ def logits_of(run, inputs):
 
 
 def accuracy_of(logits, targets) -> float:
+    """Accuracy of logits; of a regressor's values, which come with float targets, RMSE."""
     from zoo.data.text import IGNORED
 
+    if targets.is_floating_point():
+        return float(((logits.double() - targets) ** 2).mean().sqrt())
     kept = targets != IGNORED
     return float((logits.argmax(dim=-1) == targets)[kept].float().mean())
 
 
-def check(target: Path, logits, reference, targets, accuracy: float) -> dict:
+def check(target: Path, logits, reference, targets, accuracy: float, score: str = "accuracy") -> dict:
     """The file's logits against the checkpoint's model's on the test split: printed, and returned for
     config.json; a file that differs by more is removed and the export fails."""
     difference = float((logits - reference).abs().max())
+    if targets.is_floating_point():  # a regressor's values: in standard deviations of the test targets, not units
+        difference /= float(targets.std()) or 1.0
     got = accuracy_of(logits, targets)
     print(f"zoo: checked {target.name} on the test split: largest |logit difference| {difference:.2e} "
-          f"(limit {MAX_LOGIT_DIFFERENCE:g}), accuracy {got:.4f} (checkpoint {accuracy:.4f})", flush=True)
-    if not difference < MAX_LOGIT_DIFFERENCE or got != accuracy:
+          f"(limit {MAX_LOGIT_DIFFERENCE:g}), {score} {got:.4f} (checkpoint {accuracy:.4f})", flush=True)
+    same = abs(got - accuracy) <= 1e-6 * max(1.0, abs(accuracy)) if targets.is_floating_point() else got == accuracy
+    if not difference < MAX_LOGIT_DIFFERENCE or not same:
         target.unlink(missing_ok=True)
         raise ZooError(f"{target.name} does not compute what the checkpoint's model computes (largest logit "
-                       f"difference {difference:.2e}, accuracy {got:.4f} against {accuracy:.4f}); it was removed")
-    return {"file": target.name, "max_abs_logit_difference": difference, "accuracy": got}
+                       f"difference {difference:.2e}, {score} {got:.4f} against {accuracy:.4f}); it was removed")
+    return {"file": target.name, "max_abs_logit_difference": difference, score: got}
 
 
 def input_layout(task_name: str, dataset: dict, dynamic: dict) -> dict:
+    if "encoding" in dataset:
+        return {"shape": ["batch", *dataset["input_shape"]], "dtype": "float32",
+                "values": "a table's rows encoded as data.encoding says (zoo.data.table_encoding; in Python: "
+                          "zoo.load(folder).encode(rows))", "normalization": "none: the encoding standardizes"}
     if task_name == "language_model":
         time = "time" if 1 in dynamic else int(dataset["context"])
         return {"shape": ["batch", time], "dtype": "int64", "max_time": int(dataset["context"]),
@@ -257,6 +274,9 @@ def input_layout(task_name: str, dataset: dict, dynamic: dict) -> dict:
 
 
 def output_layout(task_name: str, dataset: dict) -> dict:
+    if task_name == "regression":
+        return {"shape": ["batch"], "values": f"the predicted {dataset['target']['name']}, in its units",
+                "classes": []}
     if task_name == "language_model":
         return {"shape": ["batch", "time", dataset["model_inputs"]["vocab_size"]],
                 "values": "logits of the next symbol at every position"}

@@ -60,6 +60,9 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 
         "data.shape": as_type(data.get("shape"), str),
         "data.noise": as_type(data.get("noise"), float),
         "data.features": as_type(",".join(data["features"]) if data.get("features") else None, str),
+        # a user's own data: the folder or file, and a table's target column
+        "data.path": as_type(data.get("path"), str),
+        "data.target": as_type(data.get("target"), str),
         # the random transformations of training batches (data.augment), "none" without
         "data.augment": ",".join(f"{key}={value}" for key, value in (data.get("augment") or {}).items()) or "none",
         "trainer.max_epochs": float(cfg.trainer.max_epochs),

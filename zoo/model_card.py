@@ -20,6 +20,13 @@ from zoo.export_folder import load_network
 net, config = load_network(Path("{folder}"))  # this folder: the network, rebuilt from config.json
 logits = net(torch.from_numpy({example}))  # next-symbol logits at every position
 ```""",
+    "table_safetensors": """```python
+import pandas, zoo
+model = zoo.load("{folder}")  # this folder: rebuilds the network from config.json, loads model.safetensors
+rows = pandas.read_csv("new_rows.csv")  # every feature column; missing values and new categories are fine
+predictions = model(model.encode(rows))  # logits (a regressor: values in the target's units)
+```
+or on the command line: `zoo-predict ckpt={folder} input=new_rows.csv`""",
     "safetensors": """```python
 import zoo
 model = zoo.load("{folder}")  # this folder: rebuilds the network from config.json, loads model.safetensors
@@ -50,6 +57,9 @@ def card(folder: Path, config: dict) -> str:
         symbols = data["vocabulary"]["characters"]
         lines.append(f"| vocabulary | {data['model_inputs']['vocab_size']} symbols: {symbols[:60]!r}"
                      f"{'...' if len(symbols) > 60 else ''} (ids in config.json, data.vocabulary) |")
+    elif config["task"] == "regression":
+        lines.append(f"| target | {data['target']['name']}, in its own units |")
+        lines.append(f"| normalization | {inputs['normalization']} |")
     else:
         lines.append(f"| classes | {', '.join(map(str, outputs['classes']))} |")
         lines.append(f"| normalization | {inputs['normalization']} |")
@@ -57,19 +67,21 @@ def card(folder: Path, config: dict) -> str:
     for key, value in config["test_metrics"].items():
         lines.append(f"| {key} (the run's) | {value:.4f} |")
     measured = config["measured"]
-    lines.append(f"| accuracy measured by zoo-export | {measured['accuracy']:.4f} on {measured['test_samples']:,} "
+    score = "rmse" if "rmse" in measured else "accuracy"
+    lines.append(f"| {score} measured by zoo-export | {measured[score]:.4f} on {measured['test_samples']:,} "
                  f"test {'windows' if language_model else 'samples'} |")
     lines += ["", "## Trained with", "", f"    {config['command']}" if config["command"] else
               "The training command is not known: the checkpoint was exported from outside its run folder.", "",
               "## Files, each checked against the checkpoint's model on the test split", "",
-              "| file | takes | largest absolute logit difference | accuracy |", "|---|---|---|---|"]
+              f"| file | takes | largest absolute logit difference | {score} |", "|---|---|---|---|"]
     for check in config["checks"].values():
         lines.append(f"| {check['file']} | ({', '.join(map(str, check['input_shape']))}) | "
-                     f"{check['max_abs_logit_difference']:.2e} | {check['accuracy']:.4f} |")
+                     f"{check['max_abs_logit_difference']:.2e} | {check[score]:.4f} |")
     lines += ["", "config.json holds everything above as plain JSON.", "", "## How to load it", ""]
     for name, check in config["checks"].items():
         example = example_input({**inputs, "shape": check["input_shape"]})
-        snippet = LOADING[f"language_model_{name}" if language_model and name == "safetensors" else name]
+        kind = "language_model_" if language_model else "table_" if "encoding" in data else ""
+        snippet = LOADING.get(f"{kind}{name}", LOADING[name])
         lines += [snippet.format(example=example, folder=folder.name), ""]
     return "\n".join(lines)
 

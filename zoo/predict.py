@@ -16,19 +16,23 @@ import torch
 from torch import nn
 
 from zoo.cli import parse_settings
+from zoo.data.image_files import IMAGE_SUFFIXES, UnreadableImage, is_image_file, read_image
+from zoo.data.table_encoding import TableEncoding
 from zoo.errors import ZooError
 
-USAGE = ("usage: zoo-predict ckpt=<checkpoint, run directory or export folder> input=<file.npy, .png/.jpg image or folder of "
-         "images> [output=<file.csv>]")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+USAGE = ("usage: zoo-predict ckpt=<checkpoint, run directory or export folder> input=<file.npy, an image, a folder "
+         "of images, or a table's rows in .csv or .parquet> [output=<file.csv>]")
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 BATCH_SIZE = 1024
 
 
 class Predictor(nn.Module):
-    """A trained network behind the normalization it was trained with: raw inputs in, logits out.
+    """A trained network behind the normalization it was trained with: raw inputs in, logits out (a regressor's
+    predictions, in the target's units).
 
     Takes inputs of shape (N, *input_shape), (N, features) flattened, or (N, height, width) for a
-    one-channel set, as a NumPy array or a tensor of floats or integers (uint8 images as stored).
+    one-channel set, as a NumPy array or a tensor of floats or integers (uint8 images as stored). A table's rows
+    go through `encode` first (a pandas DataFrame, as the file holds them).
     """
 
     def __init__(self, net: nn.Module, dataset: dict, checkpoint: str = ""):
@@ -41,6 +45,25 @@ class Predictor(nn.Module):
         channels = (1, -1) + (1,) * (len(self.input_shape) - 1)
         self.register_buffer("mean", torch.tensor(dataset["mean"], dtype=torch.float32).view(channels))
         self.register_buffer("std", torch.tensor(dataset["std"], dtype=torch.float32).view(channels))
+        # A table's: its encoding, and the target's name and (regression) standardization.
+        self.encoding = TableEncoding.from_dict(dataset["encoding"]) if "encoding" in dataset else None
+        target = dataset.get("target") or {}
+        self.target, self.scale = target.get("name"), target.get("scale")
+
+    @property
+    def regression(self) -> bool:
+        return self.scale is not None
+
+    def encode(self, rows) -> torch.Tensor:
+        """A table's rows (a pandas DataFrame holding every feature column; others are ignored) as the network
+        takes them: missing values and categories training never saw are encoded as in training."""
+        if self.encoding is None:
+            raise ZooError(f"a model for {self.data_name} takes arrays, not a table's rows")
+        absent = [column for column in self.encoding.columns if column not in rows.columns]
+        if absent:
+            raise ZooError(f"the rows lack the column{'s' * (len(absent) > 1)} {', '.join(map(repr, absent))}, which "
+                           f"the model reads; it reads {', '.join(map(repr, self.encoding.columns))}")
+        return torch.from_numpy(self.encoding.encode(rows))
 
     def accepted_shapes(self) -> list[tuple[int, ...]]:
         shapes = [self.input_shape, (prod(self.input_shape),)]
@@ -68,11 +91,17 @@ class Predictor(nn.Module):
         return (x - self.mean) / self.std
 
     def forward(self, x) -> torch.Tensor:
-        return self.net(self.normalize(x))
+        return self.outputs(self.net(self.normalize(x)))
+
+    def outputs(self, out: torch.Tensor) -> torch.Tensor:
+        """The network's outputs as the model gives them: logits, or a regressor's values in the target's units."""
+        return out.squeeze(-1) * self.scale[1] + self.scale[0] if self.regression else out
 
     @torch.no_grad()
     def probabilities(self, x) -> torch.Tensor:
         """The probability of each class (columns in the order of `class_names`) for each input."""
+        if self.regression:
+            raise ZooError(f"a regressor of {self.target} gives values, not class probabilities: call the model")
         return self(x).softmax(dim=1)
 
 
@@ -83,9 +112,9 @@ def load(path) -> Predictor:
 
     if is_export_folder(Path(path)):
         net, config = load_network(Path(path))
-        if config["task"] != "classification":
-            raise ZooError(f"{path} holds a {config['task'].replace('_', ' ')}, not a classifier; sample from its "
-                           f"checkpoint with zoo-generate")
+        if config["task"] == "language_model":
+            raise ZooError(f"{path} holds a language model, not a classifier; sample from its checkpoint with "
+                           f"zoo-generate")
         return Predictor(net, config["data"], checkpoint=str(path)).eval()
     # Imported here, not at the top: zoo-predict checks its command line and input files first, in a
     # fraction of the seconds Lightning and Hydra take to import.
@@ -93,9 +122,8 @@ def load(path) -> Predictor:
 
     path, checkpoint, _, task = restore(path)
     dataset = checkpoint["hyper_parameters"]["dataset"]
-    if task.name != "classification":
-        raise ZooError(f"{path} is a {task.name.replace('_', ' ')}, not a classifier; sample from it with "
-                       f"zoo-generate ckpt={path}")
+    if task.name == "language_model":
+        raise ZooError(f"{path} is a language model, not a classifier; sample from it with zoo-generate ckpt={path}")
     if "mean" not in dataset:
         raise ZooError(f"{path} was saved before zoo kept the input normalization in its checkpoints, so it "
                        f"cannot take raw inputs; train the model again (zoo-eval can still test it)")
@@ -103,17 +131,19 @@ def load(path) -> Predictor:
 
 
 def input_files(source: Path) -> list[Path]:
-    """The .npy array or the image to read, or the images of a folder (sorted by name)."""
+    """The .npy array or the image to read, or the images of a folder and its subfolders (sorted by path; hidden
+    and other files are left alone)."""
     if source.is_dir():
-        images = sorted(path for path in source.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+        images = sorted(path for path in source.rglob("*") if path.is_file() and is_image_file(path.relative_to(source))
+                        and not any(part.startswith(".") for part in path.relative_to(source).parts))
         if not images:
-            raise ZooError(f"input folder {source} holds no .png or .jpg images")
+            raise ZooError(f"input folder {source} holds no images ({' '.join(IMAGE_SUFFIXES)})")
         return images
     if not source.is_file():
         raise ZooError(f"input {source} does not exist")
     if source.suffix.lower() not in (".npy", *IMAGE_SUFFIXES):
-        raise ZooError(f"input {source}: zoo-predict reads a .npy array, a .png/.jpg image or a folder of images, "
-                       f"not {source.suffix or 'a file without a suffix'}")
+        raise ZooError(f"input {source}: zoo-predict reads a .npy array, an image ({' '.join(IMAGE_SUFFIXES)}) or a "
+                       f"folder of images, not {source.suffix or 'a file without a suffix'}")
     return [source]
 
 
@@ -128,25 +158,19 @@ def read_array(path: Path) -> np.ndarray:
 
 
 def read_images(paths: list[Path], predictor: Predictor) -> np.ndarray:
-    """Images as (N, channels, height, width), their 0-255 pixels brought to the scale of the stored data."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Images of any size and mode as (N, channels, height, width), read as training read them (zoo.data.image_files:
+    converted to the model's channels, shorter side resized and the centre cut out), their 0-255 pixels brought to
+    the scale of the stored data."""
     shape = predictor.input_shape
     if predictor.pixel_max is None or len(shape) != 3 or shape[0] not in (1, 3):
         raise ZooError(f"a model for {predictor.data_name} takes arrays of shape (N, {', '.join(map(str, shape))}), "
                        f"not images; give a .npy file")
-    channels, height, width = shape
     images = []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-        except (OSError, UnidentifiedImageError) as error:
-            raise ZooError(f"input {path} is not a readable image: {' '.join(str(error).split())[:150]}") from None
-        if pixels.shape[:2] != (height, width):
-            raise ZooError(f"image {path} is {pixels.shape[1]}x{pixels.shape[0]} pixels; a model for "
-                           f"{predictor.data_name} takes {width}x{height}")
-        images.append(pixels.reshape(height, width, channels).transpose(2, 0, 1))
+            images.append(read_image(path, shape[0], tuple(shape[1:])).numpy())
+        except UnreadableImage as error:
+            raise ZooError(f"input {path} is not a readable image: {error}") from None
     return np.stack(images) * (predictor.pixel_max / 255)
 
 
@@ -157,16 +181,48 @@ def default_output(source: Path) -> Path:
 
 
 def write_csv(target: Path, id_column: str, ids: list, logits: torch.Tensor, class_names: list[str]) -> None:
-    """One row per input; written beside the target and renamed into place, so a failed write leaves nothing."""
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+    """One row per input (write_atomically)."""
+
+    def write(partial: Path) -> None:
         with open(partial, "w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow([id_column, "predicted_index", "predicted", *class_names])
             # The class is the logits' argmax, as training scores it (rounded probabilities can tie).
             for row_id, best, row in zip(ids, logits.argmax(dim=1).tolist(), logits.softmax(dim=1).tolist()):
                 writer.writerow([row_id, best, class_names[best], *(f"{p:.6f}" for p in row)])
+
+    write_atomically(target, write)
+
+
+def predict_rows(predictor: Predictor, source: Path, target: Path) -> int:
+    """A table's new rows: every column carried through, then the prediction (and each class's probability)."""
+    from zoo.data.table import read_table
+
+    if predictor.encoding is None:
+        raise ZooError(f"input {source}: a model for {predictor.data_name} takes a .npy array or images, not a table")
+    rows = read_table(source, key="input")
+    if not len(rows):
+        raise ZooError(f"input {source} holds no rows")
+    x = predictor.encode(rows)
+    with torch.no_grad():
+        out = predictor.outputs(torch.cat([predictor.net(x[i:i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]))
+    predicted = rows.copy()
+    if predictor.regression:
+        predicted[f"predicted_{predictor.target}"] = out.numpy()
+    else:
+        predicted[f"predicted_{predictor.target}"] = [predictor.class_names[i] for i in out.argmax(dim=1).tolist()]
+        for name, column in zip(predictor.class_names, out.softmax(dim=1).T.tolist()):
+            predicted[f"p_{name}"] = np.round(column, 6)
+    write_atomically(target, lambda partial: predicted.to_csv(partial, index=False))
+    return len(rows)
+
+
+def write_atomically(target: Path, write) -> None:
+    """Written beside the target and renamed into place, so a failed write leaves nothing."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write(partial)
         os.replace(partial, target)
     except OSError as error:
         raise ZooError(f"could not write {target}: {error.strerror}; choose another output=...") from None
@@ -177,15 +233,27 @@ def write_csv(target: Path, id_column: str, ids: list, logits: torch.Tensor, cla
 def predict(ckpt: str, source: str, output: str | None = None) -> Path:
     """Predict every input in `source` with the model at `ckpt`; write the CSV and return where."""
     source = Path(source)
-    files = input_files(source)
+    if source.suffix.lower() in TABLE_SUFFIXES:
+        if not source.is_file():
+            raise ZooError(f"input {source} does not exist")
+        files = [source]
+    else:
+        files = input_files(source)
     target = Path(output) if output else default_output(source)
     if target.suffix.lower() != ".csv":
         raise ZooError(f"output={target} must be a .csv file")
     predictor = load(ckpt)
+    if source.suffix.lower() in TABLE_SUFFIXES:
+        count = predict_rows(predictor, source, target)
+        print(f"zoo: predicted {count} rows of {source} with {predictor.checkpoint}; written to {target}")
+        return target
+    if predictor.regression or predictor.encoding is not None:
+        raise ZooError(f"input {source}: a model of a table takes its rows, a .csv or .parquet file")
     if files[0].suffix.lower() == ".npy":
         inputs, id_column, ids = read_array(files[0]), "index", None
     else:
-        inputs, id_column, ids = read_images(files, predictor), "file", [path.name for path in files]
+        inputs, id_column = read_images(files, predictor), "file"
+        ids = [str(path.relative_to(source)) if source.is_dir() else path.name for path in files]
     x = predictor.normalize(inputs)  # checks the shape and values of all inputs before any is predicted
     with torch.no_grad():
         logits = torch.cat([predictor.net(x[start:start + BATCH_SIZE]) for start in range(0, len(x), BATCH_SIZE)])

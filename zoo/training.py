@@ -40,6 +40,9 @@ from zoo.resume import requeued_checkpoint, resumed_config
 from zoo.tasks.base import Task
 
 
+CLASSIFICATION = "zoo.tasks.classification.Classification"  # conf/train.yaml's default task
+
+
 def quiet_lightning() -> None:
     """Keep Lightning's advertising and its warnings that do not apply to zoo out of the terminal."""
 
@@ -73,6 +76,14 @@ def task_class(cfg: DictConfig, data) -> type[Task]:
         raise ZooError(f"data={data.name} trains task={data.task}, not task={task.name}; "
                        f"leave task to the data (drop task={task.name})")
     return task
+
+
+def take_the_datas_task(cfg: DictConfig, data) -> None:
+    """A data set that learns its task from its content (data=table: classes or a quantity, `data.task=auto`) puts
+    that task's config (conf/task/<task>.yaml) in place of the default, classification. Another task chosen on the
+    command line stays, and must agree (task_class)."""
+    if "task" in cfg.data and data.task != "classification" and cfg.task._target_ == CLASSIFICATION:
+        cfg.task = OmegaConf.load(Path(CONFIG_DIR) / "task" / f"{data.task}.yaml")
 
 
 def build(config: DictConfig, **kwargs):
@@ -192,6 +203,7 @@ def train(cfg: DictConfig) -> dict:
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build(cfg.data)
+    take_the_datas_task(cfg, datamodule)
     net = build_network(cfg, datamodule)
     if cfg.trainer.get("compile"):
         compile_network(net)
@@ -212,6 +224,10 @@ def train(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.paths.output_dir)
     # Where several processes train together, the first one alone prints and writes the run's files.
     rank_zero = trainer.is_global_zero
+    if rank_zero:
+        with readable_write_errors():
+            output_dir.mkdir(parents=True, exist_ok=True)
+            datamodule.write_run_files(output_dir)
 
     verb = f"resuming from step {resume_step}:" if resume else "training"
     if rank_zero:

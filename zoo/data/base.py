@@ -132,6 +132,17 @@ def seeded_split(size: int, holdout_fraction: float, seed: int) -> tuple[torch.T
     return order[holdout:], order[:holdout]
 
 
+def split_off(positions: torch.Tensor, labels: torch.Tensor | None, fraction: float,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, drawn) positions: `fraction` of `positions` drawn at random (round(n * fraction) of each class's n
+    where `labels`, of the samples at `positions`, are given: stratified), both sorted."""
+    groups = [positions] if labels is None else [positions[labels == label] for label in torch.unique(labels).tolist()]
+    drawn = [members[torch.randperm(len(members), generator=generator)[:math.floor(len(members) * fraction + 0.5)]]
+             for members in groups]
+    drawn = torch.cat(drawn).sort().values if drawn else positions[:0]
+    return positions[~torch.isin(positions, drawn)], drawn
+
+
 def stratified_subset(targets: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
     """Positions (sorted) of a seeded, stratified part of `targets`: each class keeps round(n * fraction) of its
     n samples (halves round up), at least one. The part is the first samples of a per-class permutation
@@ -158,6 +169,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     pixel_max: float | None = None
     # The task this data set trains (zoo/tasks/): it decides the loss, the metrics and the best checkpoint.
     task = "classification"
+    # Whether every input value is a quantity that noise, gradients and saliency can act on (a table's category
+    # codes are not: the robustness and saliency views leave such data alone).
+    continuous_inputs = True
     # The model families that can take these inputs, where only some can (None: any that builds): named
     # when another family cannot take the data (zoo.training.build_network).
     suited_models: tuple[str, ...] | None = None
@@ -205,6 +219,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         """The zoo.data.augment.Augmentation that `data.augment`'s settings ask for; a data set that can be
         augmented overrides this."""
         raise ZooError(f"data={self.name} has no random transformations: remove data.augment")
+
+    def write_run_files(self, folder) -> None:
+        """Files about the data that the run folder keeps (an image folder's splits.csv); none by default."""
 
     def split_sizes(self) -> dict[str, int]:
         """Samples in each split (after setup)."""

@@ -328,6 +328,9 @@ class TextCorpus(L.LightningDataModule):
             raise ZooError(f"{self.source} gives a vocabulary of {len(self.vocabulary)} symbols, not the {len(trained)} this "
                            f"model was trained with; evaluate and resume on the text it was trained on")
 
+    def write_run_files(self, folder) -> None:
+        """Nothing: the run's config names the text, and its splits are fixed blocks of it."""
+
     def split_sizes(self) -> dict[str, int]:
         """Samples (windows; line mode: lines) in each split, after setup; a training epoch serves as many."""
         return {split: len(targets) for split, (_, targets) in self.splits.items()}

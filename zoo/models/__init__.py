@@ -4,6 +4,10 @@ A family may serve several tasks (`model=rnn` classifies signals and models text
 takes what the data declares for that task, never numbers copied into a config:
 - classification: `input_shape` (without the batch dimension) and `num_classes`;
 - language_model: `vocab_size` and `context` (the longest sequence it is trained on).
+- regression: what classification takes, with `num_outputs` for `num_classes`: a regressor is a family's
+  classifier with one output per target (BORROWED).
+Rows of a table (`table` among what the data declares) reach a family through zoo.models.table.
+
 The other keyword arguments are the model's settings (`model.dim`, `model.depth`...), with the same
 names and meanings in every task.
 """
@@ -15,6 +19,8 @@ from collections.abc import Callable
 from torch import nn
 
 _BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+# Tasks whose networks are another task's: (that task, what the data declares renamed to that task's names).
+BORROWED = {"regression": ("classification", {"num_outputs": "num_classes"})}
 
 
 def register(name: str, task: str = "classification"):
@@ -28,6 +34,7 @@ def register(name: str, task: str = "classification"):
 
 
 def list_models(task: str = "classification") -> list[str]:
+    task = BORROWED.get(task, (task, {}))[0]
     return sorted(name for served, name in _BUILDERS if served == task)
 
 
@@ -35,6 +42,7 @@ def build_function(name: str, task: str = "classification") -> Callable[..., nn.
     """The builder registered as `name` for `task`; its keyword defaults are the model's defaults
     everywhere (conf/model/<name>.yaml, with conf/model/for_task/<task>/<name>.yaml on top, repeats
     them for the command line, and a test keeps the two equal)."""
+    task = BORROWED.get(task, (task, {}))[0]
     if (task, name) not in _BUILDERS:
         if name in {known for _, known in _BUILDERS}:
             raise ValueError(f"model={name} has no {task.replace('_', ' ')} version; choose one of "
@@ -65,7 +73,13 @@ def build(name: str, data_inputs: dict, task: str = "classification", **settings
             hint = f"did you mean model.{close[0]}?" if close else f"its settings are {', '.join(sorted(known)) or 'none'}"
             for_task = "" if task == "classification" else f" for {task.replace('_', ' ')}"
             raise ValueError(f"model.{key} is not a setting of model={name}{for_task}; {hint}")
-    return builder(**data_inputs, **settings)
+    served, renamed = BORROWED.get(task, (task, {}))
+    inputs = {renamed.get(key, key): value for key, value in data_inputs.items()}
+    table = inputs.pop("table", None)
+    if table is not None:
+        outputs = {key: value for key, value in inputs.items() if key != "input_shape"}
+        return build_for_table(builder, table, outputs, settings)
+    return builder(**inputs, **settings)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -74,3 +88,4 @@ def count_parameters(model: nn.Module) -> int:
 
 # Importing the modules registers them.
 from zoo.models import cnn, linear, mlp, rnn, transformer  # noqa: E402,F401
+from zoo.models.table import build_for_table  # noqa: E402

@@ -30,6 +30,8 @@ LAYERS = {  # spatial dims -> (conv, batch norm, max pool, avg pool, adaptive av
 
 @register("cnn")
 class CNN(nn.Module):
+    table_input = "tokens"  # what it reads of a table's rows (zoo.models.table)
+
     def __init__(self, input_shape, num_classes, dim=32, depth=3, channels=None, kernel=5, stride=1,
                  norm="batch", pool="max", head="gap", dropout=0.0, activation="relu"):
         super().__init__()

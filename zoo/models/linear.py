@@ -10,6 +10,8 @@ from zoo.models import register
 
 @register("linear")
 class Linear(nn.Module):
+    table_input = "vector"  # what it reads of a table's rows (zoo.models.table)
+
     def __init__(self, input_shape, num_classes):
         super().__init__()
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))

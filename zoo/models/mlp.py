@@ -29,6 +29,8 @@ def hidden_layers(width, dim, depth, dropout, norm, activation) -> list[nn.Modul
 
 @register("mlp")
 class MLP(nn.Module):
+    table_input = "vector"  # what it reads of a table's rows (zoo.models.table)
+
     def __init__(self, input_shape, num_classes, dim=256, depth=2, dropout=0.1, norm="batch",
                  activation="relu"):
         super().__init__()

@@ -16,6 +16,8 @@ class RNN(nn.Module):
     `stem` > 0 puts a convolution of that many channels, stride `stem_stride`, before the recurrence
     (zoo.models.layers.conv_stem); 0 reads the raw inputs, as the MNIST-1D paper's GRU does."""
 
+    table_input = "tokens"  # what it reads of a table's rows (zoo.models.table)
+
     def __init__(self, input_shape, num_classes, cell="gru", dim=64, depth=1, bidirectional=True,
                  dropout=0.0, pool="flatten", stem=64, stem_stride=2):
         super().__init__()

@@ -61,6 +61,8 @@ class Transformer(nn.Module):
     cut from local features rather than raw points (Xiao et al., 2021, "Early convolutions help transformers
     see better"; zoo.models.layers.conv_stem)."""
 
+    table_input = "tokens"  # what it reads of a table's rows (zoo.models.table)
+
     def __init__(self, input_shape, num_classes, dim=64, depth=2, heads=4, patch=4, mlp_ratio=2.0,
                  dropout=0.1, pool="mean", stem=32):
         super().__init__()
@@ -89,7 +91,7 @@ class Transformer(nn.Module):
     def forward(self, x):
         x = self.patch_embed(self.stem(x)).flatten(2).transpose(1, 2)  # (batch, tokens, dim)
         if self.cls_token is not None:
-            x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = self.blocks(self.dropout(x + self.pos_embed))
         x = self.norm(x)
         return self.head(x[:, 0] if self.pool == "cls" else x.mean(1))

@@ -154,6 +154,8 @@ class Robustness(L.Callback):
     @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         datamodule, net = trainer.datamodule, pl_module.net
+        if not datamodule.continuous_inputs:  # a table's category codes: no noise or gradient means anything
+            return
         inputs, targets = datamodule.splits["test"]
         # The test's own precision (autocast under bf16-mixed), so that size 0 scores exactly as the test did.
         with trainer.precision_plugin.forward_context():

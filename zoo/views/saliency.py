@@ -118,7 +118,7 @@ class Saliency(L.Callback):
     @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
-        if writer is None:
+        if writer is None or not trainer.datamodule.continuous_inputs:
             return
         with trainer.precision_plugin.forward_context():
             figure = saliency_figure(pl_module.net, trainer.datamodule, self.examples, self.steps)

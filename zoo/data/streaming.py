@@ -1,0 +1,116 @@
+"""Batches read from disk while the model trains, for data that does not fit in memory (`data.in_memory=false`).
+
+The data lies in one file of fixed-size records (an image folder's decoded pixels, zoo.data.images), which
+DataLoader workers read a batch at a time with `os.pread`: nothing is memory-mapped, so the pages read stay in the
+operating system's file cache and out of the processes' resident memory, which stays flat however large the file.
+
+The batches are those TensorLoader (zoo.data.base) serves from memory: the same order, seeded by (seed, epoch), the
+same share of every batch for each of several processes, the same augmentation seeded by (seed, epoch, batch), and
+the same arithmetic on the same pixels, so a run streams exactly what it would have sliced from memory.
+"""
+
+import math
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from zoo.data.base import EpochPermutation, own_share
+
+
+class RecordFile(Dataset):
+    """Batches of records of `shape` (uint8) from `path`, normalized by `mean` and `std` (per channel) to float32,
+    with their `targets`. An item is (generator seed or None, number of samples in the whole batch, positions): the
+    records of those positions, augmented when a seed is given."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], targets: torch.Tensor, mean: list[float],
+                 std: list[float], augment=None, share: tuple[int, int] = (0, 1)):
+        self.path, self.shape, self.targets = str(path), tuple(shape), targets
+        self.record = math.prod(shape)
+        view = (1, -1) + (1,) * (len(shape) - 1)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(view)
+        self.std = torch.tensor(std, dtype=torch.float32).view(view)
+        self.augment, self.share = augment, share
+        self.descriptor: int | None = None  # opened in the process that reads (each worker its own)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def read(self, positions: torch.Tensor) -> torch.Tensor:
+        if self.descriptor is None:
+            self.descriptor = os.open(self.path, os.O_RDONLY)
+        buffer = bytearray(len(positions) * self.record)
+        for row, position in enumerate(positions.tolist()):
+            chunk = os.pread(self.descriptor, self.record, position * self.record)
+            buffer[row * self.record:(row + 1) * self.record] = chunk
+        return torch.frombuffer(buffer, dtype=torch.uint8).view(len(positions), *self.shape)
+
+    def __getitem__(self, item):
+        seed, total, positions = item
+        x = (self.read(positions).float() - self.mean) / self.std
+        if self.augment is not None and seed is not None:
+            x = self.augment(x, torch.Generator().manual_seed(seed), total, self.share)
+        return x, self.targets[positions]
+
+    def __del__(self):
+        if self.descriptor is not None:
+            os.close(self.descriptor)
+
+
+class Batches:
+    """What a loader's DataLoader iterates: one item per batch of the current epoch (RecordFile's items)."""
+
+    def __init__(self, loader: "StreamedLoader"):
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        loader = self.loader
+        order = loader.positions()
+        for i in range(len(loader)):
+            index = order[i * loader.batch_size:(i + 1) * loader.batch_size]
+            own = own_share(index, loader.share) if loader.split_batches else index
+            seed = loader.batch_seed(i) if loader.shuffle else None
+            yield seed, len(index), own
+
+
+class StreamedLoader:
+    """TensorLoader's batches, read from a RecordFile by `workers` DataLoader processes (none: in this process),
+    kept between epochs. Lightning sets the epoch on its `sampler` before each epoch, as on TensorLoader's."""
+
+    def __init__(self, records: RecordFile, positions: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0,
+                 samples_per_epoch: int | None = None, share: tuple[int, int] = (0, 1), split_batches: bool = False,
+                 workers: int = 0, pin_memory: bool = False):
+        # `positions`: the records of this split, in the file
+        self.records, self.split = records, positions
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.share, self.split_batches = share, split_batches
+        self.samples_per_epoch = len(positions) if samples_per_epoch is None else samples_per_epoch
+        self.drop_last = shuffle and self.samples_per_epoch > batch_size
+        self.sampler = EpochPermutation(len(positions), seed, self.samples_per_epoch) if shuffle else None
+        self.batch_sampler = None
+        self.loader = DataLoader(records, batch_size=None, sampler=Batches(self), num_workers=workers,
+                                 pin_memory=pin_memory, persistent_workers=workers > 0)
+
+    def __len__(self) -> int:
+        rounding = math.floor if self.drop_last else math.ceil
+        served = self.samples_per_epoch if self.split_batches else len(self.positions())
+        return rounding(served / self.batch_size)
+
+    def positions(self) -> torch.Tensor:
+        """The records of this epoch in the order served (as TensorLoader.positions, mapped into the file)."""
+        if self.shuffle:
+            order = self.sampler.order()
+        else:
+            order = torch.arange(self.samples_per_epoch) % len(self.split)
+        return self.split[order if self.split_batches else own_share(order, self.share)]
+
+    def batch_seed(self, batch: int) -> int:
+        """The seed of TensorLoader.batch_generator for this batch: (seed, epoch, batch) alone."""
+        return hash((self.seed, self.sampler.epoch, batch, 0xA06))
+
+    def __iter__(self):
+        return iter(self.loader)
