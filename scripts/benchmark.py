@@ -8,6 +8,7 @@
     python scripts/benchmark.py views --repeats 3     # what the views (zoo/views/) add to a default run
     python scripts/benchmark.py devices --repeats 3   # one run on 1 and on 2 CPU processes (DDP), side by side
     python scripts/benchmark.py inference --repeats 5 # exported models: eager, torch.export, onnxruntime
+    python scripts/benchmark.py streaming             # an image folder in memory and streamed, 2k to 100k images
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
 Accuracy: every row is a real run. The paper's presets run `train(cfg)` in this process with the config
@@ -46,7 +47,7 @@ samples per second (all processes together, zoo's Throughput), training time, th
 and the test accuracy. Each is a subprocess: Lightning's ddp starts its second process by running the
 command line again.
 
-Inference: scripts/inference_benchmark.py's docstring says how it measures.
+Inference: scripts/inference_benchmark.py's docstring says how it measures; streaming: scripts/streaming_benchmark.py's.
 
 Only the standard library is imported at the top, so that the raw start-up subprocess pays for nothing
 but torch, Lightning and numpy.
@@ -642,7 +643,7 @@ def main(argv=None) -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", nargs="?", choices=["all", "targets", "accuracy", "overhead", "text", "views", "devices",
-                                                      "inference"],
+                                                      "inference", "streaming"],
                         default="all")
     parser.add_argument("--families", nargs="*", help="text: only these families (default: all five); "
                                                       "views: these (default: cnn transformer); "
@@ -694,6 +695,12 @@ def main(argv=None) -> None:
 
             sections += ["### Inference: eager PyTorch, torch.export and onnxruntime", "", f"`{invoked}`", "",
                          inference(args, work / "inference", run_zoo)]
+            print("\n".join(sections[-5:]), flush=True)
+        if args.which in ("all", "streaming"):
+            from streaming_benchmark import streaming
+
+            sections += ["### An image folder in memory and streamed from disk", "", f"`{invoked}`", "",
+                         streaming(args, work / "streaming")]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "targets"):
             sections += ["### Targets (issue 13)", "", f"`{invoked}`", "", targets(args, work / "targets")]

@@ -59,3 +59,12 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
                         printed, re.M)
         assert row, family
         assert all(float(value.replace(",", "")) > 0 for value in row.groups())
+    assert "### An image folder in memory and streamed from disk" in written
+    for size in ("100", "200"):
+        for data in ("in memory", "streamed, data.num_workers=auto (0 on 2 cores)", "streamed, data.num_workers=2"):
+            row = re.search(rf"^\| {size} \| {re.escape(data)} \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+) \|$",
+                            printed, re.M)
+            assert row, (size, data)
+            assert all(float(value.replace(",", "")) > 0 for value in row.groups())
+    assert re.search(r"^- streamed, data.num_workers=2: peak memory with 200 images against 100: [\d.]+x \(target "
+                     r"< 1.2x: (met|missed)\); throughput against in memory: [\d.]+x, [\d.]+x", printed, re.M)

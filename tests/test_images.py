@@ -19,6 +19,7 @@ from zoo.data.images import ImageFolder
 from zoo.errors import ZooError
 
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
+TWO_PROCESSES = ["trainer=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn"]
 
 @pytest.fixture(scope="module")
 def pets(tmp_path_factory):
@@ -110,20 +111,42 @@ def test_the_folders_own_train_val_test_folders_are_its_splits(tmp_path, data_di
     assert read_metrics(run)["samples"] == {"train": 15, "val": 3, "test": 6}
 
 
-def test_streamed_from_disk_the_run_is_the_run_in_memory(tmp_path, data_dir, pets):
-    """data.in_memory=false reads each batch in DataLoader workers; with augmentation on, it trains on the same
-    batches and ends with the same metrics."""
-    metrics = {}
-    for in_memory in ("true", "false"):
-        log_dir = tmp_path / in_memory
-        result = train_py("data=images", f"data.path={pets}", "model=cnn", *TINY, f"data.in_memory={in_memory}",
-                          "data.augment={crop_padding:2,flip:true}", "task.views=null", "logger=none",
-                          log_dir=log_dir, data_dir=data_dir)
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert ("streamed from" in result.stdout) == (in_memory == "false")
-        metrics[in_memory] = read_metrics(run_dirs(log_dir)[0])
+STREAMED = {  # what each guarantee compares: (the run in memory, the same run streamed), as overrides
+    "by DataLoader workers": (["data.in_memory=true"], ["data.in_memory=false", "data.num_workers=2"]),
+    "in this process": (["data.in_memory=true"], ["data.in_memory=false", "data.num_workers=0"]),
+    "on two processes": (["data.in_memory=true", *TWO_PROCESSES], ["data.in_memory=false", *TWO_PROCESSES]),
+}
+
+
+def metrics_of(tmp_path, data_dir, pets, name, *overrides):
+    result = train_py("data=images", f"data.path={pets}", "model=cnn", *TINY, "data.augment={crop_padding:2,flip:true}",
+                      "scheduler=constant", "task.views=null", "logger=none", *overrides, log_dir=tmp_path / name,
+                      data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout, read_metrics(run_dirs(tmp_path / name)[0])
+
+
+@pytest.mark.parametrize("streamed", STREAMED)
+def test_streamed_from_disk_the_run_is_the_run_in_memory(streamed, tmp_path, data_dir, pets):
+    """data.in_memory=false reads each batch from the decoded cache; with augmentation on, it trains on the same
+    batches (each of two processes its own share of each) and ends with the same metrics."""
+    in_memory, from_disk = STREAMED[streamed]
+    _, expected = metrics_of(tmp_path, data_dir, pets, "memory", *in_memory)
+    stdout, got = metrics_of(tmp_path, data_dir, pets, "disk", *from_disk)
+    assert "streamed from" in stdout and ("2 workers" in stdout) == ("data.num_workers=2" in from_disk)
     for key in ("train/loss", "val/loss", "test/loss", "test/acc"):
-        assert metrics["false"][key] == pytest.approx(metrics["true"][key], abs=1e-6), key
+        assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+
+
+def test_a_streamed_run_resumed_sees_the_batches_it_would_have_seen(tmp_path, data_dir, pets):
+    _, whole = metrics_of(tmp_path, data_dir, pets, "whole", "data.in_memory=false", "trainer.max_epochs=2")
+    metrics_of(tmp_path, data_dir, pets, "halves", "data.in_memory=false", "trainer.max_epochs=1")
+    [run] = run_dirs(tmp_path / "halves")
+    result = train_py(f"resume={run}", "trainer.max_epochs=2", log_dir=tmp_path / "halves", data_dir=data_dir)
+    assert result.returncode == 0 and "resuming from step" in result.stdout, result.stderr[-3000:]
+    resumed = read_metrics(run)
+    for key in ("train/loss", "val/loss", "test/loss", "test/acc"):
+        assert resumed[key] == pytest.approx(whole[key], abs=1e-6), key
 
 
 def folder_with(tmp_path, change) -> str:

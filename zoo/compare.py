@@ -180,10 +180,12 @@ def summarize(groups: list[tuple[dict, list[dict]]], keys: list[str], task) -> l
                      "samples_per_s_mean": mean(m["samples_per_s"] for m in members),
                      "final_metric_mean": mean(m["final"] for m in members)})
     rows += classical_rows(groups, keys, task)
+    # A user's data sets share a name (table, images): their file tells them apart.
+    data = ["data", *(key for key in keys if key in ("data.path", "data.target"))]
     if task.mode == "min":
-        return sorted(rows, key=lambda row: (order(row["data"]), order(row[f"{score}_mean"])))
+        return sorted(rows, key=lambda row: [order(row[key]) for key in data] + [order(row[f"{score}_mean"])])
     # Each data set's families by their settings, then the classical models it was measured against.
-    return sorted(rows, key=lambda row: [order(row["data"]), row["model"] in CLASSICAL.values()]
+    return sorted(rows, key=lambda row: [order(row[key]) for key in data] + [row["model"] in CLASSICAL.values()]
                   + [order(row[key]) for key in ["model", *keys]])
 
 
@@ -191,15 +193,17 @@ def classical_rows(groups: list[tuple[dict, list[dict]]], keys: list[str], task)
     """One row per data set and classical model its runs measured (tables: zoo.views.baselines), beside the
     families: whether any network beats gradient boosting on the user's data shows at once."""
     score, best = score_columns(task)
+    own = [key for key in keys if key in ("data.path", "data.target")]  # which file and column they were fitted on
     runs_by_data: dict = {}
     for config, members in groups:
-        runs_by_data.setdefault(config.get("data"), []).extend(members)
+        runs_by_data.setdefault((config.get("data"), *(config.get(key) for key in own)), []).extend(members)
     rows = []
-    for data, members in runs_by_data.items():
+    for (data, *values), members in runs_by_data.items():
         for name, title in CLASSICAL.items():
             scores = [run["classical"][name] for run in members if name in run["classical"]]
             if scores:
-                rows.append({"data": data, "model": title, **{key: None for key in keys}, "runs": len(scores),
+                rows.append({"data": data, "model": title, **{key: None for key in keys}, **dict(zip(own, values)),
+                             "runs": len(scores),
                              f"{score}_mean": mean(scores), f"{score}_std": spread(scores), f"{best}_mean": None,
                              "params": None, "flops_forward": None, "train_time_s_mean": None,
                              "samples_per_s_mean": None, "final_metric_mean": None})

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from zoo.cli import parse_settings
-from zoo.data.image_files import IMAGE_SUFFIXES, UnreadableImage, is_image_file, read_image
+from zoo.data.image_files import IMAGE_SUFFIXES, UnreadableImage, is_image_name, read_image
 from zoo.data.table_encoding import TableEncoding
 from zoo.errors import ZooError
 
@@ -134,7 +134,7 @@ def input_files(source: Path) -> list[Path]:
     """The .npy array or the image to read, or the images of a folder and its subfolders (sorted by path; hidden
     and other files are left alone)."""
     if source.is_dir():
-        images = sorted(path for path in source.rglob("*") if path.is_file() and is_image_file(path.relative_to(source))
+        images = sorted(path for path in source.rglob("*") if path.is_file() and is_image_name(path.name)
                         and not any(part.startswith(".") for part in path.relative_to(source).parts))
         if not images:
             raise ZooError(f"input folder {source} holds no images ({' '.join(IMAGE_SUFFIXES)})")

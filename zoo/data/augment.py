@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from zoo.data.base import own_share
+from zoo.data.order import own_share
 from zoo.errors import ZooError
 
 

@@ -24,8 +24,9 @@ class UnreadableImage(Exception):
     image at all); its message says why, briefly."""
 
 
-def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+def is_image_name(name: str) -> bool:
+    """Whether a file of this name is read as an image: one of IMAGE_SUFFIXES, and not hidden."""
+    return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
 
 
 def stored_in_colour(path: Path) -> bool:

@@ -28,7 +28,7 @@ import torch
 
 from zoo.data.augment import ImageAugmentation
 from zoo.data.base import InMemoryDataModule, evaluation_loader, process_share, split_off, stratified_subset
-from zoo.data.image_files import UnreadableImage, is_image_file, read_image, stored_in_colour
+from zoo.data.image_files import UnreadableImage, is_image_name, read_image, stored_in_colour
 from zoo.data.streaming import RecordFile, StreamedLoader
 from zoo.errors import ZooError
 
@@ -59,14 +59,13 @@ def list_folder(root: Path) -> tuple[list[tuple[str, str, str | None]], list[str
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
             classes.setdefault(split, set()).add(entry.name)
-            for path in sorted(entry.rglob("*")):
-                relative = path.relative_to(root)
-                if not path.is_file():
-                    continue
-                if is_image_file(path) and not any(part.startswith(".") for part in relative.parts):
-                    images.append((str(relative), entry.name, split))
-                else:
-                    ignored.append(str(relative))
+            # os.walk's strings, not a Path per file: a folder of 100,000 images is listed in a few MiB.
+            for where, folders_within, names in os.walk(entry):
+                folders_within[:] = sorted(name for name in folders_within if not name.startswith("."))
+                prefix = os.path.relpath(where, root)
+                for name in sorted(names):
+                    relative = os.path.join(prefix, name)
+                    (images.append((relative, entry.name, split)) if is_image_name(name) else ignored.append(relative))
     names = sorted(classes.get("train" if layout else None, set()))
     check_classes(root, layout, names, classes, images)
     return images, names, ignored
@@ -98,7 +97,7 @@ def folder_signature(root: Path, images: list) -> str:
     """What identifies the folder's content for the caches: its path and every image's name, size and time."""
     digest = hashlib.sha1(str(root.resolve()).encode())
     for relative, _, _ in images:
-        stat = (root / relative).stat()
+        stat = os.stat(os.path.join(root, relative))
         digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
@@ -112,6 +111,11 @@ def write_atomically(path: Path, write) -> None:
         partial.unlink(missing_ok=True)
 
 
+def save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as file:  # a file, not a name: np.save would add .npy to a name
+        np.save(file, array)
+
+
 class ImageFolder(InMemoryDataModule):
     """Images from `path` (see the module docstring). `in_memory`: auto, true or false; `num_workers`: the
     processes that read a streamed run's batches."""
@@ -120,7 +124,7 @@ class ImageFolder(InMemoryDataModule):
 
     def __init__(self, path: str | None = None, channels: int | None = None, size: int = 32,
                  test_fraction: float = 0.1, skip_bad_files: bool = False, in_memory="auto",
-                 memory_budget_mb: float = 2048, num_workers: int = 2, **kwargs):
+                 memory_budget_mb: float = 2048, num_workers: int | str = "auto", **kwargs):
         super().__init__(**kwargs)
         check_settings(path, channels, size, self.val_fraction, test_fraction, in_memory, memory_budget_mb,
                        num_workers, skip_bad_files)
@@ -137,7 +141,8 @@ class ImageFolder(InMemoryDataModule):
         budget = memory_budget_mb * 2**20
         self.in_memory = (len(self.images) * math.prod(self.input_shape) * 4 <= budget if in_memory == "auto"
                           else bool(in_memory))
-        self.num_workers = num_workers
+        # auto: leave two cores to the training process (on 2 cores, workers only compete with it: BENCHMARKS.md)
+        self.num_workers = max(0, min(4, (os.cpu_count() or 1) - 2)) if num_workers == "auto" else num_workers
         self.split_of: dict[str, str] = {}  # file -> split, after setup
         self.skipped: list[tuple[str, str]] = []  # (file, why), after prepare_data
 
@@ -186,7 +191,8 @@ class ImageFolder(InMemoryDataModule):
         """One pass over the files: each image's record appended to the cache, a batch at a time (memory stays
         flat however many images), and each image's per-channel sums of values and squares for the statistics."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        kept, skipped, sums = [], [], []
+        kept, skipped = [], []
+        sums = np.zeros((len(self.images), self.channels, 2))  # one row per image kept, in record order
 
         def write(partial: Path) -> None:
             with open(partial, "wb") as file:
@@ -197,14 +203,12 @@ class ImageFolder(InMemoryDataModule):
                         skipped.append((relative, str(error)))
                         continue
                     file.write(pixels.numpy().tobytes())
-                    values = pixels.double().flatten(1)
-                    sums.append(torch.stack([values.sum(1), (values**2).sum(1)]).T.numpy())
+                    values = pixels.numpy().reshape(self.channels, -1).astype(np.float64)
+                    sums[len(kept)] = np.stack([values.sum(1), (values**2).sum(1)], axis=1)
                     kept.append(relative)
 
         write_atomically(self.records_path, write)
-        write_atomically(self.records_path.with_suffix(".sums.npy"),
-                         lambda partial: np.save(open(partial, "wb"),
-                                                 np.stack(sums) if sums else np.zeros((0, self.channels, 2))))
+        write_atomically(self.records_path.with_suffix(".sums.npy"), lambda partial: save_array(partial, sums[:len(kept)]))
         write_atomically(meta, lambda partial: partial.write_text(json.dumps({"files": kept, "skipped": skipped})))
 
     # --- splits -----------------------------------------------------------------------------------------------
@@ -297,9 +301,10 @@ class ImageFolder(InMemoryDataModule):
                  batch_size=None):
         records = self.record_file(augment, share)
         pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        # Workers for the training batches only: evaluation reads its batches here, in order, between epochs.
         return StreamedLoader(records, self.indices[split], batch_size or self.eval_batch_size, shuffle=shuffle,
                               seed=self.seed, samples_per_epoch=samples_per_epoch, share=share,
-                              split_batches=split_batches, workers=self.num_workers, pin_memory=pin)
+                              split_batches=split_batches, workers=self.num_workers if shuffle else 0, pin_memory=pin)
 
     def train_dataloader(self):
         if self.in_memory:
@@ -341,8 +346,8 @@ class ImageFolder(InMemoryDataModule):
         ignored = (f"; ignored {len(self.ignored)} files that are not images "
                    f"({', '.join(Path(name).name for name in self.ignored[:3])}{' ...' * (len(self.ignored) > 3)})"
                    if self.ignored else "")
-        how = ("in memory" if self.in_memory else
-               f"streamed from {self.records_path} by {self.num_workers} workers (data.in_memory=false)")
+        workers = f"{self.num_workers} workers" if self.num_workers else "this process"
+        how = "in memory" if self.in_memory else f"streamed from {self.records_path} by {workers}"
         print(f"zoo: data=images: {len(self.labels):,} images of {self.num_classes} classes "
               f"({', '.join(self.class_names[:8])}{' ...' * (self.num_classes > 8)}) in {self.root}, "
               f"{self.channels}x{self.size}x{self.size}, {how}: {sizes}{ignored}; each file's split in "
@@ -367,7 +372,7 @@ class FirstSamples(Mapping):
         return self.loaded[split]
 
     def read(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.data.record_file()[(None, 0, self.data.indices[split][:VIEW_SAMPLES])]
+        x, y = self.data.record_file()[(None, 0, tuple(self.data.indices[split][:VIEW_SAMPLES].tolist()))]
         return x.to(self.device), y.to(self.device)
 
     def __iter__(self):
@@ -396,7 +401,8 @@ def check_settings(path, channels, size, val_fraction, test_fraction, in_memory,
         raise ZooError(f"data.in_memory={in_memory!r} must be auto, true or false")
     if not (number(memory_budget_mb) and memory_budget_mb > 0):
         raise ZooError(f"data.memory_budget_mb={memory_budget_mb!r} must be a positive number")
-    if not (isinstance(num_workers, int) and not isinstance(num_workers, bool) and num_workers >= 0):
-        raise ZooError(f"data.num_workers={num_workers!r} must be an integer >= 0")
+    if num_workers != "auto" and not (isinstance(num_workers, int) and not isinstance(num_workers, bool)
+                                      and num_workers >= 0):
+        raise ZooError(f"data.num_workers={num_workers!r} must be auto or an integer >= 0")
     if not isinstance(skip_bad_files, bool):
         raise ZooError(f"data.skip_bad_files={skip_bad_files!r} must be true or false")

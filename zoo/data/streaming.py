@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from zoo.data.base import EpochPermutation, own_share
+from zoo.data.order import EpochPermutation, own_share
 
 
 class RecordFile(Dataset):
     """Batches of records of `shape` (uint8) from `path`, normalized by `mean` and `std` (per channel) to float32,
-    with their `targets`. An item is (generator seed or None, number of samples in the whole batch, positions): the
-    records of those positions, augmented when a seed is given."""
+    with their `targets`. An item is (generator seed or None, number of samples in the whole batch, positions, a tuple
+    of ints): the records of those positions, augmented when a seed is given."""
 
     def __init__(self, path: Path, shape: tuple[int, ...], targets: torch.Tensor, mean: list[float],
                  std: list[float], augment=None, share: tuple[int, int] = (0, 1)):
@@ -37,11 +37,11 @@ class RecordFile(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def read(self, positions: torch.Tensor) -> torch.Tensor:
+    def read(self, positions: tuple[int, ...]) -> torch.Tensor:
         if self.descriptor is None:
             self.descriptor = os.open(self.path, os.O_RDONLY)
         buffer = bytearray(len(positions) * self.record)
-        for row, position in enumerate(positions.tolist()):
+        for row, position in enumerate(positions):
             chunk = os.pread(self.descriptor, self.record, position * self.record)
             buffer[row * self.record:(row + 1) * self.record] = chunk
         return torch.frombuffer(buffer, dtype=torch.uint8).view(len(positions), *self.shape)
@@ -51,7 +51,7 @@ class RecordFile(Dataset):
         x = (self.read(positions).float() - self.mean) / self.std
         if self.augment is not None and seed is not None:
             x = self.augment(x, torch.Generator().manual_seed(seed), total, self.share)
-        return x, self.targets[positions]
+        return x, self.targets[list(positions)]
 
     def __del__(self):
         if self.descriptor is not None:
@@ -74,7 +74,8 @@ class Batches:
             index = order[i * loader.batch_size:(i + 1) * loader.batch_size]
             own = own_share(index, loader.share) if loader.split_batches else index
             seed = loader.batch_seed(i) if loader.shuffle else None
-            yield seed, len(index), own
+            # A tuple of ints, sent by value: a slice of the epoch's order would send all of it to a worker.
+            yield seed, len(index), tuple(own.tolist())
 
 
 class StreamedLoader:
@@ -92,8 +93,12 @@ class StreamedLoader:
         self.drop_last = shuffle and self.samples_per_epoch > batch_size
         self.sampler = EpochPermutation(len(positions), seed, self.samples_per_epoch) if shuffle else None
         self.batch_sampler = None
+        # Workers are started fresh ("spawn"), not forked: a forked worker copies, page by page as Python touches
+        # them, every object of the process it came from (a large folder's file list among them), so its memory
+        # would grow with the data set; a fresh one holds only the RecordFile it is sent.
         self.loader = DataLoader(records, batch_size=None, sampler=Batches(self), num_workers=workers,
-                                 pin_memory=pin_memory, persistent_workers=workers > 0)
+                                 pin_memory=pin_memory, persistent_workers=workers > 0,
+                                 multiprocessing_context="spawn" if workers else None)
 
     def __len__(self) -> int:
         rounding = math.floor if self.drop_last else math.ceil

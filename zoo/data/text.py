@@ -18,7 +18,8 @@ import lightning as L
 import torch
 from torch.utils.data import SequentialSampler
 
-from zoo.data.base import EpochPermutation, TensorLoader, evaluation_loader, own_share, process_share
+from zoo.data.base import TensorLoader, evaluation_loader, process_share
+from zoo.data.order import EpochPermutation, own_share
 from zoo.errors import ZooError
 
 UNKNOWN, BOUNDARY = 0, 1  # ids of the unknown symbol and (line mode only) of the boundary symbol

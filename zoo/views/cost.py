@@ -136,11 +136,14 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
                is not None]
     if not counted:
         return None
-    datasets = sorted({str(run["hparams"].get("data")) for run in counted})
-    figure = Figure(figsize=(5.5 * len(datasets), 4.2))
-    for index, data in enumerate(datasets, start=1):
-        axes = figure.add_subplot(1, len(datasets), index)
-        members = [run for run in counted if str(run["hparams"].get("data")) == data]
+    def panel(run: dict) -> tuple[str, str]:  # one data set may serve two tasks (a table's two targets)
+        return str(run["hparams"].get("data")), task_of(run["hparams"]).name
+
+    panels = sorted({panel(run) for run in counted})
+    figure = Figure(figsize=(5.5 * len(panels), 4.2))
+    for index, (data, task_name) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), index)
+        members = [run for run in counted if panel(run) == (data, task_name)]
         task = task_of(members[0]["hparams"])
         score = score_columns(task)[0]
         models = sorted({str(run["hparams"].get("model")) for run in members})
@@ -154,7 +157,7 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
         axes.margins(x=0.12)  # room for the labels of the outermost points
         axes.set_xlabel("forward FLOPs per sample (log scale)")
         axes.set_ylabel(task.headline + (" (lower is better)" if task.mode == "min" else ""))
-        axes.set_title(data)
+        axes.set_title(data if len({name for _, name in panels}) == 1 else f"{data} ({task_name.replace('_', ' ')})")
         axes.grid(alpha=0.3, which="both")
     figure.tight_layout()
     path = out / "cost.png"
