@@ -90,15 +90,21 @@ DEFAULT_ROWS = [
 # The most seconds a default run may take, the whole `python train.py model=...` command on 2 CPU cores.
 DEFAULT_WALL_TARGET = 60
 # A few steps of everything: checks that the script runs, says nothing about zoo.
-QUICK = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1", "logger=none",
-         "callbacks.tensorboard_extras=null"]
+QUICK = [
+    "trainer.max_epochs=1",
+    "++trainer.limit_train_batches=3",
+    "++trainer.limit_test_batches=1",
+    "logger=none",
+    "callbacks.tensorboard_extras=null",
+]
 
 
 def compose(overrides: list[str], output_dir: Path):
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from zoo.training import CONFIG_DIR
+    from zoo import CONFIG_DIR
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -148,6 +154,7 @@ def spread(values: list[float]) -> str:
 
 # ---------------------------------------------------------------------------------------------- accuracy
 
+
 def accuracy(args, work: Path) -> str:
     """The paper's presets run in this process (`train(cfg)`, wall time without the interpreter's start-up); zoo's
     defaults run as a user runs them, `python train.py model=...` in a subprocess, whose wall time is the whole
@@ -155,52 +162,73 @@ def accuracy(args, work: Path) -> str:
     seeds = list(range(args.seeds))
     extra = QUICK if args.quick else []
     tables, default_walls = [], []
-    for title, rows, with_target in [("The MNIST-1D paper's recipe and models (`experiment=paper_*`)", PAPER_ROWS, False),
-                                     ("zoo's defaults (no experiment preset)", DEFAULT_ROWS, True)]:
+    for title, rows, with_target in [
+        ("The MNIST-1D paper's recipe and models (`experiment=paper_*`)", PAPER_ROWS, False),
+        ("zoo's defaults (no experiment preset)", DEFAULT_ROWS, True),
+    ]:
         if args.table and args.table != ("defaults" if with_target else "paper"):
             continue
-        wall_header = (f"whole command s per run (train s), target <= {DEFAULT_WALL_TARGET}" if with_target
-                       else "wall s per run (train s)")
-        lines = [f"#### {title}", "",
-                 "| model | command | split (train/val/test) | paper test acc % | " + ("target % | " if with_target else "")
-                 + f"zoo test acc % (mean ± sd, min-max) | seeds | {wall_header} |",
-                 "|---|---|---|---:|" + ("---:|" if with_target else "") + "---:|---:|---:|"]
+        wall_header = (
+            f"whole command s per run (train s), target <= {DEFAULT_WALL_TARGET}"
+            if with_target
+            else "wall s per run (train s)"
+        )
+        lines = [
+            f"#### {title}",
+            "",
+            "| model | command | split (train/val/test) | paper test acc % | "
+            + ("target % | " if with_target else "")
+            + f"zoo test acc % (mean ± sd, min-max) | seeds | {wall_header} |",
+            "|---|---|---|---:|" + ("---:|" if with_target else "") + "---:|---:|---:|",
+        ]
         for name, paper, target, overrides in rows:
             accs, walls, trains, split = [], [], [], ""
             for seed in seeds:
                 folder = work / f"{overrides[0]}_{seed}".replace("=", "-")
                 if with_target:
-                    result, wall, _ = train_py_run([*overrides, f"seed={seed}", *extra], folder, args.verbose,
-                                                   args.threads)
+                    result, wall, _ = train_py_run(
+                        [*overrides, f"seed={seed}", *extra], folder, args.verbose, args.threads
+                    )
                 else:
                     result, wall = run_zoo([*overrides, f"seed={seed}", *extra], folder)
                 accs.append(result["test/acc"])
                 walls.append(wall)
                 trains.append(result["train_time_s"])
                 split = "/".join(str(result["samples"][stage]) for stage in ("train", "val", "test"))
-                print(f"  {name} {overrides[0]} seed {seed}: test acc {result['test/acc']:.4f}, {wall:.1f} s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {name} {overrides[0]} seed {seed}: test acc {result['test/acc']:.4f}, {wall:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             verdict, wall_verdict = "", ""
             if target is not None:
                 MEASURED[f"{name} defaults, test acc %, mean of {len(seeds)} seeds"] = (
-                    f"{100 * statistics.mean(accs):.1f}", f">= {target}", 100 * statistics.mean(accs) >= target)
+                    f"{100 * statistics.mean(accs):.1f}",
+                    f">= {target}",
+                    100 * statistics.mean(accs) >= target,
+                )
                 default_walls += walls
                 gap = 100 * statistics.mean(accs) - target
                 verdict = f"{target} ({'met' if gap >= 0 else f'missed by {-gap:.1f}'}) | "
                 wall_verdict = " (met)" if max(walls) <= DEFAULT_WALL_TARGET else " (missed)"
-            lines.append(f"| {name} | `{command(overrides)}` | {split} | {paper if paper is not None else '-'} | {verdict}"
-                         f"{spread(accs)} | {len(seeds)} | {statistics.mean(walls):.1f} ({statistics.mean(trains):.1f})"
-                         f"{wall_verdict} |")
+            lines.append(
+                f"| {name} | `{command(overrides)}` | {split} | {paper if paper is not None else '-'} | {verdict}"
+                f"{spread(accs)} | {len(seeds)} | {statistics.mean(walls):.1f} ({statistics.mean(trains):.1f})"
+                f"{wall_verdict} |"
+            )
         tables.append("\n".join(lines))
     if default_walls:
         threads = f"{args.threads} torch thread(s)" if args.threads else "torch's default threads"
         MEASURED[f"whole command per default run (MNIST-1D), 2 CPU cores, {threads}"] = (
-            f"{min(default_walls):.0f}-{max(default_walls):.0f} s", f"<= {DEFAULT_WALL_TARGET} s each",
-            max(default_walls) <= DEFAULT_WALL_TARGET)
+            f"{min(default_walls):.0f}-{max(default_walls):.0f} s",
+            f"<= {DEFAULT_WALL_TARGET} s each",
+            max(default_walls) <= DEFAULT_WALL_TARGET,
+        )
     return "\n\n".join(tables)
 
 
 # ---------------------------------------------------------------------------------------------- overhead
+
 
 def per_step(starts: list[float], end: float, epoch_starts: list[int]) -> float:
     """Seconds per step from the first step of the second epoch (the first when there is one epoch) to the end."""
@@ -221,8 +249,9 @@ def raw_loop(net, splits: dict, cfg, epochs: int, steps: int, precision: str = "
     val = splits.get("val")
     batch_size, eval_batch_size = cfg.data.batch_size, cfg.data.get("eval_batch_size", 1024)
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
-    scheduler = (instantiate(cfg.scheduler)(optimizer=optimizer, total_steps=epochs * steps)
-                 if cfg.get("scheduler") else None)
+    scheduler = (
+        instantiate(cfg.scheduler)(optimizer=optimizer, total_steps=epochs * steps) if cfg.get("scheduler") else None
+    )
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
     generator = torch.Generator().manual_seed(cfg.seed)
     net.train()
@@ -232,7 +261,7 @@ def raw_loop(net, splits: dict, cfg, epochs: int, steps: int, precision: str = "
         order = torch.randperm(len(x), generator=generator).to(x.device)
         for i in range(steps):
             starts.append(time.perf_counter())
-            index = order[i * batch_size:(i + 1) * batch_size]
+            index = order[i * batch_size : (i + 1) * batch_size]
             with autocast:
                 loss = F.cross_entropy(net(x[index]), y[index], label_smoothing=cfg.get("label_smoothing", 0.0))
             optimizer.zero_grad()
@@ -245,9 +274,9 @@ def raw_loop(net, splits: dict, cfg, epochs: int, steps: int, precision: str = "
             with torch.no_grad(), autocast:
                 total, correct = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
                 for i in range(0, len(val[0]), eval_batch_size):
-                    logits = net(val[0][i:i + eval_batch_size])
-                    total += F.cross_entropy(logits, val[1][i:i + eval_batch_size], reduction="sum")
-                    correct += (logits.argmax(dim=1) == val[1][i:i + eval_batch_size]).sum()
+                    logits = net(val[0][i : i + eval_batch_size])
+                    total += F.cross_entropy(logits, val[1][i : i + eval_batch_size], reduction="sum")
+                    correct += (logits.argmax(dim=1) == val[1][i : i + eval_batch_size]).sum()
                 float(total / len(val[0])), float(correct / len(val[0]))  # wait for the values, as logging them would
             net.train()
     if x.device.type == "cuda":
@@ -257,8 +286,11 @@ def raw_loop(net, splits: dict, cfg, epochs: int, steps: int, precision: str = "
 
 def zoo_timed(overrides: list[str], work: Path, verbose: bool) -> dict:
     timer = work / "steps.json"
-    result, _ = run_zoo([*overrides, "+callbacks.step_timer._target_=zoo.callbacks.StepTimer",
-                         f"+callbacks.step_timer.path={timer}"], work, verbose)
+    result, _ = run_zoo(
+        [*overrides, "+callbacks.step_timer._target_=zoo.callbacks.StepTimer", f"+callbacks.step_timer.path={timer}"],
+        work,
+        verbose,
+    )
     return {**json.loads(timer.read_text()), "result": result}
 
 
@@ -267,15 +299,18 @@ def raw_inputs(overrides: list[str], work: Path, device):
     import lightning as L
     from hydra.utils import instantiate
 
-    from zoo.training import build_network
+    from zoo.build import build_network
 
     cfg = compose([*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}"], work / "run")
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.data)
     net = build_network(cfg, datamodule).to(device)
     datamodule.setup("fit")
-    splits = {name: tuple(t.to(device) for t in datamodule.splits[name]) for name in ("train", "val")
-              if name in datamodule.splits}
+    splits = {
+        name: tuple(t.to(device) for t in datamodule.splits[name])
+        for name in ("train", "val")
+        if name in datamodule.splits
+    }
     return net, splits, cfg
 
 
@@ -287,19 +322,42 @@ def startup(overrides: list[str], work: Path) -> tuple[float, float, float]:
     zoo_file, raw_file = work / "zoo_start.json", work / "raw_start.json"
     data_dir = work.parent / "data"
     launched = time.time()
-    subprocess.run([sys.executable, "train.py", *overrides, "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
-                    f"paths.log_dir={work}", f"paths.data_dir={data_dir}",
-                    "+callbacks.step_timer._target_=zoo.callbacks.StepTimer", f"+callbacks.step_timer.path={zoo_file}"],
-                   cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            *overrides,
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=2",
+            f"paths.log_dir={work}",
+            f"paths.data_dir={data_dir}",
+            "+callbacks.step_timer._target_=zoo.callbacks.StepTimer",
+            f"+callbacks.step_timer.path={zoo_file}",
+        ],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     zoo_start = json.loads(zoo_file.read_text())["started_at"] - launched
     cache = next((data_dir / "mnist1d").glob("mnist1d_*.npz"))
     launched = time.time()
-    subprocess.run([sys.executable, __file__, "raw-startup", str(cache), str(raw_file)], cwd=REPO, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, __file__, "raw-startup", str(cache), str(raw_file)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     raw_start = json.loads(raw_file.read_text())["started_at"] - launched
     launched = time.perf_counter()
-    failed = subprocess.run([sys.executable, "train.py", "model=nope", f"paths.log_dir={work}"], cwd=REPO, env=env,
-                            capture_output=True, text=True)
+    failed = subprocess.run(
+        [sys.executable, "train.py", "model=nope", f"paths.log_dir={work}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     error_s = time.perf_counter() - launched
     if failed.returncode != 2 or len(failed.stderr.strip().splitlines()) != 1:
         raise SystemExit(f"python train.py model=nope did not fail in one line:\n{failed.stderr[-2000:]}")
@@ -320,8 +378,16 @@ def raw_startup(cache: str, out: str) -> None:
     x = (x - x.mean()) / x.std()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     x, y = x.to(device), y.to(device)
-    net = nn.Sequential(nn.Conv1d(1, 25, 5, 2, 2), nn.ReLU(), nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(),
-                        nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(125, 10)).to(device)
+    net = nn.Sequential(
+        nn.Conv1d(1, 25, 5, 2, 2),
+        nn.ReLU(),
+        nn.Conv1d(25, 25, 3, 2, 1),
+        nn.ReLU(),
+        nn.Conv1d(25, 25, 3, 2, 1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(125, 10),
+    ).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     started_at = time.time()
     loss = nn.functional.cross_entropy(net(x[:100]), y[:100])
@@ -356,8 +422,10 @@ def overhead(args, work: Path) -> str:
     rows = OVERHEAD_ROWS + (CUDA_ROWS if device.type == "cuda" else [])
     if args.rows:
         rows = [row for row in rows if " ".join(row[1]) in args.rows]
-    lines = ["| model | zoo ms/step | raw ms/step | zoo / raw (median of pairs) | ratios, run by run | target | notes |",
-             "|---|---:|---:|---:|---|---|---|"]
+    lines = [
+        "| model | zoo ms/step | raw ms/step | zoo / raw (median of pairs) | ratios, run by run | target | notes |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
     for name, row_overrides, target in rows:
         label = f"{name} (`{' '.join(row_overrides)}`)"
         compiled = "trainer.compile=true" in row_overrides
@@ -370,6 +438,7 @@ def overhead(args, work: Path) -> str:
         tag = "_".join(row_overrides).replace("=", "-")
         zoo_times, raw_times, compile_s, batch = [], [], [], None
         for repeat in range(repeats):
+
             def zoo_side():
                 timed = zoo_timed(overrides, work / f"zoo_{tag}_{repeat}", args.verbose)
                 zoo_times.append(per_step(timed["steps"], timed["end"], timed["epoch_starts"]))
@@ -386,24 +455,39 @@ def overhead(args, work: Path) -> str:
                 timed = raw_loop(net, splits, cfg, epochs, steps, precision=str(cfg.trainer.precision))
                 raw_times.append(per_step(timed["steps"], timed["end"], timed["epoch_starts"]))
 
-            for side in ((zoo_side, raw_side) if repeat % 2 == 0 else (raw_side, zoo_side)):  # alternate the order
+            for side in (zoo_side, raw_side) if repeat % 2 == 0 else (raw_side, zoo_side):  # alternate the order
                 side()
-            print(f"  {label} repeat {repeat}: zoo {1e3 * zoo_times[-1]:.2f} ms/step, raw {1e3 * raw_times[-1]:.2f} "
-                  f"ms/step", file=sys.stderr, flush=True)
+            print(
+                f"  {label} repeat {repeat}: zoo {1e3 * zoo_times[-1]:.2f} ms/step, raw {1e3 * raw_times[-1]:.2f} "
+                f"ms/step",
+                file=sys.stderr,
+                flush=True,
+            )
         ratios = [z / r for z, r in zip(zoo_times, raw_times)]
         median = statistics.median(ratios)
         verdict = "-" if target is None else f"<= {target} " + ("(met)" if median <= target else "(missed)")
         if target is not None:
-            MEASURED[f"training time per step against the hand-written loop, `{' '.join(row_overrides)}`, "
-                     f"{torch.get_num_threads()} thread(s)"] = (f"{median:.2f}x", f"<= {target}x", median <= target)
-        notes = [f"batch {batch}"] + ([f"compile {statistics.median(compile_s):.0f} s (zoo's first step)"]
-                                      if compile_s else [])
-        lines.append(f"| {label} | {1e3 * statistics.median(zoo_times):.2f} | {1e3 * statistics.median(raw_times):.2f} | "
-                     f"{median:.2f} | {', '.join(f'{r:.2f}' for r in ratios)} | {verdict} | {'; '.join(notes)} |")
-    where = (f"{device.type} ({torch.cuda.get_device_name(device)})" if device.type == "cuda"
-             else f"{device.type} with {torch.get_num_threads()} torch threads")
-    lines += ["", f"Measured on {where}, {epochs} epochs (the first not timed), {repeats} repeats per side, "
-              "alternating which side runs first."]
+            MEASURED[
+                f"training time per step against the hand-written loop, `{' '.join(row_overrides)}`, "
+                f"{torch.get_num_threads()} thread(s)"
+            ] = (f"{median:.2f}x", f"<= {target}x", median <= target)
+        notes = [f"batch {batch}"] + (
+            [f"compile {statistics.median(compile_s):.0f} s (zoo's first step)"] if compile_s else []
+        )
+        lines.append(
+            f"| {label} | {1e3 * statistics.median(zoo_times):.2f} | {1e3 * statistics.median(raw_times):.2f} | "
+            f"{median:.2f} | {', '.join(f'{r:.2f}' for r in ratios)} | {verdict} | {'; '.join(notes)} |"
+        )
+    where = (
+        f"{device.type} ({torch.cuda.get_device_name(device)})"
+        if device.type == "cuda"
+        else f"{device.type} with {torch.get_num_threads()} torch threads"
+    )
+    lines += [
+        "",
+        f"Measured on {where}, {epochs} epochs (the first not timed), {repeats} repeats per side, "
+        "alternating which side runs first.",
+    ]
 
     if args.quick or (args.rows and "startup" not in args.rows):
         lines += ["", "Start-up: skipped" + (" (--quick)" if args.quick else " (--rows)") + "."]
@@ -412,13 +496,21 @@ def overhead(args, work: Path) -> str:
     zoo_start, raw_start, error_s = (statistics.median(values) for values in zip(*starts))
     ratio = statistics.median(z / r for z, r, _ in starts)
     MEASURED["command to first training step, against a plain script (torch, Lightning, cached data, one step)"] = (
-        f"{ratio:.2f}x ({zoo_start:.1f} s / {raw_start:.1f} s)", f"<= {START_UP_TARGET}x", ratio <= START_UP_TARGET)
-    lines += ["", "| start-up | zoo s | raw s | zoo / raw (median of pairs) | target |", "|---|---:|---:|---:|---|",
-              f"| `python train.py experiment=paper_cnn` to its first training step, against a script that imports "
-              f"torch and Lightning, loads the cached data and takes one step | {zoo_start:.2f} | {raw_start:.2f} | "
-              f"{ratio:.2f} | <= {START_UP_TARGET} ({'met' if ratio <= START_UP_TARGET else 'missed'}) |",
-              f"| `python train.py model=nope` to its one-line error | {error_s:.2f} | - | - | - |",
-              "", f"Start-up: median of {len(starts)} launches each."]
+        f"{ratio:.2f}x ({zoo_start:.1f} s / {raw_start:.1f} s)",
+        f"<= {START_UP_TARGET}x",
+        ratio <= START_UP_TARGET,
+    )
+    lines += [
+        "",
+        "| start-up | zoo s | raw s | zoo / raw (median of pairs) | target |",
+        "|---|---:|---:|---:|---|",
+        f"| `python train.py experiment=paper_cnn` to its first training step, against a script that imports "
+        f"torch and Lightning, loads the cached data and takes one step | {zoo_start:.2f} | {raw_start:.2f} | "
+        f"{ratio:.2f} | <= {START_UP_TARGET} ({'met' if ratio <= START_UP_TARGET else 'missed'}) |",
+        f"| `python train.py model=nope` to its one-line error | {error_s:.2f} | - | - | - |",
+        "",
+        f"Start-up: median of {len(starts)} launches each.",
+    ]
     return "\n".join(lines)
 
 
@@ -447,10 +539,15 @@ def compression_baselines(train: str, test: str) -> dict[str, float]:
     import gzip
     import lzma
 
-    compressors = {"xz -9e": lambda data: lzma.compress(data, preset=9 | lzma.PRESET_EXTREME),
-                   "bz2 -9": lambda data: bz2.compress(data, 9), "gzip -9": lambda data: gzip.compress(data, 9)}
+    compressors = {
+        "xz -9e": lambda data: lzma.compress(data, preset=9 | lzma.PRESET_EXTREME),
+        "bz2 -9": lambda data: bz2.compress(data, 9),
+        "gzip -9": lambda data: gzip.compress(data, 9),
+    }
     before, both = train.encode(), (train + test).encode()
-    return {name: 8 * (len(compress(both)) - len(compress(before))) / len(test) for name, compress in compressors.items()}
+    return {
+        name: 8 * (len(compress(both)) - len(compress(before))) / len(test) for name, compress in compressors.items()
+    }
 
 
 def text(args, work: Path) -> str:
@@ -462,12 +559,21 @@ def text(args, work: Path) -> str:
     vocabulary = corpus.vocabulary
     baselines = entropy_baselines(vocabulary.encode(train).tolist(), vocabulary.encode(test).tolist(), len(vocabulary))
     baselines |= compression_baselines(train, test)
-    lines = [f"Corpus: Python {platform.python_version()}'s `pydoc_data.topics`, {len(train) + len(test) + len(corpus.texts['val']):,} "
-             f"characters, {len(vocabulary)} symbols; train/val/test {len(train):,}/{len(corpus.texts['val']):,}/{len(test):,} "
-             "characters, contiguous.", "", "| baseline on the test block | bits per character |", "|---|---:|"]
+    lines = [
+        f"Corpus: Python {platform.python_version()}'s `pydoc_data.topics`, {len(train) + len(test) + len(corpus.texts['val']):,} "
+        f"characters, {len(vocabulary)} symbols; train/val/test {len(train):,}/{len(corpus.texts['val']):,}/{len(test):,} "
+        "characters, contiguous.",
+        "",
+        "| baseline on the test block | bits per character |",
+        "|---|---:|",
+    ]
     lines += [f"| {name} | {bpc:.3f} |" for name, bpc in baselines.items()]
-    lines += ["", "| family | command | parameters | test bpc (mean ± sd, min-max) | seeds | wall s per run (train s) "
-              "| below bigram | above bz2 | above xz |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    lines += [
+        "",
+        "| family | command | parameters | test bpc (mean ± sd, min-max) | seeds | wall s per run (train s) "
+        "| below bigram | above bz2 | above xz |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
     seeds = list(range(args.seeds))
     extra = QUICK if args.quick else []
     for family in args.families or TEXT_FAMILIES:
@@ -479,14 +585,21 @@ def text(args, work: Path) -> str:
             walls.append(wall)
             trains.append(result["train_time_s"])
             params = result["params"]
-            print(f"  text {family} seed {seed}: test bpc {result['test/bpc']:.3f}, {wall:.1f} s", file=sys.stderr,
-                  flush=True)
+            print(
+                f"  text {family} seed {seed}: test bpc {result['test/bpc']:.3f}, {wall:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         mean = statistics.mean(bpcs)
-        shown = f"{mean:.3f}" + (f" ± {statistics.stdev(bpcs):.3f} ({min(bpcs):.3f}-{max(bpcs):.3f})" if len(bpcs) > 1 else "")
+        shown = f"{mean:.3f}" + (
+            f" ± {statistics.stdev(bpcs):.3f} ({min(bpcs):.3f}-{max(bpcs):.3f})" if len(bpcs) > 1 else ""
+        )
         below = "yes" if mean < baselines["bigram (train counts)"] else "no"
-        lines.append(f"| {family} | `{command(overrides)}` | {params:,} | {shown} | {len(seeds)} | "
-                     f"{statistics.mean(walls):.1f} ({statistics.mean(trains):.1f}) | {below} | "
-                     f"{mean - baselines['bz2 -9']:+.3f} | {mean - baselines['xz -9e']:+.3f} |")
+        lines.append(
+            f"| {family} | `{command(overrides)}` | {params:,} | {shown} | {len(seeds)} | "
+            f"{statistics.mean(walls):.1f} ({statistics.mean(trains):.1f}) | {below} | "
+            f"{mean - baselines['bz2 -9']:+.3f} | {mean - baselines['xz -9e']:+.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -499,8 +612,11 @@ def views_off(overrides: list[str]) -> list[str]:
     """The overrides that switch every view off: the task's (`task.views=null`) and those that
     conf/callbacks/ builds from zoo.views."""
     cfg = compose(overrides, Path("unused"))
-    names = [name for name, entry in (cfg.get("callbacks") or {}).items()
-             if entry is not None and str(entry.get("_target_", "")).startswith("zoo.views.")]
+    names = [
+        name
+        for name, entry in (cfg.get("callbacks") or {}).items()
+        if entry is not None and str(entry.get("_target_", "")).startswith("zoo.views.")
+    ]
     return ["task.views=null"] * bool(cfg.task.get("views")) + [f"callbacks.{name}=null" for name in names]
 
 
@@ -508,30 +624,50 @@ def views(args, work: Path) -> str:
     repeats = 1 if args.quick else args.repeats
     families = args.families or (VIEW_FAMILIES[:1] if args.quick else VIEW_FAMILIES)
     # Quick: a few steps, but with TensorBoard, which the views draw into.
-    extra = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1"] if args.quick else []
-    lines = ["| family | command | views off with | training s: on / off (medians) | training on / off (median of pairs) "
-             "| ratios, run by run | seconds outside training: on - off (median) | whole run s: on / off (medians) |",
-             "|---|---|---|---:|---:|---|---:|---:|"]
+    extra = (
+        ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1"]
+        if args.quick
+        else []
+    )
+    lines = [
+        "| family | command | views off with | training s: on / off (medians) | training on / off (median of pairs) "
+        "| ratios, run by run | seconds outside training: on - off (median) | whole run s: on / off (medians) |",
+        "|---|---|---|---:|---:|---|---:|---:|",
+    ]
     # Untimed: the first run in a process pays for imports (matplotlib, TensorBoard) that the views would be billed for.
-    run_zoo([f"model={families[0]}", "trainer.max_epochs=1", "++trainer.limit_train_batches=2",
-             "++trainer.limit_test_batches=1"], work / "warm-up", args.verbose)
+    run_zoo(
+        [
+            f"model={families[0]}",
+            "trainer.max_epochs=1",
+            "++trainer.limit_train_batches=2",
+            "++trainer.limit_test_batches=1",
+        ],
+        work / "warm-up",
+        args.verbose,
+    )
     for family in families:
         overrides = [f"model={family}", *extra]
         off = views_off(overrides)
         times = {"on": [], "off": []}
         for repeat in range(repeats):
             sides = [("on", []), ("off", off)]
-            for side, switches in (sides if repeat % 2 == 0 else sides[::-1]):  # alternate which goes first
+            for side, switches in sides if repeat % 2 == 0 else sides[::-1]:  # alternate which goes first
                 result, wall = run_zoo([*overrides, *switches], work / f"{family}_{side}_{repeat}", args.verbose)
                 times[side].append((result["train_time_s"], wall))
-            print(f"  views {family} repeat {repeat}: training on {times['on'][-1][0]:.1f} s, off {times['off'][-1][0]:.1f} s; "
-                  f"whole run on {times['on'][-1][1]:.1f} s, off {times['off'][-1][1]:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"  views {family} repeat {repeat}: training on {times['on'][-1][0]:.1f} s, off {times['off'][-1][0]:.1f} s; "
+                f"whole run on {times['on'][-1][1]:.1f} s, off {times['off'][-1][1]:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         ratios = [on[0] / off[0] for on, off in zip(times["on"], times["off"])]
         outside = [(on[1] - on[0]) - (off[1] - off[0]) for on, off in zip(times["on"], times["off"])]
         median = {side: [statistics.median(t[i] for t in times[side]) for i in (0, 1)] for side in times}
-        lines.append(f"| {family} | `{command(overrides)}` | `{' '.join(off)}` | {median['on'][0]:.1f} / {median['off'][0]:.1f} | "
-                     f"{statistics.median(ratios):.3f} | {', '.join(f'{r:.3f}' for r in ratios)} | "
-                     f"{statistics.median(outside):+.2f} | {median['on'][1]:.1f} / {median['off'][1]:.1f} |")
+        lines.append(
+            f"| {family} | `{command(overrides)}` | `{' '.join(off)}` | {median['on'][0]:.1f} / {median['off'][0]:.1f} | "
+            f"{statistics.median(ratios):.3f} | {', '.join(f'{r:.3f}' for r in ratios)} | "
+            f"{statistics.median(outside):+.2f} | {median['on'][1]:.1f} / {median['off'][1]:.1f} |"
+        )
     with contextlib.suppress(OSError):
         load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
         lines += ["", f"Load average when done (1, 5, 15 min): {load}; {repeats} repeats per side, alternating."]
@@ -547,8 +683,13 @@ def train_py_run(overrides: list[str], work: Path, verbose: bool, threads: int =
     """`python train.py` in a subprocess, writing under `work`: its metrics, wall time and steps per epoch.
     `threads`: torch threads of the run (0: torch's default)."""
     work.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(REPO / "train.py"), *overrides, f"paths.log_dir={work}",
-               f"paths.data_dir={work.parent / 'data'}"]
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *overrides,
+        f"paths.log_dir={work}",
+        f"paths.data_dir={work.parent / 'data'}",
+    ]
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=not verbose, text=True, env=env)
@@ -566,32 +707,50 @@ def train_py_run(overrides: list[str], work: Path, verbose: bool, threads: int =
 def devices(args, work: Path) -> str:
     repeats = 1 if args.quick else args.repeats
     families = args.families or (DEVICE_FAMILIES[:1] if args.quick else DEVICE_FAMILIES)
-    extra = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_test_batches=1",
-             "task.views=null", "callbacks.compute_cost=null"] if args.quick else []
+    extra = (
+        [
+            "trainer.max_epochs=1",
+            "++trainer.limit_train_batches=3",
+            "++trainer.limit_test_batches=1",
+            "task.views=null",
+            "callbacks.compute_cost=null",
+        ]
+        if args.quick
+        else []
+    )
     sides = [("1 process", []), ("2 processes", ["trainer.devices=2", "trainer.strategy=ddp"])]
-    lines = ["| family | processes | steps per epoch | training samples/s (median) | training s (median) | "
-             "whole command s (median) | test acc (median) | 2 / 1 processes, samples/s, run by run |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
-    train_py_run(["trainer=cpu", "trainer.max_epochs=1", "++trainer.limit_train_batches=2"], work / "warm-up",
-                 args.verbose)  # untimed: generates and caches the data
+    lines = [
+        "| family | processes | steps per epoch | training samples/s (median) | training s (median) | "
+        "whole command s (median) | test acc (median) | 2 / 1 processes, samples/s, run by run |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    train_py_run(
+        ["trainer=cpu", "trainer.max_epochs=1", "++trainer.limit_train_batches=2"], work / "warm-up", args.verbose
+    )  # untimed: generates and caches the data
     for family in families:
         base = [f"model={family}", "trainer=cpu", *extra]
         runs = {side: [] for side, _ in sides}
         for repeat in range(repeats):
-            for side, switches in (sides if repeat % 2 == 0 else sides[::-1]):
+            for side, switches in sides if repeat % 2 == 0 else sides[::-1]:
                 folder = work / f"{family}_{side.split()[0]}_{repeat}"
                 runs[side].append(train_py_run([*base, *switches], folder, args.verbose))
-            print(f"  devices {family} repeat {repeat}: " + ", ".join(
-                f"{side} {runs[side][-1][0]['samples_per_s']:,.0f} samples/s" for side, _ in sides),
-                file=sys.stderr, flush=True)
+            print(
+                f"  devices {family} repeat {repeat}: "
+                + ", ".join(f"{side} {runs[side][-1][0]['samples_per_s']:,.0f} samples/s" for side, _ in sides),
+                file=sys.stderr,
+                flush=True,
+            )
         ratios = [two[0]["samples_per_s"] / one[0]["samples_per_s"] for one, two in zip(*runs.values())]
         for index, (side, switches) in enumerate(sides):
             median = lambda key: statistics.median(run[0][key] for run in runs[side])  # noqa: E731
             steps = sorted({run[2] for run in runs[side]})
-            lines.append(f"| {family} (`{command([*base, *switches])}`) | {side.split()[0]} | "
-                         f"{', '.join(map(str, steps))} | {median('samples_per_s'):,.0f} | {median('train_time_s'):.1f} | "
-                         f"{statistics.median(run[1] for run in runs[side]):.1f} | {median('test/acc'):.4f} | "
-                         + (", ".join(f"{ratio:.2f}" for ratio in ratios) if index else "") + " |")
+            lines.append(
+                f"| {family} (`{command([*base, *switches])}`) | {side.split()[0]} | "
+                f"{', '.join(map(str, steps))} | {median('samples_per_s'):,.0f} | {median('train_time_s'):.1f} | "
+                f"{statistics.median(run[1] for run in runs[side]):.1f} | {median('test/acc'):.4f} | "
+                + (", ".join(f"{ratio:.2f}" for ratio in ratios) if index else "")
+                + " |"
+            )
     with contextlib.suppress(OSError):
         load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
         lines += ["", f"Load average when done (1, 5, 15 min): {load}; {repeats} repeats per side, alternating."]
@@ -620,6 +779,7 @@ def targets(args, work: Path) -> str:
 
 # ---------------------------------------------------------------------------------------------- main
 
+
 def machine() -> str:
     import torch
 
@@ -630,9 +790,11 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{os.cpu_count()} CPU cores ({cpu}), {gpu}; {torch.get_num_threads()} torch threads; "
-            f"Python {platform.python_version()}, torch {torch.__version__}; "
-            f"{date.today().isoformat()}")
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}), {gpu}; {torch.get_num_threads()} torch threads; "
+        f"Python {platform.python_version()}, torch {torch.__version__}; "
+        f"{date.today().isoformat()}"
+    )
 
 
 def main(argv=None) -> None:
@@ -642,17 +804,28 @@ def main(argv=None) -> None:
         raw_startup(*argv[1:3])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="?", choices=["all", "targets", "accuracy", "overhead", "text", "views", "devices",
-                                                      "inference", "streaming"],
-                        default="all")
-    parser.add_argument("--families", nargs="*", help="text: only these families (default: all five); "
-                                                      "views: these (default: cnn transformer); "
-                                                      "devices: these (default: cnn mlp); "
-                                                      "inference: these (default: all five)")
+    parser.add_argument(
+        "which",
+        nargs="?",
+        choices=["all", "targets", "accuracy", "overhead", "text", "views", "devices", "inference", "streaming"],
+        default="all",
+    )
+    parser.add_argument(
+        "--families",
+        nargs="*",
+        help="text: only these families (default: all five); "
+        "views: these (default: cnn transformer); "
+        "devices: these (default: cnn mlp); "
+        "inference: these (default: all five)",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead and views benchmarks")
-    parser.add_argument("--rows", nargs="*", help="overhead: only the rows of these overrides (e.g. 'model=cnn', "
-                                                  "'experiment=paper_cnn trainer.compile=true'), and 'startup'")
+    parser.add_argument(
+        "--rows",
+        nargs="*",
+        help="overhead: only the rows of these overrides (e.g. 'model=cnn', "
+        "'experiment=paper_cnn trainer.compile=true'), and 'startup'",
+    )
     parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
     parser.add_argument("--table", choices=["paper", "defaults"], help="only this accuracy table (default: both)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for every run (0: torch's default)")
@@ -666,7 +839,7 @@ def main(argv=None) -> None:
 
     import torch
 
-    from zoo.training import quiet_lightning
+    from zoo.build import quiet_lightning
 
     quiet_lightning()
     if args.threads:
@@ -682,25 +855,47 @@ def main(argv=None) -> None:
             sections += ["### Character-level language modelling", "", f"`{invoked}`", "", text(args, work / "text")]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "overhead"):
-            sections += ["### Training loop: zoo against raw PyTorch", "", f"`{invoked}`", "", overhead(args, work / "overhead")]
+            sections += [
+                "### Training loop: zoo against raw PyTorch",
+                "",
+                f"`{invoked}`",
+                "",
+                overhead(args, work / "overhead"),
+            ]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "views"):
             sections += ["### What the views add to a run", "", f"`{invoked}`", "", views(args, work / "views")]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "devices"):
-            sections += ["### One run on 1 and 2 CPU processes", "", f"`{invoked}`", "", devices(args, work / "devices")]
+            sections += [
+                "### One run on 1 and 2 CPU processes",
+                "",
+                f"`{invoked}`",
+                "",
+                devices(args, work / "devices"),
+            ]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "inference"):
             from inference_benchmark import inference
 
-            sections += ["### Inference: eager PyTorch, torch.export and onnxruntime", "", f"`{invoked}`", "",
-                         inference(args, work / "inference", run_zoo)]
+            sections += [
+                "### Inference: eager PyTorch, torch.export and onnxruntime",
+                "",
+                f"`{invoked}`",
+                "",
+                inference(args, work / "inference", run_zoo),
+            ]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "streaming"):
             from streaming_benchmark import streaming
 
-            sections += ["### An image folder in memory and streamed from disk", "", f"`{invoked}`", "",
-                         streaming(args, work / "streaming")]
+            sections += [
+                "### An image folder in memory and streamed from disk",
+                "",
+                f"`{invoked}`",
+                "",
+                streaming(args, work / "streaming"),
+            ]
             print("\n".join(sections[-5:]), flush=True)
         if args.which in ("all", "targets"):
             sections += ["### Targets (issue 13)", "", f"`{invoked}`", "", targets(args, work / "targets")]

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.data.text import TextCorpus  # noqa: E402
-from zoo.data.torchvision_sets import CIFAR10, MNIST, FashionMNIST  # noqa: E402
-from zoo.errors import ZooError  # noqa: E402
+from zoo.data.text import TextCorpus
+from zoo.data.torchvision_sets import CIFAR10, MNIST, FashionMNIST
+from zoo.errors import ZooError
 
 DATA_SETS = {"mnist": MNIST, "fashion_mnist": FashionMNIST, "cifar10": CIFAR10}
 # Plain-text corpora for data=text, saved as <data-dir>/<name>/input.txt.

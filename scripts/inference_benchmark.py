@@ -16,8 +16,14 @@ import statistics
 import time
 from pathlib import Path
 
-TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_val_batches=1",
-        "++trainer.limit_test_batches=1", "logger=none", "task.views=null"]
+TINY = [
+    "trainer.max_epochs=1",
+    "++trainer.limit_train_batches=3",
+    "++trainer.limit_val_batches=1",
+    "++trainer.limit_test_batches=1",
+    "logger=none",
+    "task.views=null",
+]
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
 
 
@@ -32,8 +38,11 @@ def runtimes(folder: Path, run_dir: Path) -> dict:
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
     eager = zoo.load(run_dir)
     program = torch.export.load(folder / "model.pt2").module()
-    return {"eager": lambda x: eager(torch.from_numpy(x)), "torch.export": lambda x: program(torch.from_numpy(x)),
-            "onnxruntime": lambda x: session.run(None, {"inputs": x})[0]}
+    return {
+        "eager": lambda x: eager(torch.from_numpy(x)),
+        "torch.export": lambda x: program(torch.from_numpy(x)),
+        "onnxruntime": lambda x: session.run(None, {"inputs": x})[0],
+    }
 
 
 def median_seconds(run, x, calls: int) -> float:
@@ -53,10 +62,14 @@ def inference(args, work: Path, run_zoo) -> str:
     from zoo.export import export
 
     rounds, calls = (2, 5) if args.quick else (args.repeats, 200)
-    lines = [f"Torch threads: {torch.get_num_threads()} (onnxruntime: the same). Median of {calls} calls a round, "
-             f"{rounds} rounds; the rows' figures are the median over rounds.", "",
-             "| family | params | batch-1 latency, ms: eager / torch.export / onnxruntime | "
-             "batch-256 samples/s: eager / torch.export / onnxruntime |", "|---|---|---|---|"]
+    lines = [
+        f"Torch threads: {torch.get_num_threads()} (onnxruntime: the same). Median of {calls} calls a round, "
+        f"{rounds} rounds; the rows' figures are the median over rounds.",
+        "",
+        "| family | params | batch-1 latency, ms: eager / torch.export / onnxruntime | "
+        "batch-256 samples/s: eager / torch.export / onnxruntime |",
+        "|---|---|---|---|",
+    ]
     for family in args.families or FAMILIES:
         result, _ = run_zoo([f"model={family}", *TINY], work / family, args.verbose)
         run_dir = Path(result["best_checkpoint"]).parent.parent

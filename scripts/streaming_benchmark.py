@@ -24,12 +24,23 @@ REPO = Path(__file__).resolve().parent.parent
 SIZES = [2_000, 20_000, 100_000]
 STEPS = 150
 IN_MEMORY = "data.in_memory=true"
-MODES = {IN_MEMORY: "in memory", "data.in_memory=false": "streamed, data.num_workers=auto (0 on 2 cores)",
-         "data.in_memory=false data.num_workers=2": "streamed, data.num_workers=2"}
+MODES = {
+    IN_MEMORY: "in memory",
+    "data.in_memory=false": "streamed, data.num_workers=auto (0 on 2 cores)",
+    "data.in_memory=false data.num_workers=2": "streamed, data.num_workers=2",
+}
 # Evaluation batches of 128: no larger than the smallest folder's test split (200), so that every size evaluates
 # batches of the same size (a CNN's activations for a batch of 512 images take more memory than 2,000 images).
-BOUNDED = ["model=cnn", "logger=none", "task.views=null", "callbacks.compute_cost=null", "trainer.max_epochs=1",
-           "+trainer.limit_val_batches=5", "+trainer.limit_test_batches=5", "data.eval_batch_size=128"]
+BOUNDED = [
+    "model=cnn",
+    "logger=none",
+    "task.views=null",
+    "callbacks.compute_cost=null",
+    "trainer.max_epochs=1",
+    "+trainer.limit_val_batches=5",
+    "+trainer.limit_test_batches=5",
+    "data.eval_batch_size=128",
+]
 
 
 def write_images(folder: Path, count: int) -> Path:
@@ -75,11 +86,17 @@ def tree_memory_kib(root: int) -> tuple[int, int]:
 def train(overrides: list[str], work: Path, verbose: bool) -> tuple[dict, tuple[float, float], float]:
     """One run of train.py: (its metrics.json, its peak PSS and peak anonymous memory in MiB, its wall time in s)."""
     log_dir = work / "logs"
-    command = [sys.executable, str(REPO / "train.py"), *overrides, f"paths.log_dir={log_dir}",
-               f"paths.data_dir={work / 'data'}"]
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *overrides,
+        f"paths.log_dir={log_dir}",
+        f"paths.data_dir={work / 'data'}",
+    ]
     start = time.perf_counter()
-    run = subprocess.Popen(command, cwd=work, stdout=None if verbose else subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True)
+    run = subprocess.Popen(
+        command, cwd=work, stdout=None if verbose else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     peak = anonymous = 0
     while run.poll() is None:
         pss, anon = tree_memory_kib(run.pid)
@@ -102,30 +119,42 @@ def streaming(args, work: Path) -> str:
         folder = write_images(work / f"images_{size}", size)
         data = ["data=images", f"data.path={folder}"]
         shutil.rmtree(work / "data" / "images", ignore_errors=True)  # the first run decodes every file
-        _, (decode_peak, decode_anonymous), decode_wall = train([*data, *BOUNDED, "+trainer.max_steps=1", "data.in_memory=false"], work,
-                                            args.verbose)
+        _, (decode_peak, decode_anonymous), decode_wall = train(
+            [*data, *BOUNDED, "+trainer.max_steps=1", "data.in_memory=false"], work, args.verbose
+        )
         for mode, label in MODES.items():
-            metrics, (peak, anonymous), wall = train([*data, *BOUNDED, f"+trainer.max_steps={steps}", *mode.split()],
-                                                     work, args.verbose)
+            metrics, (peak, anonymous), wall = train(
+                [*data, *BOUNDED, f"+trainer.max_steps={steps}", *mode.split()], work, args.verbose
+            )
             memory[(size, mode)], speed[(size, mode)] = peak, metrics["samples_per_s"]
-            rows.append(f"| {size:,} | {label} | {peak:,.0f} | {anonymous:,.0f} | {metrics['samples_per_s']:,.0f} "
-                        f"| {wall:.1f} |")
+            rows.append(
+                f"| {size:,} | {label} | {peak:,.0f} | {anonymous:,.0f} | {metrics['samples_per_s']:,.0f} "
+                f"| {wall:.1f} |"
+            )
             print(rows[-1], flush=True)
-        rows.append(f"| {size:,} | building the decoded cache (first run) | {decode_peak:,.0f} | "
-                    f"{decode_anonymous:,.0f} | - | {decode_wall:.1f} |")
+        rows.append(
+            f"| {size:,} | building the decoded cache (first run) | {decode_peak:,.0f} | "
+            f"{decode_anonymous:,.0f} | - | {decode_wall:.1f} |"
+        )
         print(rows[-1], flush=True)
     small, large = sizes[0], sizes[-1]
     streamed = [mode for mode in MODES if mode != IN_MEMORY]
     flat = {mode: memory[(large, mode)] / memory[(small, mode)] for mode in streamed}
     ratios = {mode: [speed[(size, mode)] / speed[(size, IN_MEMORY)] for size in sizes] for mode in streamed}
-    lines = [f"Default CNN, batch 64, {steps} training steps a run; torch threads: torch's default; peak PSS of the "
-             f"process and its workers.", "",
-             "| images | data | peak memory, PSS (MiB) | of it anonymous, peak (MiB) | training images/s | wall (s) |",
-             "|---:|---|---:|---:|---:|---:|", *rows,
-             ""]
+    lines = [
+        f"Default CNN, batch 64, {steps} training steps a run; torch threads: torch's default; peak PSS of the "
+        f"process and its workers.",
+        "",
+        "| images | data | peak memory, PSS (MiB) | of it anonymous, peak (MiB) | training images/s | wall (s) |",
+        "|---:|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+    ]
     for mode in streamed:
-        lines += [f"- {MODES[mode]}: peak memory with {large:,} images against {small:,}: {flat[mode]:.2f}x (target "
-                  f"< 1.2x: {'met' if flat[mode] < 1.2 else 'missed'}); throughput against in memory: "
-                  f"{', '.join(f'{r:.2f}x' for r in ratios[mode])} for {', '.join(f'{s:,}' for s in sizes)} images "
-                  f"(target >= 0.8x: {'met' if min(ratios[mode]) >= 0.8 else 'missed'})"]
+        lines += [
+            f"- {MODES[mode]}: peak memory with {large:,} images against {small:,}: {flat[mode]:.2f}x (target "
+            f"< 1.2x: {'met' if flat[mode] < 1.2 else 'missed'}); throughput against in memory: "
+            f"{', '.join(f'{r:.2f}x' for r in ratios[mode])} for {', '.join(f'{s:,}' for s in sizes)} images "
+            f"(target >= 0.8x: {'met' if min(ratios[mode]) >= 0.8 else 'missed'})"
+        ]
     return "\n".join(lines)

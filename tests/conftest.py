@@ -17,7 +17,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from zoo.training import CONFIG_DIR
+from zoo import CONFIG_DIR
 
 torch.set_num_threads(1)
 
@@ -26,8 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 # For a child that the test stops with SIGINT (Ctrl-C): the default handling, even where pytest itself runs
 # with SIGINT ignored, as a background job of a non-interactive shell does (and children inherit that).
 CTRL_C_ABLE = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)}
-TINY = ["trainer.max_epochs=2", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2",
-        "data.batch_size=32"]
+TINY = ["trainer.max_epochs=2", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "data.batch_size=32"]
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,18 @@ import pandas as pd
 from PIL import Image
 
 CLASSES = {"cat": (210, 60, 40), "dog": (40, 70, 200), "fox": (60, 190, 60)}
-FORMATS = [("png", "RGB"), ("jpg", "RGB"), ("bmp", "RGB"), ("webp", "RGB"), ("gif", "P"), ("png", "L"),
-           ("png", "RGBA"), ("png", "I;16"), ("png", "P"), ("jpg", "L")]
+FORMATS = [
+    ("png", "RGB"),
+    ("jpg", "RGB"),
+    ("bmp", "RGB"),
+    ("webp", "RGB"),
+    ("gif", "P"),
+    ("png", "L"),
+    ("png", "RGBA"),
+    ("png", "I;16"),
+    ("png", "P"),
+    ("jpg", "L"),
+]
 
 
 def picture(rng, colour, height, width, mode) -> Image.Image:
@@ -15,7 +25,7 @@ def picture(rng, colour, height, width, mode) -> Image.Image:
     pixels = (rng.normal(0, 25, (height, width, 3)) + colour).clip(0, 255).astype(np.uint8)
     image = Image.fromarray(pixels)
     if mode == "I;16":
-        return Image.fromarray((np.asarray(image.convert("L"), dtype=np.uint16) * 257))
+        return Image.fromarray(np.asarray(image.convert("L"), dtype=np.uint16) * 257)
     return image.convert(mode)
 
 
@@ -33,14 +43,20 @@ def write_folder(root, per_class=12, seed=0):
     return root
 
 
-
 def customers(rows: int = 300, seed: int = 0) -> pd.DataFrame:
     """An id, two numeric and three categorical columns (one of them codes stored as numbers), some missing; a
     class to predict (churn) and a quantity (spend), both following from the features."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"id": [f"c{i:04d}" for i in range(rows)], "age": rng.integers(18, 80, rows).astype(float),
-                          "income": rng.normal(50, 15, rows), "city": rng.choice(["paris", "rome", "oslo"], rows),
-                          "member": rng.choice([True, False], rows), "zip": rng.choice([75001, 10001, 50123], rows)})
+    frame = pd.DataFrame(
+        {
+            "id": [f"c{i:04d}" for i in range(rows)],
+            "age": rng.integers(18, 80, rows).astype(float),
+            "income": rng.normal(50, 15, rows),
+            "city": rng.choice(["paris", "rome", "oslo"], rows),
+            "member": rng.choice([True, False], rows),
+            "zip": rng.choice([75001, 10001, 50123], rows),
+        }
+    )
     frame.loc[rng.random(rows) < 0.15, "income"] = np.nan
     frame.loc[rng.random(rows) < 0.1, "city"] = None
     score = (frame.age - 50) / 8 + (frame.city == "rome") * 2.0 - frame.member * 1.5

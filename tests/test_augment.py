@@ -4,21 +4,26 @@ batch), for signals (MNIST-1D) and images; off for evaluation and for the paper 
 import pytest
 import torch
 
-from conftest import TINY, read_metrics, run_dirs, train_py
 from zoo.compare import read_run
 from zoo.compare import run_dirs as board_runs
 from zoo.data.augment import ImageAugmentation, SignalAugmentation
-from zoo.data.base import TensorLoader
+from zoo.data.loaders import TensorLoader
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
+
+from conftest import TINY, read_metrics, run_dirs, train_py
 
 SIGNALS = torch.randn(8, 1, 40, generator=torch.Generator().manual_seed(0))
 
 
 def settings(count, **given):
-    plain = {"shift": torch.zeros(count), "stretch": torch.ones(count), "amplitude": torch.ones(count),
-             "shear": torch.zeros(count),
-             "noise": torch.zeros(count, 1, 40)}
+    plain = {
+        "shift": torch.zeros(count),
+        "stretch": torch.ones(count),
+        "amplitude": torch.ones(count),
+        "shear": torch.zeros(count),
+        "noise": torch.zeros(count, 1, 40),
+    }
     return plain | given
 
 
@@ -60,7 +65,7 @@ def test_an_image_crop_is_a_window_of_the_reflected_image_and_a_flip_mirrors_it(
     padded = torch.nn.functional.pad(images, [2] * 4, mode="reflect")
     for i in range(6):
         row, column = drawn["rows"][i], drawn["columns"][i]
-        window = padded[i, :, row:row + shape[2], column:column + shape[3]]
+        window = padded[i, :, row : row + shape[2], column : column + shape[3]]
         assert torch.equal(out[i], window.flip(-1) if drawn["flip"][i] else window)
     assert drawn["flip"].any() and not drawn["flip"].all()
     centred = {"rows": torch.full((6,), 2), "columns": torch.full((6,), 2), "flip": torch.zeros(6, dtype=torch.bool)}
@@ -71,8 +76,10 @@ def test_two_processes_see_together_the_batch_one_process_sees():
     augment = SignalAugmentation(shift=4, stretch=0.1, amplitude=0.2, shear=0.3, noise=0.05)
     x, y = torch.randn(64, 1, 40), torch.arange(64)
     one = TensorLoader(x, y, 16, shuffle=True, seed=3, share=(0, 1), split_batches=True, augment=augment)
-    parts = [TensorLoader(x, y, 16, shuffle=True, seed=3, share=(rank, 2), split_batches=True, augment=augment)
-             for rank in range(2)]
+    parts = [
+        TensorLoader(x, y, 16, shuffle=True, seed=3, share=(rank, 2), split_batches=True, augment=augment)
+        for rank in range(2)
+    ]
     for whole, first, second in zip(one, *parts):
         assert torch.equal(whole[0], torch.cat([first[0], second[0]]))
         assert torch.equal(whole[1], torch.cat([first[1], second[1]]))
@@ -81,8 +88,9 @@ def test_two_processes_see_together_the_batch_one_process_sees():
 def test_batches_are_transformed_by_seed_epoch_and_batch_and_evaluation_is_not(data_dir):
     def loader(seed, epoch, augment=True):
         settings = {"shift": 4, "stretch": 0.1, "amplitude": 0.2, "shear": 0.3, "noise": 0.05}
-        datamodule = MNIST1D(name="mnist1d", data_dir=data_dir, batch_size=32, seed=seed,
-                             augment=settings if augment else None)
+        datamodule = MNIST1D(
+            name="mnist1d", data_dir=data_dir, batch_size=32, seed=seed, augment=settings if augment else None
+        )
         datamodule.setup()
         train = datamodule.train_dataloader()
         train.sampler.set_epoch(epoch)
@@ -97,30 +105,44 @@ def test_batches_are_transformed_by_seed_epoch_and_batch_and_evaluation_is_not(d
     assert torch.equal(next(iter(datamodule.test_dataloader()))[0], datamodule.splits["test"][0][:1024])
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"shift": -1}, "data.augment.shift=-1 is not allowed: it must be a number of points >= 0"),
-    ({"stretch": 1.5}, "data.augment.stretch=1.5 is not allowed: it must be a number in [0, 1)"),
-    ({"noise": "loud"}, "data.augment.noise='loud' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"shift": -1}, "data.augment.shift=-1 is not allowed: it must be a number of points >= 0"),
+        ({"stretch": 1.5}, "data.augment.stretch=1.5 is not allowed: it must be a number in [0, 1)"),
+        ({"noise": "loud"}, "data.augment.noise='loud' is not allowed"),
+    ],
+)
 def test_bad_signal_settings_are_refused(settings, message):
     with pytest.raises(ZooError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         SignalAugmentation(**settings)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["data.augment=true"], "error: data.augment=true is not allowed: give its settings, e.g. data.augment.shift=4, "
-                            "or data.augment=null for none"),
-    (["data.augment.shfit=2"], "error: data.augment.shfit is not a setting; did you mean data.augment.shift?"),
-    (["data=digits", "+data.augment.flip=true"], "error: data.augment.flip=true is not allowed for data=digits: a "
-                                                 "mirrored digit is not the same digit"),
-    (["data=digits", "data.augment.crop_padding=1"], "error: data.augment is null here, so "
-                                                     "data.augment.crop_padding is not a setting; to give it: "
-                                                     "+data.augment.crop_padding=..."),
-    (["data=toy", "+data.augment.shift=2"], "error: data=toy has no random transformations: remove data.augment"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["data.augment=true"],
+            "error: data.augment=true is not allowed: give its settings, e.g. data.augment.shift=4, "
+            "or data.augment=null for none",
+        ),
+        (["data.augment.shfit=2"], "error: data.augment.shfit is not a setting; did you mean data.augment.shift?"),
+        (
+            ["data=digits", "+data.augment.flip=true"],
+            "error: data.augment.flip=true is not allowed for data=digits: a mirrored digit is not the same digit",
+        ),
+        (
+            ["data=digits", "data.augment.crop_padding=1"],
+            "error: data.augment is null here, so "
+            "data.augment.crop_padding is not a setting; to give it: "
+            "+data.augment.crop_padding=...",
+        ),
+        (["data=toy", "+data.augment.shift=2"], "error: data=toy has no random transformations: remove data.augment"),
+    ],
+)
 def test_bad_augment_settings_fail_in_one_line(tmp_path, data_dir, overrides, message):
     result = train_py(*overrides, *TINY, log_dir=tmp_path, data_dir=data_dir)
-    assert result.returncode == 2 and result.stderr.strip() == message or message in result.stderr
+    assert (result.returncode == 2 and result.stderr.strip() == message) or message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
@@ -128,15 +150,24 @@ def test_augmentation_changes_training_alone_and_is_recorded(tmp_path, data_dir)
     """The same seed twice gives the same run; without augmentation training differs, validation and test
     see the same samples, and the HPARAMS row says which run was augmented."""
     common = ["model=linear", *TINY]
-    runs = [("on", []), ("again", []), ("off", ["data.augment=null"]),
-            ("crops", ["data=digits", "+data.augment.crop_padding=1"])]
+    runs = [
+        ("on", []),
+        ("again", []),
+        ("off", ["data.augment=null"]),
+        ("crops", ["data=digits", "+data.augment.crop_padding=1"]),
+    ]
     for name, extra in runs:
         result = train_py(*common, *extra, log_dir=tmp_path / name, data_dir=data_dir)
         assert result.returncode == 0, result.stderr
     on, again, off = (read_metrics(run_dirs(tmp_path / name)[0]) for name in ("on", "again", "off"))
     assert on["train/loss"] == again["train/loss"] and on["test/acc"] == again["test/acc"]
     assert on["train/loss"] != off["train/loss"]
-    logged = {name: read_run(board_runs(tmp_path / name / "tensorboard")[0], None)["hparams"]["data.augment"]
-              for name in ("on", "off", "crops")}
-    assert logged == {"on": "shift=4,stretch=0.1,amplitude=0.0,shear=0.3,noise=0.05", "off": "none",
-                      "crops": "crop_padding=1"}
+    logged = {
+        name: read_run(board_runs(tmp_path / name / "tensorboard")[0], None)["hparams"]["data.augment"]
+        for name in ("on", "off", "crops")
+    }
+    assert logged == {
+        "on": "shift=4,stretch=0.1,amplitude=0.0,shear=0.3,noise=0.05",
+        "off": "none",
+        "crops": "crop_padding=1",
+    }

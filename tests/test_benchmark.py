@@ -32,39 +32,70 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
     assert "| CNN compiled (`experiment=paper_cnn trainer.compile=true`) | - | - | - | skipped (--quick" in printed
     assert "Measured on cpu" in printed or "Measured on cuda" in printed
     assert "### Character-level language modelling" in written
-    baselines = dict(re.findall(r"^\| (unigram \(train counts\)|bigram \(train counts\)|xz -9e|bz2 -9|gzip -9) \| ([\d.]+) \|",
-                                printed, re.M))
-    assert len(baselines) == 5 and float(baselines["bigram (train counts)"]) < float(baselines["unigram (train counts)"])
+    baselines = dict(
+        re.findall(
+            r"^\| (unigram \(train counts\)|bigram \(train counts\)|xz -9e|bz2 -9|gzip -9) \| ([\d.]+) \|",
+            printed,
+            re.M,
+        )
+    )
+    assert len(baselines) == 5 and float(baselines["bigram (train counts)"]) < float(
+        baselines["unigram (train counts)"]
+    )
     for family in ("linear", "mlp", "cnn", "rnn", "transformer"):
         assert f"| {family} | `python train.py data=text model={family}` |" in printed
     assert "### What the views add to a run" in written
-    row = re.search(r"^\| cnn \| `python train.py model=cnn [^`]*` \| `task.views=null[^`]*callbacks.compute_cost=null[^`]*` "
-                    r"\| ([\d.]+) / ([\d.]+) \| ([\d.]+) \|", printed, re.M)
+    row = re.search(
+        r"^\| cnn \| `python train.py model=cnn [^`]*` \| `task.views=null[^`]*callbacks.compute_cost=null[^`]*` "
+        r"\| ([\d.]+) / ([\d.]+) \| ([\d.]+) \|",
+        printed,
+        re.M,
+    )
     assert row, printed
     assert all(float(value) > 0 for value in row.groups())
     assert "### One run on 1 and 2 CPU processes" in written
     for processes, switches in (("1", ""), ("2", " trainer.devices=2 trainer.strategy=ddp")):
-        row = re.search(rf"^\| cnn \(`python train.py model=cnn trainer=cpu [^`]*{switches}`\) \| {processes} \| 3 \| "
-                        r"([\d,]+) \|", printed, re.M)
+        row = re.search(
+            rf"^\| cnn \(`python train.py model=cnn trainer=cpu [^`]*{switches}`\) \| {processes} \| 3 \| "
+            r"([\d,]+) \|",
+            printed,
+            re.M,
+        )
         assert row, printed
         assert float(row.group(1).replace(",", "")) > 0
     assert "### Targets (issue 13)" in written
-    for measure in ("CNN defaults, test acc %", "GRU defaults, test acc %", "transformer defaults, test acc %",
-                    "MLP defaults, test acc %", "whole command per default run",
-                    "`experiment=paper_cnn`", "`model=cnn`"):
-        assert re.search(rf"^\| [^|]*{re.escape(measure)}[^|]* \| [\d.]+[^|]* \| [^|]+ \| (met|missed) \|$", printed, re.M), measure
+    for measure in (
+        "CNN defaults, test acc %",
+        "GRU defaults, test acc %",
+        "transformer defaults, test acc %",
+        "MLP defaults, test acc %",
+        "whole command per default run",
+        "`experiment=paper_cnn`",
+        "`model=cnn`",
+    ):
+        assert re.search(
+            rf"^\| [^|]*{re.escape(measure)}[^|]* \| [\d.]+[^|]* \| [^|]+ \| (met|missed) \|$", printed, re.M
+        ), measure
     assert "### Inference: eager PyTorch, torch.export and onnxruntime" in written
     for family in ("linear", "mlp", "cnn", "rnn", "transformer"):
-        row = re.search(rf"^\| {family} \| [\d,]+ \| ([\d.]+) / ([\d.]+) / ([\d.]+) \| ([\d,]+) / ([\d,]+) / ([\d,]+) \|$",
-                        printed, re.M)
+        row = re.search(
+            rf"^\| {family} \| [\d,]+ \| ([\d.]+) / ([\d.]+) / ([\d.]+) \| ([\d,]+) / ([\d,]+) / ([\d,]+) \|$",
+            printed,
+            re.M,
+        )
         assert row, family
         assert all(float(value.replace(",", "")) > 0 for value in row.groups())
     assert "### An image folder in memory and streamed from disk" in written
     for size in ("100", "200"):
         for data in ("in memory", "streamed, data.num_workers=auto (0 on 2 cores)", "streamed, data.num_workers=2"):
-            row = re.search(rf"^\| {size} \| {re.escape(data)} \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+) \|$",
-                            printed, re.M)
+            row = re.search(
+                rf"^\| {size} \| {re.escape(data)} \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+) \|$", printed, re.M
+            )
             assert row, (size, data)
             assert all(float(value.replace(",", "")) > 0 for value in row.groups())
-    assert re.search(r"^- streamed, data.num_workers=2: peak memory with 200 images against 100: [\d.]+x \(target "
-                     r"< 1.2x: (met|missed)\); throughput against in memory: [\d.]+x, [\d.]+x", printed, re.M)
+    assert re.search(
+        r"^- streamed, data.num_workers=2: peak memory with 200 images against 100: [\d.]+x \(target "
+        r"< 1.2x: (met|missed)\); throughput against in memory: [\d.]+x, [\d.]+x",
+        printed,
+        re.M,
+    )

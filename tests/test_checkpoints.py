@@ -10,9 +10,10 @@ from functools import partial
 import pytest
 import torch
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
-from zoo.checkpoints import AtomicCheckpointIO, load_checkpoint
+from zoo.checkpoints import FORMAT, AtomicCheckpointIO, load_checkpoint
 from zoo.errors import ZooError
+
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,9 @@ def trained_run(tmp_path_factory, data_dir):
 
 
 def zoo_eval(*arguments):
-    return subprocess.run([sys.executable, "-m", "zoo.evaluate", *arguments], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "zoo.evaluate", *arguments], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_every_checkpoint_holds_only_safe_types(trained_run):
@@ -75,15 +77,20 @@ def with_code_inside(path, tmp_path):
     return unsafe
 
 
-@pytest.mark.parametrize("damage, message", [
-    (truncated, "is not a readable checkpoint (truncated, or not a checkpoint at all)"),
-    (not_a_checkpoint, "is not a readable checkpoint (truncated, or not a checkpoint at all)"),
-    (with_code_inside, "holds Python objects (builtins.print, functools.partial) that would run code when loaded"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (truncated, "is not a readable checkpoint (truncated, or not a checkpoint at all)"),
+        (not_a_checkpoint, "is not a readable checkpoint (truncated, or not a checkpoint at all)"),
+        (with_code_inside, "holds Python objects (builtins.print, functools.partial) that would run code when loaded"),
+    ],
+)
 def test_a_bad_checkpoint_fails_in_one_line(trained_run, data_dir, tmp_path, damage, message):
     path = damage(trained_run / "checkpoints" / "last.ckpt", tmp_path)
-    for result in (zoo_eval(f"ckpt={path}", f"data_dir={data_dir}"),
-                   train_py(f"resume={path}", log_dir=tmp_path, data_dir=data_dir)):
+    for result in (
+        zoo_eval(f"ckpt={path}", f"data_dir={data_dir}"),
+        train_py(f"resume={path}", log_dir=tmp_path, data_dir=data_dir),
+    ):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         [line] = result.stderr.strip().splitlines()
         assert line.startswith(f"error: {path} ") and message in line
@@ -93,7 +100,8 @@ def test_a_bad_checkpoint_fails_in_one_line(trained_run, data_dir, tmp_path, dam
 def test_zoo_eval_names_its_settings(tmp_path):
     result = zoo_eval("checkpoint=x.ckpt")
     assert result.returncode == 2 and result.stderr.strip().startswith(
-        "error: 'checkpoint=x.ckpt' is not a zoo-eval setting; usage: zoo-eval ckpt=")
+        "error: 'checkpoint=x.ckpt' is not a zoo-eval setting; usage: zoo-eval ckpt="
+    )
 
 
 SAVE_FOREVER = """
@@ -109,8 +117,9 @@ while True:  # large saves, one after another, until killed
 
 def test_a_kill_during_a_save_leaves_the_last_good_checkpoint(tmp_path):
     path = tmp_path / "checkpoints" / "last.ckpt"
-    saver = subprocess.Popen([sys.executable, "-c", SAVE_FOREVER, str(path)], cwd=REPO, stdout=subprocess.PIPE,
-                             text=True)
+    saver = subprocess.Popen(
+        [sys.executable, "-c", SAVE_FOREVER, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert saver.stdout.readline() == "saved\n"
     deadline = time.monotonic() + 60
     while not list(path.parent.glob(".last.ckpt.*.partial")):  # caught in the middle of writing
@@ -133,4 +142,34 @@ def test_load_checkpoint_errors_are_zoo_errors(tmp_path):
     with pytest.raises(ZooError, match="has no model weights"):
         load_checkpoint(plain)
     AtomicCheckpointIO().save_checkpoint({"state_dict": {}}, tmp_path / "ok.ckpt")
-    assert load_checkpoint(tmp_path / "ok.ckpt") == {"state_dict": {}}
+    assert load_checkpoint(tmp_path / "ok.ckpt") == {"state_dict": {}, "zoo_format": FORMAT}
+    torch.save({"state_dict": {}, "zoo_format": FORMAT + 1}, tmp_path / "newer.ckpt")
+    with pytest.raises(ZooError, match=f"written by a newer zoo \\(checkpoint format {FORMAT + 1}"):
+        load_checkpoint(tmp_path / "newer.ckpt")
+
+
+def test_a_checkpoint_of_the_first_format_is_migrated_as_it_is_read(tmp_path):
+    """What zoo wrote before checkpoints carried a format: no task, a classifier's data declared flat, one
+    process's random state alone, no first-step time."""
+    old = {
+        "state_dict": {},
+        "hyper_parameters": {
+            "label_smoothing": 0.1,
+            "dataset": {"name": "mnist1d", "input_shape": [1, 40], "num_classes": 10},
+        },
+        "callbacks": {
+            "RandomState": {"cpu": torch.get_rng_state()},
+            "Throughput": {"samples": 1, "seconds": 1.0, "wall_seconds": 2.0},
+        },
+    }
+    torch.save(old, tmp_path / "old.ckpt")
+    checkpoint = load_checkpoint(tmp_path / "old.ckpt")
+    assert checkpoint["zoo_format"] == FORMAT
+    assert checkpoint["hyper_parameters"]["task"]["_target_"] == "zoo.tasks.classification.Classification"
+    assert checkpoint["hyper_parameters"]["task"]["label_smoothing"] == 0.1
+    dataset = checkpoint["hyper_parameters"]["dataset"]
+    assert (
+        dataset["model_inputs"] == {"input_shape": [1, 40], "num_classes": 10} and dataset["task"] == "classification"
+    )
+    assert len(checkpoint["callbacks"]["RandomState"]["ranks"]) == 1
+    assert checkpoint["callbacks"]["Throughput"]["first_step_seconds"] == 0.0

@@ -17,10 +17,11 @@ import yaml
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
-from zoo.compare import distinguishing_keys
+from zoo.grouping import distinguishing_keys
 from zoo.hparams import COST_METRICS, flat_hparams
 from zoo.tasks.classification import Classification
+
+from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
 
 MODELS = ["mlp", "cnn"]
 LRS = [1e-3, 1e-2]
@@ -30,8 +31,16 @@ LRS = [1e-3, 1e-2]
 def sweep(tmp_path_factory, data_dir):
     """Two families x two learning rates x two seeds, one multirun: its log_dir."""
     log_dir = tmp_path_factory.mktemp("compare")
-    result = train_py("-m", f"model={','.join(MODELS)}", f"optimizer.lr={','.join(map(str, LRS))}", "seed=0,1",
-                      *TINY, "trainer.log_every_n_steps=2", log_dir=log_dir, data_dir=data_dir)
+    result = train_py(
+        "-m",
+        f"model={','.join(MODELS)}",
+        f"optimizer.lr={','.join(map(str, LRS))}",
+        "seed=0,1",
+        *TINY,
+        "trainer.log_every_n_steps=2",
+        log_dir=log_dir,
+        data_dir=data_dir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return log_dir
 
@@ -48,9 +57,12 @@ def free_port() -> int:
 
 
 def http(port: int, path: str, body: dict | None = None):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST" if body else "GET",
-                                     data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method="POST" if body else "GET",
+        data=json.dumps(body).encode() if body else None,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -59,9 +71,14 @@ def http(port: int, path: str, body: dict | None = None):
 def board(sweep):
     """`zoo-board` serving the multirun's TensorBoard root on a free local port."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "zoo.board", "--logdir", str(sweep / "tensorboard"),
-                               "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, **CTRL_C_ABLE)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "zoo.board", "--logdir", str(sweep / "tensorboard"), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **CTRL_C_ABLE,
+    )
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -80,20 +97,26 @@ HP_METRICS = Classification.hp_metrics | COST_METRICS
 
 
 def session_groups(port: int) -> list[dict]:
-    request = {"experimentName": "", "startIndex": 0, "sliceSize": 100,
-               "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
-               "colParams": [{"metric": {"group": "", "tag": tag}} for tag in HP_METRICS]}
+    request = {
+        "experimentName": "",
+        "startIndex": 0,
+        "sliceSize": 100,
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        "colParams": [{"metric": {"group": "", "tag": tag}} for tag in HP_METRICS],
+    }
     return http(port, "/data/plugin/hparams/session_groups", request)["sessionGroups"]
 
 
 def test_tensorboard_lists_every_run_with_its_curves(board):
     port, server = board
-    assert server.stdout.readline().startswith(f"TensorBoard for ")
+    assert server.stdout.readline().startswith("TensorBoard for ")
     runs = http(port, "/data/runs")
     assert sorted({tuple(run.split("/")[:2]) for run in runs}) == sorted(("mnist1d", m) for m in MODELS)
     tags = http(port, "/data/plugin/scalars/tags")
     for run in runs:
-        assert {"train/loss", "train/acc", "val/acc", "val/acc_best", "test/acc", "test/loss", "lr-AdamW"} <= set(tags[run])
+        assert {"train/loss", "train/acc", "val/acc", "val/acc_best", "test/acc", "test/loss", "lr-AdamW"} <= set(
+            tags[run]
+        )
 
 
 def test_hparams_table_has_real_values_for_every_run(board, sweep):
@@ -117,8 +140,10 @@ def test_hparams_table_has_real_values_for_every_run(board, sweep):
 
 def test_every_family_logs_the_same_hparam_keys_with_the_same_types(board):
     port, _ = board
-    shapes = {frozenset((key, type(value).__name__) for key, value in group["hparams"].items())
-              for group in session_groups(port)}
+    shapes = {
+        frozenset((key, type(value).__name__) for key, value in group["hparams"].items())
+        for group in session_groups(port)
+    }
     assert len(shapes) == 1
     [shape] = shapes
     assert {("model.heads", "float"), ("model.cell", "str"), ("optimizer.lr", "float"), ("device", "str")} <= shape
@@ -127,15 +152,16 @@ def test_every_family_logs_the_same_hparam_keys_with_the_same_types(board):
 @pytest.mark.parametrize("model", ["linear", "mlp", "cnn", "rnn", "transformer"])
 def test_flat_hparams_have_one_shape_for_every_family(compose_config, model):
     reference = flat_hparams(compose_config("model=linear"), "cpu", "32-true")
-    flat = flat_hparams(compose_config(f"model={model}", "model.kernel=[5,3,3]" if model == "cnn" else "seed=0"),
-                        "cpu", "32-true")
+    flat = flat_hparams(
+        compose_config(f"model={model}", "model.kernel=[5,3,3]" if model == "cnn" else "seed=0"), "cpu", "32-true"
+    )
     assert {k: type(v) for k, v in flat.items()} == {k: type(v) for k, v in reference.items()}
     assert flat["model"] == model and "_target_" not in json.dumps(flat)
 
 
 def test_every_model_setting_has_an_hparams_column():
+    from zoo import CONFIG_DIR
     from zoo.hparams import MODEL_KEYS
-    from zoo.training import CONFIG_DIR
 
     for path in (Path(CONFIG_DIR) / "model").glob("*.yaml"):
         settings = yaml.safe_load(path.read_text())
@@ -155,8 +181,9 @@ def test_run_tensorboard_holds_config_parameters_histograms_and_confusion_matrix
 
 
 def zoo_compare(*args: str, script: str = "-m zoo.compare") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *script.split(), *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, *script.split(), *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -172,10 +199,14 @@ def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
     # the settings that differ name the rows; the seeds are the repeats counted in `runs`
     assert list(rows[0])[:4] == ["data", "model", "optimizer.lr", "runs"]
     assert sorted((row["model"], float(row["optimizer.lr"])) for row in rows) == sorted(
-        (model, lr) for model in MODELS for lr in LRS)
+        (model, lr) for model in MODELS for lr in LRS
+    )
     for row in rows:
-        jobs = [d for d in run_dirs(sweep) if (read_metrics(d)["model"], job_lr(d)) == (row["model"],
-                                                                                      float(row["optimizer.lr"]))]
+        jobs = [
+            d
+            for d in run_dirs(sweep)
+            if (read_metrics(d)["model"], job_lr(d)) == (row["model"], float(row["optimizer.lr"]))
+        ]
         assert row["data"] == "mnist1d" and row["runs"] == "2" and len(jobs) == 2
         accs = [read_metrics(d)["test/acc"] for d in jobs]
         assert float(row["test_acc_mean"]) == pytest.approx(statistics.fmean(accs), rel=1e-5)
@@ -207,7 +238,10 @@ def test_zoo_compare_filters_and_says_when_nothing_matches(sweep, tmp_path):
     result = zoo_compare("--logdir", str(sweep), "--out", str(tmp_path), "--model", "cnn")
     assert result.returncode == 0, result.stderr
     rows = read_csv(tmp_path / "comparison.csv")
-    assert [row["model"] for row in rows] == ["cnn", "cnn"] and {row["optimizer.lr"] for row in rows} == {"0.001", "0.01"}
+    assert [row["model"] for row in rows] == ["cnn", "cnn"] and {row["optimizer.lr"] for row in rows} == {
+        "0.001",
+        "0.01",
+    }
     result = zoo_compare("--logdir", str(sweep), "--out", str(tmp_path), "--data", "cifar10")
     assert result.returncode == 1 and "no finished zoo runs" in result.stderr and "Traceback" not in result.stderr
 
@@ -248,18 +282,32 @@ def test_zoo_board_says_when_the_port_is_taken(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "zoo.board", "--logdir", str(tmp_path), "--port", str(port)],
-                                cwd=REPO, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "zoo.board", "--logdir", str(tmp_path), "--port", str(port)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
-    assert result.stderr.strip().endswith(f"error: port {port} on 127.0.0.1 is taken (another TensorBoard?); "
-                                          f"pass --port with a free one, e.g. --port {port + 1}")
+    assert result.stderr.strip().endswith(
+        f"error: port {port} on 127.0.0.1 is taken (another TensorBoard?); "
+        f"pass --port with a free one, e.g. --port {port + 1}"
+    )
 
 
 def test_an_interrupted_run_leaves_no_finished_row(tmp_path, data_dir):
-    command = [sys.executable, "train.py", "model=mlp", "trainer.max_epochs=100000", f"paths.log_dir={tmp_path}",
-               f"paths.data_dir={data_dir}"]
-    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           **CTRL_C_ABLE)
+    command = [
+        sys.executable,
+        "train.py",
+        "model=mlp",
+        "trainer.max_epochs=100000",
+        f"paths.log_dir={tmp_path}",
+        f"paths.data_dir={data_dir}",
+    ]
+    run = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **CTRL_C_ABLE
+    )
     deadline = time.monotonic() + 120
     while not list(tmp_path.rglob("checkpoints/last.ckpt")):  # a few epochs in
         assert run.poll() is None and time.monotonic() < deadline

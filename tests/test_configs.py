@@ -6,10 +6,12 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from own_data import customers, write_folder
+from zoo import CONFIG_DIR
+from zoo.build import build_network, build_trainer
 from zoo.checks import check_config
 from zoo.errors import ZooError
-from zoo.training import CONFIG_DIR, build_network, build_trainer
+
+from own_data import customers, write_folder
 
 
 def options(group: str) -> list[str]:
@@ -28,8 +30,10 @@ def own_data(tmp_path_factory) -> dict[str, list[str]]:
     folder = tmp_path_factory.mktemp("own")
     write_folder(folder / "pets", per_class=4)
     customers(rows=60).to_csv(folder / "customers.csv", index=False)
-    return {"images": [f"data.path={folder / 'pets'}", f"data.data_dir={folder / 'cache'}"],
-            "table": [f"data.path={folder / 'customers.csv'}", "data.target=churn", "data.drop=[id]"]}
+    return {
+        "images": [f"data.path={folder / 'pets'}", f"data.data_dir={folder / 'cache'}"],
+        "table": [f"data.path={folder / 'customers.csv'}", "data.target=churn", "data.drop=[id]"],
+    }
 
 
 @pytest.mark.parametrize("data", options("data"))
@@ -76,8 +80,13 @@ def test_optimizers_and_schedules_step(compose_config, optimizer, scheduler):
 @pytest.mark.parametrize("logger", options("logger"))
 @pytest.mark.parametrize("callbacks", options("callbacks"))
 def test_trainer_logger_and_callbacks_instantiate(compose_config, tmp_path, trainer, logger, callbacks):
-    cfg = compose_config(f"trainer={trainer}", f"logger={logger}", f"callbacks={callbacks}",
-                         f"paths.log_dir={tmp_path}", output_dir=tmp_path)
+    cfg = compose_config(
+        f"trainer={trainer}",
+        f"logger={logger}",
+        f"callbacks={callbacks}",
+        f"paths.log_dir={tmp_path}",
+        output_dir=tmp_path,
+    )
     built = build_trainer(cfg)
     assert built.max_epochs == cfg.trainer.max_epochs
     assert (len(built.loggers) > 0) == (logger != "none")
@@ -90,7 +99,8 @@ def test_gpu_trainer_without_cuda_fails_with_one_line(compose_config, trainer):
         check_config(compose_config(f"trainer={trainer}"))
 
 
-@pytest.mark.parametrize("preset", [f"debug={d}" for d in options("debug")] +
-                         [f"experiment={e}" for e in options("experiment")])
+@pytest.mark.parametrize(
+    "preset", [f"debug={d}" for d in options("debug")] + [f"experiment={e}" for e in options("experiment")]
+)
 def test_presets_compose(compose_config, preset):
     check_config(compose_config(preset))

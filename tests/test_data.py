@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.data.base import TensorLoader
 from zoo.data.digits import Digits
+from zoo.data.loaders import TensorLoader
 from zoo.data.mnist1d import MNIST1D
 from zoo.data.torchvision_sets import CIFAR10, MNIST, FashionMNIST
 from zoo.errors import ZooError
@@ -98,8 +98,12 @@ def write_cifar_files(root: Path, per_batch: int = 20) -> None:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"batch_label": name, "labels": [i % 10 for i in range(per_batch)],
-                 "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8), "filenames": []}
+        batch = {
+            "batch_label": name,
+            "labels": [i % 10 for i in range(per_batch)],
+            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            "filenames": [],
+        }
         with open(folder / name, "wb") as file:
             pickle.dump(batch, file)
 
@@ -137,8 +141,10 @@ def test_missing_files_with_download_off_name_the_folder_and_the_fix(tmp_path):
 def test_a_failed_download_is_reported_in_one_line(tmp_path, monkeypatch):
     class Offline:
         def __init__(self, *args, **kwargs):
-            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got:\n"
-                               "<urlopen error [Errno -2] Name or service not known>")
+            raise RuntimeError(
+                "Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got:\n"
+                "<urlopen error [Errno -2] Name or service not known>"
+            )
 
     monkeypatch.setattr(MNIST, "dataset_class", Offline)
     with pytest.raises(ZooError, match="the download failed: Error downloading") as error:

@@ -14,13 +14,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo
-from conftest import TINY, run_dirs, train_py
-from zoo import compare
+from zoo import CONFIG_DIR, compare
 from zoo.checks import check_overrides
-from zoo.data.base import EpochPermutation
+from zoo.data.loaders import EpochPermutation
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
-from zoo.training import CONFIG_DIR
+
+from conftest import TINY, run_dirs, train_py
 
 FRACTIONS = [0.05, 0.1, 0.25, 0.5, 1.0]
 
@@ -56,8 +56,10 @@ def test_validation_and_test_are_the_full_runs(by_fraction):
     for split in ("val", "test"):
         assert torch.equal(full.splits[split][1], part.splits[split][1])
         # normalized differently (with each run's own training statistics), the same raw samples
-        raw = [data.splits[split][0] * data.normalization["std"][0] + data.normalization["mean"][0]
-               for data in (full, part)]
+        raw = [
+            data.splits[split][0] * data.normalization["std"][0] + data.normalization["mean"][0]
+            for data in (full, part)
+        ]
         assert torch.allclose(raw[0], raw[1], atol=1e-4)
     # the statistics are the part's own
     x_part = part.splits["train"][0] * part.normalization["std"][0] + part.normalization["mean"][0]
@@ -164,8 +166,9 @@ def test_the_gap_is_train_minus_test_accuracy_of_the_tested_weights(runs, data_d
     x, y, _, _ = data.load()
     model = zoo.load(found[0.1])
     predicted = model(x[data.indices["train"]].float()).argmax(dim=1)
-    assert measured["eval_train_acc"] == pytest.approx((predicted == y[data.indices["train"]]).float().mean().item(),
-                                                       abs=1e-6)
+    assert measured["eval_train_acc"] == pytest.approx(
+        (predicted == y[data.indices["train"]]).float().mean().item(), abs=1e-6
+    )
 
 
 def test_zoo_compare_draws_accuracy_against_training_samples(runs, tmp_path):

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from conftest import REPO, read_metrics, run_dirs, train_py
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_checkpoints import zoo_eval
 from test_resume import lr_steps, wait_for_first_checkpoint
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from zoo.checkpoints import RandomState, open_safely
+
+from conftest import REPO, read_metrics, run_dirs, train_py
 
 TESTS = Path(__file__).resolve().parent
 # 3,600 training samples in batches of 16 (8 a process): 225 steps an epoch, every sample once.
@@ -47,8 +47,9 @@ def run_on_two_processes(launch: str, log_dir: Path, data_dir: Path, *more: str)
     if launch != "torchrun":
         return train_py(*overrides[:-2], log_dir=log_dir, data_dir=data_dir)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "train.py", *overrides]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
 
 
 @pytest.fixture(scope="module", params=list(LAUNCHES))
@@ -56,15 +57,21 @@ def two_process_run(request, tmp_path_factory, data_dir):
     """A run on two processes, each writing which samples it trained and tested on."""
     log_dir = tmp_path_factory.mktemp(request.param)
     seen = log_dir / "seen"
-    result = run_on_two_processes(request.param, log_dir, data_dir, "+callbacks.seen._target_=observers.SamplesSeen",
-                                  f"+callbacks.seen.folder={seen}")
+    result = run_on_two_processes(
+        request.param,
+        log_dir,
+        data_dir,
+        "+callbacks.seen._target_=observers.SamplesSeen",
+        f"+callbacks.seen.folder={seen}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return request.param, log_dir, seen, result
 
 
 def seen_by(seen: Path, stage: str) -> list:
-    records = sorted((json.loads(path.read_text()) for path in seen.glob(f"{stage}_rank*.json")),
-                     key=lambda record: record["rank"])
+    records = sorted(
+        (json.loads(path.read_text()) for path in seen.glob(f"{stage}_rank*.json")), key=lambda record: record["rank"]
+    )
     assert [(record["rank"], record["processes"]) for record in records] == [(0, 2), (1, 2)]
     return [record["seen"] for record in records]
 
@@ -106,9 +113,12 @@ def test_each_test_sample_is_counted_once_and_one_process_writes(two_process_run
     assert evaluated.returncode == 0, evaluated.stderr
     assert f"test/acc {metrics['test/acc']:.4f}, test/loss {metrics['test/loss']:.4f}" in evaluated.stdout
     # The second process keeps Hydra's files out of the log folder (torchrun's) or in the run's own folder.
-    assert sorted(path.name for path in log_dir.iterdir()) == ["best_without_observer.ckpt",
-                                                               "multiruns" if launch == "ddp_spawn" else "runs",
-                                                               "seen", "tensorboard"]
+    assert sorted(path.name for path in log_dir.iterdir()) == [
+        "best_without_observer.ckpt",
+        "multiruns" if launch == "ddp_spawn" else "runs",
+        "seen",
+        "tensorboard",
+    ]
     assert len(list(log_dir.glob("*runs/*"))) == 1
     if launch == "ddp_spawn":  # the views' measurements and figures came back from the spawned processes
         assert {"flops_forward", "latency_ms", "eval_train_acc", "noise_acc_0.5"} <= set(metrics["measured"])
@@ -122,11 +132,18 @@ def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_
     [alone_run] = run_dirs(alone_dir)
     alone = read_metrics(alone_run)
 
-    command = [sys.executable, "train.py", *TWO_PROCESSES, *LAUNCHES["ddp"], f"paths.log_dir={tmp_path}",
-               f"paths.data_dir={data_dir}"]
+    command = [
+        sys.executable,
+        "train.py",
+        *TWO_PROCESSES,
+        *LAUNCHES["ddp"],
+        f"paths.log_dir={tmp_path}",
+        f"paths.data_dir={data_dir}",
+    ]
     # A session of its own: the kill takes both processes at once, as a lost node would.
-    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
+    run = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     checkpoint = wait_for_first_checkpoint(run, tmp_path)
     time.sleep(alone["train_time_s"] / 2 / 4)  # into the second epoch
     os.killpg(run.pid, signal.SIGKILL)
@@ -162,8 +179,17 @@ def test_each_process_takes_its_own_random_state_back():
 
 
 def test_an_error_in_a_spawned_process_is_one_line(tmp_path, data_dir):
-    result = train_py(*TWO_PROCESSES, "trainer.strategy=ddp_spawn", *VIEWS_OFF, "model.norm=none", "optimizer=sgd",
-                      "scheduler=constant", "optimizer.lr=1e12", log_dir=tmp_path, data_dir=data_dir)
+    result = train_py(
+        *TWO_PROCESSES,
+        "trainer.strategy=ddp_spawn",
+        *VIEWS_OFF,
+        "model.norm=none",
+        "optimizer=sgd",
+        "scheduler=constant",
+        "optimizer.lr=1e12",
+        log_dir=tmp_path,
+        data_dir=data_dir,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1].startswith("error: train/loss became ")
     [run_dir] = run_dirs(tmp_path)
@@ -171,27 +197,32 @@ def test_an_error_in_a_spawned_process_is_one_line(tmp_path, data_dir):
 
 
 def test_sync_batchnorm_without_a_gpu_fails_in_one_line(tmp_path, data_dir):
-    result = train_py(*TWO_PROCESSES, "trainer.strategy=ddp", "trainer.sync_batchnorm=true", log_dir=tmp_path,
-                      data_dir=data_dir)
+    result = train_py(
+        *TWO_PROCESSES, "trainer.strategy=ddp", "trainer.sync_batchnorm=true", log_dir=tmp_path, data_dir=data_dir
+    )
     assert result.returncode == 2 and result.stderr.strip() == (
         "error: trainer.sync_batchnorm=true needs CUDA GPUs (torch's SyncBatchNorm runs on them only); drop it to "
-        "normalize each process's share of the batch on its own")
+        "normalize each process's share of the batch on its own"
+    )
 
 
 def test_a_batch_that_does_not_divide_among_the_processes_fails_in_one_line(tmp_path, data_dir):
-    result = train_py(*TWO_PROCESSES, "trainer.strategy=ddp", "data.batch_size=15", log_dir=tmp_path,
-                      data_dir=data_dir)
+    result = train_py(*TWO_PROCESSES, "trainer.strategy=ddp", "data.batch_size=15", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "error: data.batch_size=15 is the batch of all 2 processes together and must divide evenly among them: "
-        "use data.batch_size=14 or 16")
+        "use data.batch_size=14 or 16"
+    )
 
 
 def test_a_multirun_with_lightnings_ddp_stops_at_once_naming_ddp_spawn(tmp_path, data_dir):
     result = train_py("-m", "seed=0,1", *TWO_PROCESSES, "trainer.strategy=ddp", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "error: a multirun (-m) cannot train its jobs on 2 processes with Lightning's ddp strategy")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: a multirun (-m) cannot train its jobs on 2 processes with Lightning's ddp strategy")
+    )
     assert "use trainer.strategy=ddp_spawn" in result.stderr
     assert result.stdout.count("zoo: training") == 0 and not run_dirs(tmp_path)
 
@@ -214,9 +245,17 @@ def free_port() -> int:
 
 def start_processes(commands_and_envs: list[tuple[list[str], dict]]) -> list[subprocess.CompletedProcess]:
     """Start every process at once, as a launcher would, and wait for all."""
-    started = [subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for command, env in commands_and_envs]
+    started = [
+        subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command, env in commands_and_envs
+    ]
     return [subprocess.CompletedProcess(run.args, run.wait(timeout=300), *run.communicate()) for run in started]
 
 
@@ -234,11 +273,37 @@ def one_finished_run_of(log_dir: Path, processes: int, results: list[subprocess.
 def test_two_nodes_through_torchrun(tmp_path, data_dir):
     """Two torchrun commands, one per node, as on two machines; here both nodes are this one."""
     port = free_port()
-    overrides = ["model=mlp", "trainer=cpu", "trainer.devices=1", "trainer.num_nodes=2", "trainer.strategy=ddp",
-                 "trainer.max_epochs=1", "task.views=null", f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}"]
-    results = start_processes([([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node-rank={node}",
-                                 "--nproc-per-node=1", "--master-addr=127.0.0.1", f"--master-port={port}",
-                                 "train.py", *overrides], {}) for node in (0, 1)])
+    overrides = [
+        "model=mlp",
+        "trainer=cpu",
+        "trainer.devices=1",
+        "trainer.num_nodes=2",
+        "trainer.strategy=ddp",
+        "trainer.max_epochs=1",
+        "task.views=null",
+        f"paths.log_dir={tmp_path}",
+        f"paths.data_dir={data_dir}",
+    ]
+    results = start_processes(
+        [
+            (
+                [
+                    sys.executable,
+                    "-m",
+                    "torch.distributed.run",
+                    "--nnodes=2",
+                    f"--node-rank={node}",
+                    "--nproc-per-node=1",
+                    "--master-addr=127.0.0.1",
+                    f"--master-port={port}",
+                    "train.py",
+                    *overrides,
+                ],
+                {},
+            )
+            for node in (0, 1)
+        ]
+    )
     one_finished_run_of(tmp_path, 2, results)
     assert "on 2 processes (2 nodes)" in results[0].stdout
 
@@ -246,10 +311,28 @@ def test_two_nodes_through_torchrun(tmp_path, data_dir):
 def test_two_tasks_started_by_slurm(tmp_path, data_dir):
     """What srun starts for `#SBATCH --ntasks-per-node=2`: the same command twice, told its task by SLURM's
     variables, which Lightning reads (SLURMEnvironment)."""
-    overrides = ["model=mlp", "trainer=cpu", "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_epochs=1",
-                 "task.views=null", f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}"]
-    slurm = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NODEID": "0", "SLURM_JOB_NAME": "zoo",
-             "SLURM_JOB_ID": str(free_port()), "SLURM_NODELIST": "localhost"}
-    results = start_processes([([sys.executable, "train.py", *overrides],
-                                {**slurm, "SLURM_PROCID": str(task), "SLURM_LOCALID": str(task)}) for task in (0, 1)])
+    overrides = [
+        "model=mlp",
+        "trainer=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.max_epochs=1",
+        "task.views=null",
+        f"paths.log_dir={tmp_path}",
+        f"paths.data_dir={data_dir}",
+    ]
+    slurm = {
+        "SLURM_NTASKS": "2",
+        "SLURM_NTASKS_PER_NODE": "2",
+        "SLURM_NODEID": "0",
+        "SLURM_JOB_NAME": "zoo",
+        "SLURM_JOB_ID": str(free_port()),
+        "SLURM_NODELIST": "localhost",
+    }
+    results = start_processes(
+        [
+            ([sys.executable, "train.py", *overrides], {**slurm, "SLURM_PROCID": str(task), "SLURM_LOCALID": str(task)})
+            for task in (0, 1)
+        ]
+    )
     one_finished_run_of(tmp_path, 2, results)

@@ -6,14 +6,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, read_metrics, run_dirs, train_py
 from zoo import CONFIG_DIR
 from zoo.checks import check_overrides
 from zoo.errors import ZooError
 
+from conftest import TINY, read_metrics, run_dirs, train_py
+
 BAD_OVERRIDES = [
-    (["model=transformer", "model.dim=30"], "error: model=transformer on data=mnist1d: model.dim=30 must be "
-                                            "divisible by model.heads=4"),
+    (
+        ["model=transformer", "model.dim=30"],
+        "error: model=transformer on data=mnist1d: model.dim=30 must be divisible by model.heads=4",
+    ),
     (["model=transformer", "model.patch=16", "data=digits"], "model.patch=16 must divide the input size 8x8"),
     (["optimizer.lr=-0.1"], "error: optimizer.lr=-0.1 must be a positive number"),
     (["optimizer.lr=fast"], "error: optimizer.lr='fast' must be a positive number"),
@@ -24,23 +27,41 @@ BAD_OVERRIDES = [
     (["seed=abc"], "error: seed='abc' must be an integer"),
     (["model=rnn", "model.cell=tcn"], "model.cell='tcn' must be one of rnn, lstm, gru"),
     (["model.dropout=1.5"], "model.dropout=1.5 must be a number in [0, 1)"),
-    (["trainer.max_epoch=3"], "error: trainer.max_epoch is not a setting; did you mean trainer.max_epochs? "
-                              "(to add a new key on purpose: +trainer.max_epoch=...)"),
-    (["+trainer.max_epoch=3"], "error: trainer.max_epoch is not a setting of Lightning's Trainer; "
-                               "did you mean trainer.max_epochs?"),
+    (
+        ["trainer.max_epoch=3"],
+        "error: trainer.max_epoch is not a setting; did you mean trainer.max_epochs? "
+        "(to add a new key on purpose: +trainer.max_epoch=...)",
+    ),
+    (
+        ["+trainer.max_epoch=3"],
+        "error: trainer.max_epoch is not a setting of Lightning's Trainer; did you mean trainer.max_epochs?",
+    ),
     (["model=mlp", "model.dimm=64"], "error: model.dimm is not a setting; did you mean model.dim?"),
-    (["model=mlp", "+model.kernel=3"], "error: model=mlp on data=mnist1d: model.kernel is not a setting of "
-                                       "model=mlp; its settings are activation, depth, dim, dropout, norm"),
-    (["-m", "model=mlp,cnnn"], "error: model=cnnn is not a config in conf/model; choose one of cnn, linear, mlp, "
-                               "rnn, transformer"),
-    (["model=cnn", "data=digits", "model.kernel=[5,5,5]", "model.depth=4"],
-     "model.kernel has 3 entries but there are 4 conv layers"),
+    (
+        ["model=mlp", "+model.kernel=3"],
+        "error: model=mlp on data=mnist1d: model.kernel is not a setting of "
+        "model=mlp; its settings are activation, depth, dim, dropout, norm",
+    ),
+    (
+        ["-m", "model=mlp,cnnn"],
+        "error: model=cnnn is not a config in conf/model; choose one of cnn, linear, mlp, rnn, transformer",
+    ),
+    (
+        ["model=cnn", "data=digits", "model.kernel=[5,5,5]", "model.depth=4"],
+        "model.kernel has 3 entries but there are 4 conv layers",
+    ),
     (["task.views.robustness.noise=0.5"], "error: task.views.robustness.noise=0.5 must be a list of numbers >= 0"),
     # What Lightning's Trainer itself refuses, in its words (README "More than one device")
-    (["trainer.strategy=dpp"], "error: Lightning's Trainer refuses these trainer settings: You selected an invalid "
-                               "strategy name: `strategy='dpp'`."),
-    (["trainer=cpu", "trainer.devices=0"], "error: Lightning's Trainer refuses these trainer settings: "
-                                           "`Trainer(devices=0)` value is not a valid input using cpu accelerator."),
+    (
+        ["trainer.strategy=dpp"],
+        "error: Lightning's Trainer refuses these trainer settings: You selected an invalid "
+        "strategy name: `strategy='dpp'`.",
+    ),
+    (
+        ["trainer=cpu", "trainer.devices=0"],
+        "error: Lightning's Trainer refuses these trainer settings: "
+        "`Trainer(devices=0)` value is not a valid input using cpu accelerator.",
+    ),
 ]
 # The views' settings (zoo/views/), checked before anything loads; a view switched off is not checked.
 BAD_VIEW_SETTINGS = [
@@ -95,11 +116,14 @@ def test_a_multirun_runs_every_job_and_lists_the_failures(tmp_path, data_dir):
     # model.dim=30 cannot be split into the transformer's 4 heads; the MLP job must still run.
     result = train_py("-m", "model=transformer,mlp", "model.dim=30", *TINY, log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert [read_metrics(run)["model"] for run in run_dirs(tmp_path) if read_metrics(run)["status"] == "finished"] \
-        == ["mlp"]
-    summary = result.stderr[result.stderr.index("1 of 2 jobs failed:"):].strip().splitlines()
-    assert summary == ["1 of 2 jobs failed:", "  model=transformer: model=transformer on data=mnist1d: "
-                       "model.dim=30 must be divisible by model.heads=4"]
+    assert [read_metrics(run)["model"] for run in run_dirs(tmp_path) if read_metrics(run)["status"] == "finished"] == [
+        "mlp"
+    ]
+    summary = result.stderr[result.stderr.index("1 of 2 jobs failed:") :].strip().splitlines()
+    assert summary == [
+        "1 of 2 jobs failed:",
+        "  model=transformer: model=transformer on data=mnist1d: model.dim=30 must be divisible by model.heads=4",
+    ]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -107,7 +131,8 @@ def test_gpu_trainer_without_a_gpu(tmp_path, data_dir):
     result = train_py("trainer=gpu", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2 and result.stderr.strip() == (
         "error: trainer=gpu and trainer=ddp need a CUDA device and none is available; use trainer=cpu or "
-        "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)")
+        "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)"
+    )
 
 
 def test_a_torchvision_data_set_offline_without_files(tmp_path):

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 import zoo
-from conftest import REPO, TINY, run_dirs, train_py
 from zoo.data.mnist1d import MNIST1D
 from zoo.export import export
+
+from conftest import REPO, TINY, run_dirs, train_py
 
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
 TINY_ONE_EPOCH = ["trainer.max_epochs=1", *TINY[1:]]
@@ -24,8 +25,15 @@ TINY_ONE_EPOCH = ["trainer.max_epochs=1", *TINY[1:]]
 def runs(tmp_path_factory, data_dir):
     """One tiny run of every family on MNIST-1D, as one multirun."""
     log_dir = tmp_path_factory.mktemp("runs")
-    result = train_py("-m", f"model={','.join(FAMILIES)}", *TINY_ONE_EPOCH, "task.views=null", log_dir=log_dir, data_dir=data_dir,
-                      timeout=600)
+    result = train_py(
+        "-m",
+        f"model={','.join(FAMILIES)}",
+        *TINY_ONE_EPOCH,
+        "task.views=null",
+        log_dir=log_dir,
+        data_dir=data_dir,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = {json.loads((run / "metrics.json").read_text())["model"]: run for run in run_dirs(log_dir)}
     assert sorted(found) == sorted(FAMILIES)
@@ -39,13 +47,15 @@ def test_signals(runs, data_dir):
 
 
 def zoo_command(module, *arguments):
-    return subprocess.run([sys.executable, "-m", module, *arguments], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", module, *arguments], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_family_exports_to_every_format_and_each_computes_the_checkpoints_logits(family, runs, test_signals,
-                                                                                         tmp_path, capsys):
+def test_every_family_exports_to_every_format_and_each_computes_the_checkpoints_logits(
+    family, runs, test_signals, tmp_path, capsys
+):
     x, y = test_signals
     folder = export(str(runs[family]), ["onnx", "torch", "safetensors"], str(tmp_path / "export"))
     printed = capsys.readouterr().out
@@ -67,9 +77,18 @@ def test_every_family_exports_to_every_format_and_each_computes_the_checkpoints_
     assert config["measured"]["accuracy"] == pytest.approx(accuracy)
     assert {check["file"] for check in config["checks"].values()} == {"model.onnx", "model.pt2", "model.safetensors"}
     card = (folder / "README.md").read_text()
-    for expected_text in (f"# {family} on mnist1d", f"`model={family}`", "| input | (batch, 1, 40) float32",
-                          "| classes | 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 |", f"| parameters | {config['params']:,} |",
-                          "test/acc (the run's)", f"python train.py model={family} ", "onnxruntime.InferenceSession", "torch.export.load", "zoo.load("):
+    for expected_text in (
+        f"# {family} on mnist1d",
+        f"`model={family}`",
+        "| input | (batch, 1, 40) float32",
+        "| classes | 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 |",
+        f"| parameters | {config['params']:,} |",
+        "test/acc (the run's)",
+        f"python train.py model={family} ",
+        "onnxruntime.InferenceSession",
+        "torch.export.load",
+        "zoo.load(",
+    ):
         assert expected_text in card, expected_text
 
 
@@ -78,7 +97,10 @@ def test_the_model_card_gives_the_exact_training_command(runs, tmp_path):
     overrides = (runs["cnn"] / ".hydra" / "overrides.yaml").read_text()
     assert "model=cnn" in overrides
     command = json.loads((folder / "config.json").read_text())["command"]
-    assert command.startswith("python train.py model=cnn trainer.max_epochs=1") and command in (folder / "README.md").read_text()
+    assert (
+        command.startswith("python train.py model=cnn trainer.max_epochs=1")
+        and command in (folder / "README.md").read_text()
+    )
 
 
 def test_zoo_export_and_zoo_predict_on_the_command_line(runs, test_signals, tmp_path):
@@ -86,7 +108,12 @@ def test_zoo_export_and_zoo_predict_on_the_command_line(runs, test_signals, tmp_
     result = zoo_command("zoo.export", f"ckpt={runs['cnn']}", "format=safetensors,onnx", f"output={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "checked model.onnx on the test split" in result.stdout
-    assert sorted(path.name for path in out.iterdir()) == ["README.md", "config.json", "model.onnx", "model.safetensors"]
+    assert sorted(path.name for path in out.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.onnx",
+        "model.safetensors",
+    ]
     signals = tmp_path / "signals.npy"
     np.save(signals, test_signals[0][:50])
     rows = {}
@@ -102,8 +129,9 @@ def test_zoo_export_and_zoo_predict_on_the_command_line(runs, test_signals, tmp_
 @pytest.fixture(scope="module")
 def language_models(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("lm")
-    result = train_py("-m", "data=text", "model=rnn,transformer", *TINY_ONE_EPOCH, log_dir=log_dir, data_dir=data_dir,
-                      timeout=600)
+    result = train_py(
+        "-m", "data=text", "model=rnn,transformer", *TINY_ONE_EPOCH, log_dir=log_dir, data_dir=data_dir, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return {json.loads((run / "metrics.json").read_text())["model"]: run for run in run_dirs(log_dir)}
 
@@ -136,7 +164,10 @@ def test_bad_exports_fail_in_one_line(runs, tmp_path):
         (("zoo.export", f"ckpt={runs['mlp']}", "format=tflite"), "format='tflite': choose onnx, torch or safetensors"),
         (("zoo.export", f"ckpt={tmp_path / 'nope.ckpt'}", "format=onnx"), "does not exist"),
         (("zoo.evaluate", f"ckpt={folder}"), "is a folder zoo-export wrote, not a run"),
-        (("zoo.export", f"ckpt={runs['cnn']}", "format=torch", f"output={folder}"), "holds the export of another checkpoint"),
+        (
+            ("zoo.export", f"ckpt={runs['cnn']}", "format=torch", f"output={folder}"),
+            "holds the export of another checkpoint",
+        ),
     ]
     export(str(runs["mlp"]), ["safetensors"], str(folder))
     for arguments, message in cases:
@@ -154,8 +185,10 @@ def test_bad_exports_fail_in_one_line(runs, tmp_path):
 
 
 def test_a_missing_export_extra_is_named_in_one_line(runs, tmp_path):
-    script = ("import sys; sys.modules['onnxruntime'] = None; from zoo.export import main; "
-              f"sys.argv = ['zoo-export', 'ckpt={runs['mlp']}', 'format=onnx', 'output={tmp_path}']; main()")
+    script = (
+        "import sys; sys.modules['onnxruntime'] = None; from zoo.export import main; "
+        f"sys.argv = ['zoo-export', 'ckpt={runs['mlp']}', 'format=onnx', 'output={tmp_path}']; main()"
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()

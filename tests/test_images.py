@@ -13,13 +13,15 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
-from own_data import CLASSES, picture, write_folder
 from zoo.data.images import ImageFolder
 from zoo.errors import ZooError
 
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from own_data import CLASSES, picture, write_folder
+
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
 TWO_PROCESSES = ["trainer=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn"]
+
 
 @pytest.fixture(scope="module")
 def pets(tmp_path_factory):
@@ -30,9 +32,19 @@ def pets(tmp_path_factory):
 def runs(tmp_path_factory, data_dir, pets):
     """Every family, one multirun, on the folder."""
     log_dir = tmp_path_factory.mktemp("runs")
-    result = train_py("-m", f"model={','.join(FAMILIES)}", "data=images", f"data.path={pets}", *TINY,
-                      "task.views.robustness=null", "task.views.saliency=null", "task.views.feature_maps=null",
-                      log_dir=log_dir, data_dir=data_dir, timeout=600)
+    result = train_py(
+        "-m",
+        f"model={','.join(FAMILIES)}",
+        "data=images",
+        f"data.path={pets}",
+        *TINY,
+        "task.views.robustness=null",
+        "task.views.saliency=null",
+        "task.views.feature_maps=null",
+        log_dir=log_dir,
+        data_dir=data_dir,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = {read_metrics(run)["model"]: run for run in run_dirs(log_dir)}
     assert sorted(found) == sorted(FAMILIES)
@@ -47,15 +59,22 @@ def test_every_family_trains_on_a_messy_folder(runs):
     for family, run in found.items():
         metrics = read_metrics(run)
         assert metrics["status"] == "finished" and metrics["data"] == "images", family
-        assert metrics["samples"] == {"train": 30, "val": 3, "test": 3}  # of each class of 12: 10% test, 10% of the rest val
+        assert metrics["samples"] == {
+            "train": 30,
+            "val": 3,
+            "test": 3,
+        }  # of each class of 12: 10% test, 10% of the rest val
 
 
 def test_every_files_split_is_recorded_and_stratified(runs, pets):
     run = runs[0]["cnn"]
     with open(run / "splits.csv", newline="") as file:
         rows = list(csv.DictReader(file))
-    images = sorted(str(path.relative_to(pets)) for path in pets.rglob("*.*")
-                    if path.suffix in (".png", ".jpg", ".bmp", ".webp", ".gif"))
+    images = sorted(
+        str(path.relative_to(pets))
+        for path in pets.rglob("*.*")
+        if path.suffix in (".png", ".jpg", ".bmp", ".webp", ".gif")
+    )
     assert sorted(row["file"] for row in rows) == images
     for name in CLASSES:
         splits = [row["split"] for row in rows if row["class"] == name]
@@ -69,8 +88,13 @@ def test_class_names_show_in_the_confusion_matrix_predictions_and_model_card(run
     [folder] = {path.parent for path in (runs[2] / "tensorboard" / "images" / "cnn").rglob("events.out.tfevents.*")}
     events = EventAccumulator(str(folder), size_guidance={"images": 0}).Reload()
     assert "test/confusion_matrix" in events.Tags()["images"]
-    result = subprocess.run([sys.executable, "-m", "zoo.export", f"ckpt={run}", "format=safetensors",
-                             f"output={tmp_path / 'shared'}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.export", f"ckpt={run}", "format=safetensors", f"output={tmp_path / 'shared'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| classes | cat, dog, fox |" in (tmp_path / "shared" / "README.md").read_text()
 
@@ -83,8 +107,13 @@ def test_zoo_predict_reads_new_images_of_any_size_and_mode(runs, tmp_path):
         picture(rng, CLASSES["dog"], *size, mode).save(new / f"photo_{i}.png")
     picture(rng, CLASSES["cat"], 40, 40, "RGB").save(new / "photo_4.webp")
     (new / ".hidden.png").write_bytes(b"not read")
-    result = subprocess.run([sys.executable, "-m", "zoo.predict", f"ckpt={runs[0]['cnn']}", f"input={new}"],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.predict", f"ckpt={runs[0]['cnn']}", f"input={new}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     with open(tmp_path / "new_predictions.csv", newline="") as file:
         rows = list(csv.DictReader(file))
@@ -99,8 +128,16 @@ def test_the_folders_own_train_val_test_folders_are_its_splits(tmp_path, data_di
     write_folder(root / "test", per_class=2, seed=1)
     for stray in (root / "train" / ".DS_Store", root / "test" / ".DS_Store"):
         stray.unlink()
-    result = train_py("data=images", f"data.path={root}", "model=linear", *TINY, "task.views=null", "logger=none",
-                      log_dir=tmp_path / "logs", data_dir=data_dir)
+    result = train_py(
+        "data=images",
+        f"data.path={root}",
+        "model=linear",
+        *TINY,
+        "task.views=null",
+        "logger=none",
+        log_dir=tmp_path / "logs",
+        data_dir=data_dir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = run_dirs(tmp_path / "logs")
     with open(run / "splits.csv", newline="") as file:
@@ -119,9 +156,19 @@ STREAMED = {  # what each guarantee compares: (the run in memory, the same run s
 
 
 def metrics_of(tmp_path, data_dir, pets, name, *overrides):
-    result = train_py("data=images", f"data.path={pets}", "model=cnn", *TINY, "data.augment={crop_padding:2,flip:true}",
-                      "scheduler=constant", "task.views=null", "logger=none", *overrides, log_dir=tmp_path / name,
-                      data_dir=data_dir)
+    result = train_py(
+        "data=images",
+        f"data.path={pets}",
+        "model=cnn",
+        *TINY,
+        "data.augment={crop_padding:2,flip:true}",
+        "scheduler=constant",
+        "task.views=null",
+        "logger=none",
+        *overrides,
+        log_dir=tmp_path / name,
+        data_dir=data_dir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout, read_metrics(run_dirs(tmp_path / name)[0])
 
@@ -156,20 +203,33 @@ def folder_with(tmp_path, change) -> str:
 
 
 def truncate(path):
-    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
 
 
 BAD_FOLDERS = {
-    "missing": (lambda tmp: str(tmp / "nowhere"), "does not exist; give a folder with one subfolder of images per class"),
+    "missing": (
+        lambda tmp: str(tmp / "nowhere"),
+        "does not exist; give a folder with one subfolder of images per class",
+    ),
     "no class folders": (lambda tmp: str((tmp / "flat").mkdir() or tmp / "flat"), "holds no class folders"),
-    "no images": (lambda tmp: folder_with(tmp, lambda root: [shutil.rmtree(root / name) or (root / name).mkdir()
-                                                              or (root / name / "a.txt").write_text("x")
-                                                              for name in CLASSES]),
-                  "holds no images (.png .jpg .jpeg .bmp .webp .gif) in its class folders"),
-    "one class": (lambda tmp: folder_with(tmp, lambda root: [shutil.rmtree(root / name) for name in ("dog", "fox")]),
-                  "holds one class (cat); a classifier needs at least two class folders"),
-    "empty class": (lambda tmp: folder_with(tmp, lambda root: (root / "owl").mkdir()),
-                    "the class folder owl holds no images; add some or remove the folder"),
+    "no images": (
+        lambda tmp: folder_with(
+            tmp,
+            lambda root: [
+                shutil.rmtree(root / name) or (root / name).mkdir() or (root / name / "a.txt").write_text("x")
+                for name in CLASSES
+            ],
+        ),
+        "holds no images (.png .jpg .jpeg .bmp .webp .gif) in its class folders",
+    ),
+    "one class": (
+        lambda tmp: folder_with(tmp, lambda root: [shutil.rmtree(root / name) for name in ("dog", "fox")]),
+        "holds one class (cat); a classifier needs at least two class folders",
+    ),
+    "empty class": (
+        lambda tmp: folder_with(tmp, lambda root: (root / "owl").mkdir()),
+        "the class folder owl holds no images; add some or remove the folder",
+    ),
 }
 
 
@@ -185,16 +245,25 @@ def test_a_damaged_image_stops_the_run_before_training_or_is_skipped_and_listed(
     root = write_folder(tmp_path / "pets", per_class=6)
     truncate(root / "dog" / "dog_0.png")
     (root / "fox" / "fox_1.jpg").write_text("this is not a JPEG")
-    result = train_py("data=images", f"data.path={root}", "model=linear", *TINY, log_dir=tmp_path / "logs",
-                      data_dir=data_dir)
+    result = train_py(
+        "data=images", f"data.path={root}", "model=linear", *TINY, log_dir=tmp_path / "logs", data_dir=data_dir
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert "2 image files cannot be read: dog/dog_0.png (image file is truncated)" in line
     assert "fox/fox_1.jpg" in line and "data.skip_bad_files=true" in line
     assert "zoo: training" not in result.stdout
 
-    result = train_py("data=images", f"data.path={root}", "model=linear", *TINY, "data.skip_bad_files=true",
-                      "task.views=null", log_dir=tmp_path / "logs", data_dir=data_dir)
+    result = train_py(
+        "data=images",
+        f"data.path={root}",
+        "model=linear",
+        *TINY,
+        "data.skip_bad_files=true",
+        "task.views=null",
+        log_dir=tmp_path / "logs",
+        data_dir=data_dir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "skipped 2 unreadable image files (dog/dog_0.png, fox/fox_1.jpg)" in result.stdout
     [run] = run_dirs(tmp_path / "logs")

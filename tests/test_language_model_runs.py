@@ -11,37 +11,47 @@ import numpy
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-from conftest import REPO, read_metrics, run_dirs, train_py
 from test_resume import start_train_py, wait_for_first_checkpoint
+
 from zoo.checkpoints import load_checkpoint
 from zoo.models import list_models
 
+from conftest import REPO, read_metrics, run_dirs, train_py
+
 # A few dozen steps on the default corpus (Python's reference docs, offline).
-TINY_TEXT = ["data=text", "trainer.max_epochs=2", "+trainer.limit_train_batches=15", "+trainer.limit_val_batches=4",
-             "task.sample.length=40"]
+TINY_TEXT = [
+    "data=text",
+    "trainer.max_epochs=2",
+    "+trainer.limit_train_batches=15",
+    "+trainer.limit_val_batches=4",
+    "task.sample.length=40",
+]
 LM_FAMILIES = list_models("language_model")
 
 
 def zoo(command: str, *arguments: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"zoo.{command}", *arguments], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", f"zoo.{command}", *arguments], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def text_samples(run_dir) -> list[tuple[int, str]]:
     """The TEXT tab's samples of a run, as (step, text)."""
     [events] = {path.parent for path in run_dir.rglob("events.out.tfevents.*")}
     accumulator = EventAccumulator(str(events), size_guidance={"tensors": 0}).Reload()
-    return [(event.step, event.tensor_proto.string_val[0].decode())
-            for event in accumulator.Tensors("samples/text/text_summary")]
+    return [
+        (event.step, event.tensor_proto.string_val[0].decode())
+        for event in accumulator.Tensors("samples/text/text_summary")
+    ]
 
 
 @pytest.fixture(scope="module")
 def every_family(tmp_path_factory, data_dir):
     """One multirun of every family on a tiny budget, as the README's command runs it."""
     log_dir = tmp_path_factory.mktemp("text_families")
-    result = train_py("-m", f"model={','.join(LM_FAMILIES)}", *TINY_TEXT, log_dir=log_dir, data_dir=data_dir,
-                      timeout=900)
+    result = train_py(
+        "-m", f"model={','.join(LM_FAMILIES)}", *TINY_TEXT, log_dir=log_dir, data_dir=data_dir, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return log_dir
 
@@ -84,19 +94,24 @@ def test_zoo_generate_samples_the_same_text_for_the_same_seed(every_family):
     assert first.returncode == 0, first.stderr
     assert first.stdout == again.stdout != other.stdout
     assert first.stdout.startswith("def ") and len(first.stdout.rstrip("\n")) >= 4 + 80 - 1
-    greedy = [zoo("generate", f"ckpt={run_dir}", "prompt=def ", "length=30", f"seed={seed}", "temperature=0")
-              for seed in (0, 1)]
+    greedy = [
+        zoo("generate", f"ckpt={run_dir}", "prompt=def ", "length=30", f"seed={seed}", "temperature=0")
+        for seed in (0, 1)
+    ]
     assert greedy[0].stdout == greedy[1].stdout  # no sampling at temperature 0: the seed does not matter
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["length=0"], "length='0' must be an integer >= 1"),
-    (["temperature=hot"], "temperature='hot' must be a number >= 0"),
-    (["temperature=nan"], "temperature='nan' must be a number >= 0"),
-    (["prompt=\u2603 snow"], "holds characters the training text never had: '\u2603'"),
-    (["prompt="], "prompt= is empty"),
-    (["colour=red"], "'colour=red' is not a zoo-generate setting"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["length=0"], "length='0' must be an integer >= 1"),
+        (["temperature=hot"], "temperature='hot' must be a number >= 0"),
+        (["temperature=nan"], "temperature='nan' must be a number >= 0"),
+        (["prompt=\u2603 snow"], "holds characters the training text never had: '\u2603'"),
+        (["prompt="], "prompt= is empty"),
+        (["colour=red"], "'colour=red' is not a zoo-generate setting"),
+    ],
+)
 def test_zoo_generate_refuses_bad_settings_in_one_line(every_family, arguments, message):
     run_dir = run_dirs(every_family)[0]
     result = zoo("generate", f"ckpt={run_dir}", *arguments)
@@ -107,8 +122,10 @@ def test_zoo_generate_refuses_bad_settings_in_one_line(every_family, arguments, 
 def test_zoo_compare_ranks_the_families_by_test_bits_per_character(every_family, tmp_path):
     result = zoo("compare", "--logdir", str(every_family), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    header, _, *rows = [[cell.strip() for cell in line.split("|")[1:-1]]
-                        for line in (tmp_path / "comparison.md").read_text().splitlines()]
+    header, _, *rows = [
+        [cell.strip() for cell in line.split("|")[1:-1]]
+        for line in (tmp_path / "comparison.md").read_text().splitlines()
+    ]
     # The bigram's own learning rate (model/for_task/language_model/linear.yaml) tells its row apart.
     assert header[:5] == ["data", "model", "optimizer.lr", "runs", "test bpc (lower is better)"]
     bpcs = [float(row[4]) for row in rows]
@@ -131,14 +148,16 @@ def test_zoo_eval_rebuilds_a_language_model_and_repeats_its_test_metrics(every_f
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("classifier")
-    result = train_py("model=linear", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", log_dir=log_dir,
-                      data_dir=data_dir)
+    result = train_py(
+        "model=linear", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", log_dir=log_dir, data_dir=data_dir
+    )
     assert result.returncode == 0, result.stderr
     return run_dirs(log_dir)[0]
 
 
 def test_a_classifier_checkpoint_is_refused_by_zoo_generate_and_a_language_model_by_zoo_predict(
-        every_family, classifier, tmp_path):
+    every_family, classifier, tmp_path
+):
     result = zoo("generate", f"ckpt={classifier}")
     assert result.returncode == 2 and "zoo-generate samples from language models" in result.stderr
     numpy.save(tmp_path / "x.npy", numpy.zeros((1, 40), dtype=numpy.float32))
@@ -146,15 +165,19 @@ def test_a_classifier_checkpoint_is_refused_by_zoo_generate_and_a_language_model
     assert result.returncode == 2 and "not a classifier; sample from it with zoo-generate" in result.stderr
 
 
-@pytest.mark.parametrize("corpus, overrides, message", [
-    (None, ["data.path=no_such_corpus.txt"], "no_such_corpus.txt: no such file"),
-    (b"", [], "is empty"),
-    ("caf\u00e9 au lait ".encode("latin-1") * 50, [], "is not UTF-8 text"),
-    (b"short text. " * 20, [], "with data.context=64 val needs at least 65; use a smaller data.context"),
-    (None, ["task=classification"], "data=text trains task=language_model, not task=classification"),
-    (None, ["model=rnn", "model.bidirectional=true"], "model.bidirectional=True"),
-    (None, ["model=transformer", "model.positions=32"], "data.context=64 is longer than model.positions=32"),
-], ids=["missing", "empty", "not utf-8", "shorter than the context", "another task", "bidirectional", "positions"])
+@pytest.mark.parametrize(
+    "corpus, overrides, message",
+    [
+        (None, ["data.path=no_such_corpus.txt"], "no_such_corpus.txt: no such file"),
+        (b"", [], "is empty"),
+        ("caf\u00e9 au lait ".encode("latin-1") * 50, [], "is not UTF-8 text"),
+        (b"short text. " * 20, [], "with data.context=64 val needs at least 65; use a smaller data.context"),
+        (None, ["task=classification"], "data=text trains task=language_model, not task=classification"),
+        (None, ["model=rnn", "model.bidirectional=true"], "model.bidirectional=True"),
+        (None, ["model=transformer", "model.positions=32"], "data.context=64 is longer than model.positions=32"),
+    ],
+    ids=["missing", "empty", "not utf-8", "shorter than the context", "another task", "bidirectional", "positions"],
+)
 def test_bad_input_stops_the_run_in_one_line_before_training(tmp_path, data_dir, corpus, overrides, message):
     path = []
     if corpus is not None:
@@ -169,8 +192,14 @@ def test_bad_input_stops_the_run_in_one_line_before_training(tmp_path, data_dir,
 
 def test_a_killed_language_model_resumes_to_the_same_result(tmp_path, data_dir):
     """Killed in its second epoch and resumed with the same command line: the metrics of the run left alone."""
-    command = ["data=text", "model=mlp", "trainer.max_epochs=2", "data.batch_size=8", "model.dim=32",
-               "task.sample.length=20"]
+    command = [
+        "data=text",
+        "model=mlp",
+        "trainer.max_epochs=2",
+        "data.batch_size=8",
+        "model.dim=32",
+        "task.sample.length=20",
+    ]
     alone = train_py(*command, log_dir=tmp_path / "alone", data_dir=data_dir, timeout=600)
     assert alone.returncode == 0, alone.stderr[-2000:]
     [alone_dir] = run_dirs(tmp_path / "alone")
@@ -200,7 +229,8 @@ def test_a_classifier_saved_before_tasks_existed_still_evaluates_and_predicts(cl
     evaluated = zoo("evaluate", f"ckpt={tmp_path / 'old.ckpt'}", f"output={tmp_path / 'eval.json'}")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads((tmp_path / "eval.json").read_text())["test/acc"] == pytest.approx(
-        read_metrics(classifier)["test/acc"], abs=1e-6)
+        read_metrics(classifier)["test/acc"], abs=1e-6
+    )
     numpy.save(tmp_path / "x.npy", numpy.zeros((2, 40), dtype=numpy.float32))
     predicted = zoo("predict", f"ckpt={tmp_path / 'old.ckpt'}", f"input={tmp_path / 'x.npy'}")
     assert predicted.returncode == 0, predicted.stderr
@@ -209,12 +239,21 @@ def test_a_classifier_saved_before_tasks_existed_still_evaluates_and_predicts(cl
 def test_a_changed_corpus_is_refused_by_zoo_eval_in_one_line(tmp_path, data_dir):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat and the dog ate the hat. " * 200)
-    result = train_py("data=text", f"data.path={corpus}", "model=linear", "trainer.max_epochs=1",
-                      log_dir=tmp_path / "logs", data_dir=data_dir)
+    result = train_py(
+        "data=text",
+        f"data.path={corpus}",
+        "model=linear",
+        "trainer.max_epochs=1",
+        log_dir=tmp_path / "logs",
+        data_dir=data_dir,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     corpus.write_text("QXZ " + corpus.read_text())  # new characters: other ids for the same ones
     evaluated = zoo("evaluate", f"ckpt={run_dirs(tmp_path / 'logs')[0]}")
-    assert evaluated.returncode == 2 and "gives a vocabulary of 17 symbols, not the 14 this model was trained with" in evaluated.stderr
+    assert (
+        evaluated.returncode == 2
+        and "gives a vocabulary of 17 symbols, not the 14 this model was trained with" in evaluated.stderr
+    )
     assert evaluated.stderr.count("\n") == 1
 
 
@@ -231,8 +270,16 @@ def test_line_mode_samples_names_that_each_start_at_the_boundary(tmp_path, data_
     """makemore's task: one name a line. Every sampled name starts from the boundary, as in training."""
     names = tmp_path / "names.txt"
     names.write_text("\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia"] * 60) + "\n")
-    result = train_py("data=text", f"data.path={names}", "data.lines=true", "data.context=16", "model=mlp",
-                      "trainer.max_epochs=3", log_dir=tmp_path / "logs", data_dir=data_dir)
+    result = train_py(
+        "data=text",
+        f"data.path={names}",
+        "data.lines=true",
+        "data.context=16",
+        "model=mlp",
+        "trainer.max_epochs=3",
+        log_dir=tmp_path / "logs",
+        data_dir=data_dir,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     sampled = zoo("generate", f"ckpt={run_dirs(tmp_path / 'logs')[0]}", "prompt=\\n", "length=200", "temperature=0.5")
     assert sampled.returncode == 0, sampled.stderr

@@ -12,8 +12,10 @@ from zoo.data.digits import Digits
 from zoo.data.mnist1d import MNIST1D
 from zoo.data.torchvision_sets import CIFAR10, MNIST, FashionMNIST
 
-INPUTS = {cls.__name__: cls(name=cls.__name__, data_dir="unused").input_shape
-          for cls in (MNIST1D, Digits, MNIST, FashionMNIST, CIFAR10)}
+INPUTS = {
+    cls.__name__: cls(name=cls.__name__, data_dir="unused").input_shape
+    for cls in (MNIST1D, Digits, MNIST, FashionMNIST, CIFAR10)
+}
 
 
 def test_registry_lists_the_five_families():
@@ -36,14 +38,21 @@ def test_forward_and_backward_on_every_data_shape(name, data):
 @pytest.mark.parametrize("data", INPUTS)
 def test_linear_is_logistic_regression(data):
     shape = INPUTS[data]
-    assert models.count_parameters(models.build("linear", {"input_shape": shape, "num_classes": 10})) == math.prod(shape) * 10 + 10
+    assert (
+        models.count_parameters(models.build("linear", {"input_shape": shape, "num_classes": 10}))
+        == math.prod(shape) * 10 + 10
+    )
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "rnn", "transformer"])
 def test_dim_and_depth_mean_the_same_thing_in_every_family(name):
     base = models.count_parameters(models.build(name, {"input_shape": (1, 40), "num_classes": 10}, dim=32, depth=2))
-    assert models.count_parameters(models.build(name, {"input_shape": (1, 40), "num_classes": 10}, dim=64, depth=2)) > base
-    assert models.count_parameters(models.build(name, {"input_shape": (1, 40), "num_classes": 10}, dim=32, depth=3)) > base
+    assert (
+        models.count_parameters(models.build(name, {"input_shape": (1, 40), "num_classes": 10}, dim=64, depth=2)) > base
+    )
+    assert (
+        models.count_parameters(models.build(name, {"input_shape": (1, 40), "num_classes": 10}, dim=32, depth=3)) > base
+    )
 
 
 def test_cnn_picks_conv1d_for_signals_and_conv2d_for_images():
@@ -54,24 +63,37 @@ def test_cnn_picks_conv1d_for_signals_and_conv2d_for_images():
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("pool", ["last", "mean", "flatten"])
 def test_rnn_cells_and_readouts(cell, pool):
-    net = models.build("rnn", {"input_shape": (1, 8, 8), "num_classes": 10}, cell=cell, pool=pool, depth=2, dim=16, bidirectional=cell != "rnn")
+    net = models.build(
+        "rnn",
+        {"input_shape": (1, 8, 8), "num_classes": 10},
+        cell=cell,
+        pool=pool,
+        depth=2,
+        dim=16,
+        bidirectional=cell != "rnn",
+    )
     assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_transformer_pooling(pool):
-    assert models.build("transformer", {"input_shape": (3, 32, 32), "num_classes": 10}, pool=pool)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert models.build("transformer", {"input_shape": (3, 32, 32), "num_classes": 10}, pool=pool)(
+        torch.randn(2, 3, 32, 32)
+    ).shape == (2, 10)
 
 
-@pytest.mark.parametrize("name, shape, settings, message", [
-    ("transformer", (1, 40), {"dim": 30, "heads": 4}, "model.dim=30 must be divisible by model.heads=4"),
-    ("transformer", (1, 8, 8), {"patch": 3}, "model.patch=3 must divide the input size 8x8"),
-    ("mlp", (1, 40), {"depth": 0}, "model.depth=0 must be a positive integer"),
-    ("cnn", (1, 40), {"dropout": 1.5}, "model.dropout=1.5 must be a number in [0, 1)"),
-    ("rnn", (1, 40), {"cell": "transformer"}, "model.cell='transformer' must be one of rnn, lstm, gru"),
-    ("cnn", (1, 40), {"channels": [8, 8], "kernel": [3, 3, 3]}, "model.kernel has 3 entries but there are 2"),
-    ("nope", (1, 40), {}, "model=nope is not a zoo model"),
-])
+@pytest.mark.parametrize(
+    "name, shape, settings, message",
+    [
+        ("transformer", (1, 40), {"dim": 30, "heads": 4}, "model.dim=30 must be divisible by model.heads=4"),
+        ("transformer", (1, 8, 8), {"patch": 3}, "model.patch=3 must divide the input size 8x8"),
+        ("mlp", (1, 40), {"depth": 0}, "model.depth=0 must be a positive integer"),
+        ("cnn", (1, 40), {"dropout": 1.5}, "model.dropout=1.5 must be a number in [0, 1)"),
+        ("rnn", (1, 40), {"cell": "transformer"}, "model.cell='transformer' must be one of rnn, lstm, gru"),
+        ("cnn", (1, 40), {"channels": [8, 8], "kernel": [3, 3, 3]}, "model.kernel has 3 entries but there are 2"),
+        ("nope", (1, 40), {}, "model=nope is not a zoo model"),
+    ],
+)
 def test_settings_that_cannot_work_name_the_key_and_the_rule(name, shape, settings, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         models.build(name, {"input_shape": shape, "num_classes": 10}, **settings)
@@ -83,7 +105,7 @@ def test_building_from_python_gives_the_command_lines_network(compose_config, na
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from zoo.training import build_network
+    from zoo.build import build_network
 
     cfg = compose_config(f"model={name}")
     settings = OmegaConf.to_container(cfg.model, resolve=True)

@@ -16,15 +16,25 @@ from hydra import initialize_config_dir
 from nbclient import NotebookClient
 
 import zoo
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 from zoo.checkpoints import load_checkpoint
 from zoo.notebook import new_job
+
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 
 NOTEBOOK = REPO / "notebooks" / "claims.ipynb"
 OVERRIDES = ["model=mlp", "data=digits", "seed=3", *TINY]
 # What the run measured, the same for the same seed and overrides however it was started.
-METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc", "params",
-           "samples"]
+METRICS = [
+    "train/loss",
+    "train/acc",
+    "val/loss",
+    "val/acc",
+    "val/acc_best",
+    "test/loss",
+    "test/acc",
+    "params",
+    "samples",
+]
 # Appended to the executed copy only: which Python and which zoo the kernel ran.
 KERNEL_REPORT = "import sys, json\nprint('KERNEL', json.dumps({'prefix': sys.prefix, 'zoo': zoo.__file__}))"
 
@@ -42,10 +52,16 @@ def notebook_run(tmp_path_factory, data_dir):
         env.setenv("ZOO_NOTEBOOK_BUDGET", " ".join(TINY))
         env.setenv("ZOO_LOG_DIR", str(work / "logs"))
         env.setenv("ZOO_DATA_DIR", str(data_dir))
-        NotebookClient(notebook, timeout=240, kernel_name="python3",
-                       resources={"metadata": {"path": str(work)}}).execute()
-    text = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                   for output in cell.outputs if output.output_type == "stream")
+        NotebookClient(
+            notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+        ).execute()
+    text = "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "stream"
+    )
     return text, work / "logs", notebook
 
 
@@ -75,10 +91,24 @@ def test_the_notebook_trains_two_families_and_prints_their_accuracies(notebook_r
 
 def test_the_notebook_shows_every_claims_figure_and_measurement(notebook_run):
     text, _, notebook = notebook_run
-    pictures = {cell.id for cell in notebook.cells if cell.cell_type == "code"
-                for output in cell.outputs if "image/png" in output.get("data", {})}
-    assert {"boundaries-linear", "boundaries-squares", "first-layer", "filters", "feature-maps", "robustness",
-            "adversarial", "saliency", "compare"} <= pictures
+    pictures = {
+        cell.id
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    }
+    assert {
+        "boundaries-linear",
+        "boundaries-squares",
+        "first-layer",
+        "filters",
+        "feature-maps",
+        "robustness",
+        "adversarial",
+        "saliency",
+        "compare",
+    } <= pictures
     samples = [int(count) for count in re.findall(r"^cnn on (\d+) training samples", text, re.M)]
     assert samples == [180, 901, 3600]  # 5%, 25% and all of MNIST-1D's 3,600 training signals
     gaps = re.findall(r"^(\w+): training accuracy (\S+), test accuracy (\S+), gap (\S+)$", text, re.M)
@@ -143,10 +173,15 @@ def test_open_run_gives_the_best_network_and_the_runs_data(both_ways):
     assert accuracy == pytest.approx(result["test/acc"], abs=1e-6)
 
 
-@pytest.mark.parametrize("override, named", [("optimizer.lrr=0.1", "did you mean optimizer.lr?"),
-                                             ("model=cnnn", "choose one of cnn, linear"),
-                                             ("optimizer.lr=-1", "must be a positive number"),
-                                             ("-m", "is for the command line")])
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("optimizer.lrr=0.1", "did you mean optimizer.lr?"),
+        ("model=cnnn", "choose one of cnn, linear"),
+        ("optimizer.lr=-1", "must be a positive number"),
+        ("-m", "is for the command line"),
+    ],
+)
 def test_a_bad_override_raises_one_line(override, named, tmp_path):
     with pytest.raises(zoo.ZooError) as error:
         zoo.train(override, f"paths.log_dir={tmp_path}")
@@ -163,8 +198,10 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeyp
     monkeypatch.setattr(hydra.core.utils, "datetime", Frozen)
     with initialize_config_dir(config_dir=zoo.CONFIG_DIR, version_base="1.3"):
         jobs = [new_job(["data=digits", "seed=1", f"paths.log_dir={tmp_path}"]) for _ in range(2)]
-    assert [Path(job.paths.output_dir).name for job in jobs] == ["2025-01-02_03-04-05_digits_cnn",
-                                                                  "2025-01-02_03-04-05_digits_cnn_2"]
+    assert [Path(job.paths.output_dir).name for job in jobs] == [
+        "2025-01-02_03-04-05_digits_cnn",
+        "2025-01-02_03-04-05_digits_cnn_2",
+    ]
     assert [job.run_name for job in jobs] == ["2025-01-02_03-04-05_seed=1", "2025-01-02_03-04-05_2_seed=1"]
 
 

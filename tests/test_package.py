@@ -31,13 +31,21 @@ def installed(tmp_path_factory):
         else:
             shutil.copy2(REPO / name, source / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    build = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", root / "dist", source],
-                           capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", root / "dist", source],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     [wheel] = (root / "dist").glob("zoo-*.whl")
     # --no-compile: the only .pyc files are those of the runs below, which shows where their code came from.
-    install = subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--target", root / "site", wheel],
-                             capture_output=True, text=True, timeout=300)
+    install = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-compile", "--target", root / "site", wheel],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
     return wheel, root / "site"
 
@@ -59,7 +67,7 @@ def test_the_wheel_carries_every_module_config_and_command(installed):
     assert "zoo/conf/train.yaml" in configs and "zoo/conf/model/cnn.yaml" in configs
     assert modules - files == set(), "modules missing from the wheel: list their package in pyproject.toml"
     assert configs - files == set()
-    assert SCRIPTS <= set(console_scripts(wheel))
+    assert set(console_scripts(wheel)) >= SCRIPTS
 
 
 def run_installed(command: list, site: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -67,8 +75,9 @@ def run_installed(command: list, site: Path, cwd: Path) -> subprocess.CompletedP
     env = {**os.environ, "PYTHONPATH": str(site), "PYTHONUNBUFFERED": "1"}
     for name in ("PYTHONDONTWRITEBYTECODE", "HYDRA_FULL_ERROR", "ZOO_DATA_DIR"):
         env.pop(name, None)  # bytecode is written: it shows which files ran
-    result = subprocess.run([site / "bin" / command[0], *command[1:]], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [site / "bin" / command[0], *command[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0 and "Traceback" not in result.stderr, f"{command[0]}: {result.stderr[-3000:]}"
     return result
 
@@ -77,14 +86,17 @@ def test_every_installed_command_works_from_another_folder(installed, tmp_path, 
     wheel, site = installed
     cwd, log_dir = tmp_path / "elsewhere", tmp_path / "logs"
     cwd.mkdir()
-    run_installed(["zoo-train", "model=cnn", *TINY, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}"],
-                  site, cwd)
+    run_installed(
+        ["zoo-train", "model=cnn", *TINY, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}"], site, cwd
+    )
     [run_dir] = (log_dir / "runs").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["model"] == "cnn"
 
-    uses = {"zoo-eval": [f"ckpt={run_dir}", f"data_dir={data_dir}", "accelerator=cpu"],
-            "zoo-compare": ["--logdir", str(log_dir / "tensorboard"), "--out", str(tmp_path / "compare")]}
+    uses = {
+        "zoo-eval": [f"ckpt={run_dir}", f"data_dir={data_dir}", "accelerator=cpu"],
+        "zoo-compare": ["--logdir", str(log_dir / "tensorboard"), "--out", str(tmp_path / "compare")],
+    }
     for script in set(console_scripts(wheel)) - {"zoo-train"}:
         run_installed([script, *uses.get(script, ["--help"])], site, cwd)  # --help: a command without a use here
     evaluated = json.loads((run_dir / "eval_metrics.json").read_text())

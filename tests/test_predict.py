@@ -11,10 +11,11 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import zoo
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 from zoo.data.digits import Digits
 from zoo.data.mnist1d import MNIST1D
 from zoo.predict import Predictor, read_images
+
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 
 DIGITS = [str(digit) for digit in range(10)]
 
@@ -45,8 +46,9 @@ def mnist1d_test(mnist1d_run, data_dir):
 
 
 def zoo_predict(*arguments):
-    return subprocess.run([sys.executable, "-m", "zoo.predict", *arguments], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "zoo.predict", *arguments], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 def read_csv(path) -> list[dict]:
@@ -146,8 +148,14 @@ def test_colour_images_keep_their_channels_apart(tmp_path):
     """cifar10's images (no download here): an RGB file becomes (3, height, width), red first."""
     rgb = np.random.default_rng(0).integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "colour.png")
-    dataset = {"name": "cifar10", "input_shape": [3, 4, 5], "class_names": ["a", "b"], "pixel_max": 255.0,
-               "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    dataset = {
+        "name": "cifar10",
+        "input_shape": [3, 4, 5],
+        "class_names": ["a", "b"],
+        "pixel_max": 255.0,
+        "mean": [0.0, 0.0, 0.0],
+        "std": [1.0, 1.0, 1.0],
+    }
     model = Predictor(torch.nn.Flatten(), dataset)
     [image] = read_images([tmp_path / "colour.png"], model)
     assert np.array_equal(image, rgb.transpose(2, 0, 1))
@@ -167,7 +175,7 @@ def save_png(path, size):
 def truncated_png(path):
     """A PNG of noise cut off halfway, as an interrupted copy leaves it."""
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)).save(path)
-    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     return path
 
 
@@ -190,32 +198,53 @@ def npy(tmp_path, array):
 
 
 BAD_INPUTS = {  # case: (arguments, what the one line must say)
-    "wrong shape": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={npy(tmp, np.zeros((3, 39)))}"],
-                    "inputs of shape (3, 39): a model for mnist1d takes (N, 1, 40) or (N, 40)"),
-    "not numbers": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={npy(tmp, np.array([['a'] * 40]))}"],
-                    "takes numbers"),
+    "wrong shape": (
+        lambda runs, tmp: [f"ckpt={runs[0]}", f"input={npy(tmp, np.zeros((3, 39)))}"],
+        "inputs of shape (3, 39): a model for mnist1d takes (N, 1, 40) or (N, 40)",
+    ),
+    "not numbers": (
+        lambda runs, tmp: [f"ckpt={runs[0]}", f"input={npy(tmp, np.array([['a'] * 40]))}"],
+        "takes numbers",
+    ),
     "NaN": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={npy(tmp, np.full((2, 40), np.nan))}"], "NaN"),
-    "wrong file type": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={write_text(tmp / 'x.txt')}"],
-                        "reads a .npy array, an image (.png .jpg .jpeg .bmp .webp .gif) or a folder of images, not .txt"),
-    "folder without images": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={write_text(tmp / 'x.txt').parent}"],
-                              "holds no images (.png .jpg .jpeg .bmp .webp .gif)"),
+    "wrong file type": (
+        lambda runs, tmp: [f"ckpt={runs[0]}", f"input={write_text(tmp / 'x.txt')}"],
+        "reads a .npy array, an image (.png .jpg .jpeg .bmp .webp .gif) or a folder of images, not .txt",
+    ),
+    "folder without images": (
+        lambda runs, tmp: [f"ckpt={runs[0]}", f"input={write_text(tmp / 'x.txt').parent}"],
+        "holds no images (.png .jpg .jpeg .bmp .webp .gif)",
+    ),
     "missing file": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={tmp / 'absent.npy'}"], "does not exist"),
-    "image for signals": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={save_png(tmp / 'x.png', (1, 40))}"],
-                          "takes arrays of shape (N, 1, 40), not images"),
-    "unreadable image": (lambda runs, tmp: [f"ckpt={runs[1]}", f"input={truncated_png(tmp / 'x.png')}"],
-                         "x.png is not a readable image"),
-    "not a checkpoint": (lambda runs, tmp: [f"ckpt={npy(tmp, np.zeros((2, 40)))}", f"input={tmp / 'inputs.npy'}"],
-                         "is not a checkpoint zoo can open"),
-    "not a zoo checkpoint": (lambda runs, tmp: [f"ckpt={foreign_checkpoint(tmp)}",
-                                                f"input={npy(tmp, np.zeros((2, 40)))}"], "was not written by zoo"),
-    "checkpoint without normalization": (lambda runs, tmp: [f"ckpt={old_checkpoint(runs[0], tmp)}",
-                                                            f"input={npy(tmp, np.zeros((2, 40)))}"],
-                                         "train the model again"),
+    "image for signals": (
+        lambda runs, tmp: [f"ckpt={runs[0]}", f"input={save_png(tmp / 'x.png', (1, 40))}"],
+        "takes arrays of shape (N, 1, 40), not images",
+    ),
+    "unreadable image": (
+        lambda runs, tmp: [f"ckpt={runs[1]}", f"input={truncated_png(tmp / 'x.png')}"],
+        "x.png is not a readable image",
+    ),
+    "not a checkpoint": (
+        lambda runs, tmp: [f"ckpt={npy(tmp, np.zeros((2, 40)))}", f"input={tmp / 'inputs.npy'}"],
+        "is not a checkpoint zoo can open",
+    ),
+    "not a zoo checkpoint": (
+        lambda runs, tmp: [f"ckpt={foreign_checkpoint(tmp)}", f"input={npy(tmp, np.zeros((2, 40)))}"],
+        "was not written by zoo",
+    ),
+    "checkpoint without normalization": (
+        lambda runs, tmp: [f"ckpt={old_checkpoint(runs[0], tmp)}", f"input={npy(tmp, np.zeros((2, 40)))}"],
+        "train the model again",
+    ),
     "no input": (lambda runs, tmp: [f"ckpt={runs[0]}"], "no input= given; usage: zoo-predict"),
-    "unknown setting": (lambda runs, tmp: [f"ckpt={runs[0]}", f"inputs={npy(tmp, np.zeros((2, 40)))}"],
-                        "is not a zoo-predict setting; usage: zoo-predict"),
-    "output not a csv": (lambda runs, tmp: [f"ckpt={runs[0]}", f"input={npy(tmp, np.zeros((2, 40)))}",
-                                            f"output={tmp / 'out.npy'}"], "must be a .csv file"),
+    "unknown setting": (
+        lambda runs, tmp: [f"ckpt={runs[0]}", f"inputs={npy(tmp, np.zeros((2, 40)))}"],
+        "is not a zoo-predict setting; usage: zoo-predict",
+    ),
+    "output not a csv": (
+        lambda runs, tmp: [f"ckpt={runs[0]}", f"input={npy(tmp, np.zeros((2, 40)))}", f"output={tmp / 'out.npy'}"],
+        "must be a .csv file",
+    ),
 }
 
 

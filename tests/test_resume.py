@@ -6,13 +6,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
 from zoo.checkpoints import load_checkpoint
+
+from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
 
 # Small batches make an epoch long enough (a few hundred steps) to be killed in the middle of it.
 RESUMABLE = ["model=mlp", "trainer.max_epochs=3", "data.batch_size=16"]
@@ -20,8 +22,7 @@ RESUMABLE = ["model=mlp", "trainer.max_epochs=3", "data.batch_size=16"]
 
 def start_train_py(*overrides, log_dir, data_dir):
     command = [sys.executable, "train.py", *overrides, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}"]
-    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **CTRL_C_ABLE)
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **CTRL_C_ABLE)
 
 
 def wait_for_first_checkpoint(run: subprocess.Popen, log_dir) -> "Path":
@@ -85,21 +86,28 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_pa
     assert after["samples_per_s"] == pytest.approx(total["samples"] / total["seconds"])
 
 
-@pytest.mark.parametrize("override, message", [
-    ("optimizer.lr=0.5", "optimizer.lr is 0.003 in the run but 0.5 on the command line; drop optimizer.lr=0.5"),
-    ("model=cnn", "model.name is mlp in the run but cnn with model=cnn; drop model=cnn"),
-], ids=["a key", "a config group"])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.lr=0.5", "optimizer.lr is 0.003 in the run but 0.5 on the command line; drop optimizer.lr=0.5"),
+        ("model=cnn", "model.name is mlp in the run but cnn with model=cnn; drop model=cnn"),
+    ],
+    ids=["a key", "a config group"],
+)
 def test_resume_refuses_a_changed_setting_in_one_line(uninterrupted, data_dir, override, message):
     changed = train_py(override, f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent, data_dir=data_dir)
     assert changed.returncode == 2 and changed.stderr.strip() == (
-        f"error: resume continues a run with its saved settings: {message}, or start a new run to change it")
+        f"error: resume continues a run with its saved settings: {message}, or start a new run to change it"
+    )
 
 
 def test_resume_refuses_fewer_epochs_than_done_and_missing_checkpoints(uninterrupted, tmp_path, data_dir):
-    fewer = train_py("trainer.max_epochs=2", f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent,
-                     data_dir=data_dir)
+    fewer = train_py(
+        "trainer.max_epochs=2", f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent, data_dir=data_dir
+    )
     assert fewer.returncode == 2 and fewer.stderr.strip() == (
-        "error: the run has trained 3 epochs already; trainer.max_epochs=2 would end it before that: give 3 or more")
+        "error: the run has trained 3 epochs already; trainer.max_epochs=2 would end it before that: give 3 or more"
+    )
     missing = train_py(f"resume={tmp_path / 'nowhere'}", log_dir=tmp_path, data_dir=data_dir)
     assert missing.returncode == 2
     assert missing.stderr.strip() == f"error: checkpoint {tmp_path / 'nowhere'} does not exist"
@@ -137,8 +145,14 @@ def test_a_run_resumed_from_another_directory_keeps_its_own_folders(tmp_path, da
     env = {key: value for key, value in os.environ.items() if key not in ("ZOO_DATA_DIR", "HYDRA_FULL_ERROR")}
 
     def train_py_in(cwd, *overrides, **more_env):
-        return subprocess.run([sys.executable, str(REPO / "train.py"), *overrides], cwd=cwd, capture_output=True,
-                              text=True, timeout=300, env={**env, **more_env})
+        return subprocess.run(
+            [sys.executable, str(REPO / "train.py"), *overrides],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**env, **more_env},
+        )
 
     started = train_py_in(started_in, "model=linear", *TINY, "paths.log_dir=logs", f"paths.data_dir={data_dir}")
     assert started.returncode == 0, started.stderr
@@ -156,9 +170,15 @@ def test_a_run_resumed_from_another_directory_keeps_its_own_folders(tmp_path, da
 def test_ctrl_c_saves_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, data_dir):
     # A learning rate too small to move the weights: val/acc never improves after the first epoch, and
     # last.ckpt must follow every epoch all the same.
-    run = start_train_py("model=linear", "optimizer.lr=1e-12", "trainer.max_epochs=100000",
-                         "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", log_dir=tmp_path,
-                         data_dir=data_dir)
+    run = start_train_py(
+        "model=linear",
+        "optimizer.lr=1e-12",
+        "trainer.max_epochs=100000",
+        "+trainer.limit_train_batches=4",
+        "+trainer.limit_val_batches=2",
+        log_dir=tmp_path,
+        data_dir=data_dir,
+    )
     checkpoint = wait_for_first_checkpoint(run, tmp_path)
     deadline = time.monotonic() + 120
     while load_checkpoint(checkpoint)["epoch"] < 2:
@@ -177,8 +197,16 @@ def test_ctrl_c_saves_marks_the_run_interrupted_and_says_how_to_resume(tmp_path,
 
 def test_a_diverging_run_stops_with_the_step_and_keeps_its_last_good_checkpoint(tmp_path, data_dir):
     # One-cycle up to an SGD learning rate of 20: stable for the first epochs, infinite loss at the peak.
-    result = train_py("model=mlp", "model.norm=none", "optimizer=sgd", "scheduler=one_cycle", "optimizer.lr=20",
-                      "trainer.max_epochs=10", log_dir=tmp_path, data_dir=data_dir)
+    result = train_py(
+        "model=mlp",
+        "model.norm=none",
+        "optimizer=sgd",
+        "scheduler=one_cycle",
+        "optimizer.lr=20",
+        "trainer.max_epochs=10",
+        log_dir=tmp_path,
+        data_dir=data_dir,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr and "warn" not in result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: train/loss became ") and " at step " in line
@@ -194,7 +222,8 @@ def test_a_diverging_run_stops_with_the_step_and_keeps_its_last_good_checkpoint(
     longer = train_py("trainer.max_epochs=20", f"resume={last}", log_dir=tmp_path, data_dir=data_dir)
     assert longer.returncode == 2 and longer.stderr.strip() == (
         "error: scheduler=one_cycle planned its cycle for the run's 10 epochs; it cannot change its length to "
-        "trainer.max_epochs=20: start a new run with trainer.max_epochs=20")
+        "trainer.max_epochs=20: start a new run with trainer.max_epochs=20"
+    )
 
 
 def test_ctrl_c_while_fitting_waits_for_the_next_batch_and_a_second_one_does_not(tmp_path):
@@ -226,8 +255,14 @@ def test_ctrl_c_while_fitting_waits_for_the_next_batch_and_a_second_one_does_not
 
     ctrl_c = CtrlCBetweenBatches()
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(8, 2)), batch_size=1)
-    trainer = L.Trainer(max_epochs=1, callbacks=[AskOnce(), ctrl_c], logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=1,
+        callbacks=[AskOnce(), ctrl_c],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
     with pytest.raises(SystemExit):  # Lightning's answer to a KeyboardInterrupt in fit
         trainer.fit(Tiny(), data)
     assert seen[0] == ctrl_c.request and seen.count("asked") == 1

@@ -11,13 +11,14 @@ from hydra.utils import instantiate
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY, read_metrics, run_dirs, train_py
 from zoo import models
+from zoo.build import build
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
-from zoo.training import build
 from zoo.views.robustness import Robustness, accuracy_under_noise, fgsm_accuracy
 from zoo.views.saliency import Saliency, integrated_gradients
+
+from conftest import TINY, read_metrics, run_dirs, train_py
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import zoo
+from zoo.registry import known_targets, targets_in
+
 from conftest import REPO, TINY, run_dirs, train_py
-from zoo.known_classes import known_targets, targets_in
 
 TINY_ONE_EPOCH = ["trainer.max_epochs=1", *TINY[1:]]
 
@@ -87,8 +88,20 @@ def test_zoo_generate_runs_nothing_a_received_language_model_names(language_mode
     assert_refused(command("-m", "zoo.generate", f"ckpt={folder / 'checkpoints' / 'last.ckpt'}", "length=5"), marker)
 
 
-@pytest.mark.parametrize("key", ["task", "data", "optimizer", "scheduler", "trainer", "callbacks.model_checkpoint",
-                                 "logger.tensorboard", "task.views.robustness", "model.stem"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "task",
+        "data",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "callbacks.model_checkpoint",
+        "logger.tensorboard",
+        "task.views.robustness",
+        "model.stem",
+    ],
+)
 def test_zoo_load_and_open_run_refuse_a_foreign_target_anywhere(key, classifier_run, tmp_path):
     folder, marker = crafted(classifier_run, tmp_path, key)
     for door in (zoo.load, zoo.open_run):
@@ -124,8 +137,8 @@ def test_every_class_of_zoos_configs_is_known():
 def test_zoo_compare_imports_only_zoos_own_tasks(logged):
     """zoo-compare knows a run's task by the name its event file logged: a name that is not one of conf/task/ is
     refused, never imported (zoo.tasks.base is a module, but not a task)."""
-    from zoo.compare import task_of
+    from zoo.grouping import task_of
 
-    with pytest.raises(SystemExit, match=f"a run logged task '{logged}', which this zoo does not know"):
+    with pytest.raises(zoo.ZooError, match=f"a run logged task '{logged}', which this zoo does not know"):
         task_of({"task": logged})
     assert task_of({"task": "language_model"}).name == "language_model"

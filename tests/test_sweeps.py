@@ -16,11 +16,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 from zoo import CONFIG_DIR
 from zoo.checkpoints import load_checkpoint
 from zoo.multirun import register_resolvers
 from zoo.resume import requeued_checkpoint
+from zoo.run import Run
+
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 
 # Long enough an epoch (about 225 steps) to stop the run between its first checkpoint and its end.
 KILLABLE = ["model=mlp", "trainer.max_epochs=2", "data.batch_size=16"]
@@ -28,8 +30,13 @@ KILLABLE = ["model=mlp", "trainer.max_epochs=2", "data.batch_size=16"]
 
 def zoo_compare(log_dir: Path) -> list[dict]:
     """zoo-compare's rows for the runs under `log_dir`, as a user gets them."""
-    result = subprocess.run([sys.executable, "-m", "zoo.compare", "--logdir", str(log_dir)], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.compare", "--logdir", str(log_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     with open(log_dir / "compare" / "comparison.csv") as file:
         return list(csv.DictReader(file))
@@ -44,8 +51,15 @@ def submitit_sweep(tmp_path_factory, data_dir):
     """Two jobs through hydra/launcher=submitit_local: each in a process that submitit starts from the
     job's pickle, as on a SLURM node. The MLP job is the uninterrupted twin of the requeue test's run."""
     log_dir = tmp_path_factory.mktemp("submitit")
-    result = train_py("-m", "hydra/launcher=submitit_local", "model=linear,mlp", "trainer.max_epochs=2",
-                      "data.batch_size=16", log_dir=log_dir, data_dir=data_dir)
+    result = train_py(
+        "-m",
+        "hydra/launcher=submitit_local",
+        "model=linear,mlp",
+        "trainer.max_epochs=2",
+        "data.batch_size=16",
+        log_dir=log_dir,
+        data_dir=data_dir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return log_dir
 
@@ -60,15 +74,24 @@ def test_a_sweep_through_submitit_runs_every_job_and_compares_them(submitit_swee
 def test_several_jobs_at_once_run_and_their_failures_are_listed(tmp_path, data_dir):
     """hydra/launcher=local_parallel: jobs in joblib's worker processes; a failing job is listed at the end
     and the command exits 1, as without the launcher (the jobs report from their own processes)."""
-    result = train_py("-m", "hydra/launcher=local_parallel", "model=mlp,cnn,transformer", "model.dim=30", *TINY,
-                      log_dir=tmp_path, data_dir=data_dir)
+    result = train_py(
+        "-m",
+        "hydra/launcher=local_parallel",
+        "model=mlp,cnn,transformer",
+        "model.dim=30",
+        *TINY,
+        log_dir=tmp_path,
+        data_dir=data_dir,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     assert finished_models(tmp_path) == ["cnn", "mlp"]
     assert sorted(row["model"] for row in zoo_compare(tmp_path)) == ["cnn", "mlp"]
-    summary = result.stderr[result.stderr.index("1 of 3 jobs failed:"):].strip().splitlines()
-    assert summary == ["1 of 3 jobs failed:", "  model=transformer: model=transformer on data=mnist1d: "
-                       "model.dim=30 must be divisible by model.heads=4"]
+    summary = result.stderr[result.stderr.index("1 of 3 jobs failed:") :].strip().splitlines()
+    assert summary == [
+        "1 of 3 jobs failed:",
+        "  model=transformer: model=transformer on data=mnist1d: model.dim=30 must be divisible by model.heads=4",
+    ]
     # Each job's TensorBoard run is named after its own settings.
     names = [path.name for path in (tmp_path / "tensorboard" / "mnist1d").glob("*/*")]
     assert len(names) == 2 and all(name.endswith("model.dim=30,trainer.max_epochs=2") for name in names), names
@@ -77,8 +100,16 @@ def test_several_jobs_at_once_run_and_their_failures_are_listed(tmp_path, data_d
 def test_an_optuna_study_reports_its_best_trial_and_survives_failing_trials(tmp_path, data_dir):
     """Four trials of hparams_search=optuna (in memory) over the learning rate, weight decay and the model;
     this sampler seed draws the transformer, which cannot take model.dim=30, for two of them."""
-    result = train_py("hparams_search=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=2",
-                      "model=mlp,transformer", "model.dim=30", *TINY, log_dir=tmp_path, data_dir=data_dir)
+    result = train_py(
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler.seed=2",
+        "model=mlp,transformer",
+        "model.dim=30",
+        *TINY,
+        log_dir=tmp_path,
+        data_dir=data_dir,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in output, output[-3000:]
     assert "2 of 4 jobs failed:" in result.stderr
@@ -89,7 +120,10 @@ def test_an_optuna_study_reports_its_best_trial_and_survives_failing_trials(tmp_
     # Accuracy is maximized: the best value is the higher of the finished trials' val/acc_best.
     assert best["best_value"] == pytest.approx(max(run["val/acc_best"] for run in finished))
     assert best["best_params"]["model"] == "mlp" and set(best["best_params"]) == {
-        "optimizer.lr", "optimizer.weight_decay", "model"}  # data.batch_size: fixed by the command line
+        "optimizer.lr",
+        "optimizer.weight_decay",
+        "model",
+    }  # data.batch_size: fixed by the command line
     assert f"Best value: {best['best_value']}" in output
 
 
@@ -99,8 +133,9 @@ def test_an_optuna_study_optimizes_the_task_s_own_way(data, direction):
     register_resolvers()
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="train", overrides=["hparams_search=optuna", f"data={data}"],
-                          return_hydra_config=True)
+            cfg = compose(
+                config_name="train", overrides=["hparams_search=optuna", f"data={data}"], return_hydra_config=True
+            )
         assert OmegaConf.select(cfg, "hydra.sweeper.direction") == direction
     finally:
         GlobalHydra.instance().clear()
@@ -124,10 +159,18 @@ def test_an_optuna_study_can_be_kept_in_sqlite_and_continued(tmp_path):
 def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(submitit_sweep, tmp_path, data_dir):
     """A job killed after its first checkpoint, then started again as SLURM starts a requeued job:
     submitit's runner on the job's pickle (what the launcher's checkpoint() leaves), SLURM_RESTART_COUNT=1."""
-    command = [sys.executable, "train.py", "-m", "hydra/launcher=submitit_local", *KILLABLE,
-               f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}"]
-    sweep = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)  # its own process group: the launcher and the job
+    command = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "hydra/launcher=submitit_local",
+        *KILLABLE,
+        f"paths.log_dir={tmp_path}",
+        f"paths.data_dir={data_dir}",
+    ]
+    sweep = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )  # its own process group: the launcher and the job
     deadline = time.monotonic() + 180
     while not (found := list(tmp_path.rglob("checkpoints/last.ckpt"))):
         assert sweep.poll() is None, sweep.communicate()[1][-3000:]
@@ -141,11 +184,25 @@ def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(submitit_sweep,
 
     [pickle] = (run_dir.parent / ".submitit").glob("*/*_submitted.pkl")
     job_id = pickle.name.split("_")[0]
-    env = {**os.environ, "SLURM_RESTART_COUNT": "1", "SUBMITIT_EXECUTOR": "local", "SUBMITIT_LOCAL_JOB_ID": job_id,
-           "SUBMITIT_LOCAL_NTASKS": "1", "SUBMITIT_LOCAL_GLOBALID": "0", "SUBMITIT_LOCAL_LOCALID": "0",
-           "SUBMITIT_LOCAL_NODEID": "0", "SUBMITIT_LOCAL_JOB_NUM_NODES": "1"}
-    requeued = subprocess.run([sys.executable, "-u", "-m", "submitit.core._submit", str(run_dir.parent / ".submitit" / "%j")],
-                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "SLURM_RESTART_COUNT": "1",
+        "SUBMITIT_EXECUTOR": "local",
+        "SUBMITIT_LOCAL_JOB_ID": job_id,
+        "SUBMITIT_LOCAL_NTASKS": "1",
+        "SUBMITIT_LOCAL_GLOBALID": "0",
+        "SUBMITIT_LOCAL_LOCALID": "0",
+        "SUBMITIT_LOCAL_NODEID": "0",
+        "SUBMITIT_LOCAL_JOB_NUM_NODES": "1",
+    }
+    requeued = subprocess.run(
+        [sys.executable, "-u", "-m", "submitit.core._submit", str(run_dir.parent / ".submitit" / "%j")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert requeued.returncode == 0, requeued.stderr[-3000:]
     zoo_lines = [line for line in requeued.stdout.splitlines() if line.startswith("zoo:")]
     assert zoo_lines[0] == f"zoo: requeued by SLURM: continuing from {run_dir / 'checkpoints' / 'last.ckpt'}"
@@ -160,14 +217,19 @@ def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(submitit_sweep,
         assert after[key] == pytest.approx(alone[key], abs=1e-6), key
 
 
-@pytest.mark.parametrize("restarts, checkpoint, resumes", [
-    ("1", True, True), ("3", True, True),
-    (None, True, False),  # not requeued: a finished or stopped run is continued by resume= only
-    ("0", True, False),
-    ("1", False, False),  # requeued before its first checkpoint: starts afresh
-])
-def test_only_a_requeued_job_with_a_checkpoint_continues_by_itself(tmp_path, monkeypatch, restarts, checkpoint,
-                                                                    resumes):
+@pytest.mark.parametrize(
+    "restarts, checkpoint, resumes",
+    [
+        ("1", True, True),
+        ("3", True, True),
+        (None, True, False),  # not requeued: a finished or stopped run is continued by resume= only
+        ("0", True, False),
+        ("1", False, False),  # requeued before its first checkpoint: starts afresh
+    ],
+)
+def test_only_a_requeued_job_with_a_checkpoint_continues_by_itself(
+    tmp_path, monkeypatch, restarts, checkpoint, resumes
+):
     if restarts is None:
         monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
     else:
@@ -176,16 +238,19 @@ def test_only_a_requeued_job_with_a_checkpoint_continues_by_itself(tmp_path, mon
     if checkpoint:
         last.parent.mkdir()
         last.write_bytes(b"")
-    assert requeued_checkpoint(tmp_path) == (last if resumes else None)
+    assert requeued_checkpoint(Run(tmp_path)) == (last if resumes else None)
 
 
-@pytest.mark.parametrize("argument, package", [("hydra/launcher=slurm", "hydra-submitit-launcher"),
-                                               ("hparams_search=optuna", "hydra-optuna-sweeper")])
+@pytest.mark.parametrize(
+    "argument, package",
+    [("hydra/launcher=slurm", "hydra-submitit-launcher"), ("hparams_search=optuna", "hydra-optuna-sweeper")],
+)
 def test_a_sweep_preset_without_its_plugin_says_how_to_install_it(tmp_path, argument, package):
     # As a plain `pip install zoo` leaves it: no Hydra plugin, not even their namespace package.
     hide = "import sys; sys.modules['hydra_plugins'] = None"
     run = f"{hide}; sys.argv = ['train.py', '-m', {argument!r}]; from zoo.cli import main; main()"
     result = subprocess.run([sys.executable, "-c", run], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.strip() == (
-        f'error: {argument} needs {package}, which is not installed: install zoo\'s cluster extra, '
-        f'pip install -e ".[cluster]"')
+        f"error: {argument} needs {package}, which is not installed: install zoo's cluster extra, "
+        f'pip install -e ".[cluster]"'
+    )

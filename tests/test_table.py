@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
-from own_data import customers
 from zoo.data.table import Table
 from zoo.errors import ZooError
+
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from own_data import customers
 
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
 
@@ -30,8 +31,16 @@ def files(tmp_path_factory):
 
 def every_family(tmp_path_factory, data_dir, *overrides):
     log_dir = tmp_path_factory.mktemp("runs")
-    result = train_py("-m", f"model={','.join(FAMILIES)}", "data=table", *overrides, *TINY,
-                      log_dir=log_dir, data_dir=data_dir, timeout=600)
+    result = train_py(
+        "-m",
+        f"model={','.join(FAMILIES)}",
+        "data=table",
+        *overrides,
+        *TINY,
+        log_dir=log_dir,
+        data_dir=data_dir,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = {read_metrics(run)["model"]: run for run in run_dirs(log_dir)}
     assert sorted(found) == sorted(FAMILIES)
@@ -40,20 +49,31 @@ def every_family(tmp_path_factory, data_dir, *overrides):
 
 @pytest.fixture(scope="module")
 def classifiers(tmp_path_factory, data_dir, files):
-    return every_family(tmp_path_factory, data_dir, f"data.path={files / 'churn.csv'}", "data.target=churn",
-                        "data.drop=[id]", "data.categorical=[zip]")
+    return every_family(
+        tmp_path_factory,
+        data_dir,
+        f"data.path={files / 'churn.csv'}",
+        "data.target=churn",
+        "data.drop=[id]",
+        "data.categorical=[zip]",
+    )
 
 
 @pytest.fixture(scope="module")
 def regressors(tmp_path_factory, data_dir, files):
-    return every_family(tmp_path_factory, data_dir, f"data.path={files / 'spend.parquet'}", "data.target=spend",
-                        "data.drop=[id]")
+    return every_family(
+        tmp_path_factory, data_dir, f"data.path={files / 'spend.parquet'}", "data.target=spend", "data.drop=[id]"
+    )
 
 
 def test_every_family_classifies_a_csv_beside_the_classical_baselines(classifiers):
     found, stdout, _ = classifiers
-    assert ("zoo: data=table: " in stdout and "target 'churn': classification into 2 classes (no, yes); 2 numeric "
-            "and 3 categorical feature columns; rows: train 216, val 24, test 60" in stdout)
+    assert (
+        "zoo: data=table: " in stdout
+        and "target 'churn': classification into 2 classes (no, yes); 2 numeric "
+        "and 3 categorical feature columns; rows: train 216, val 24, test 60"
+        in stdout
+    )
     for family, run in found.items():
         metrics = read_metrics(run)
         assert metrics["task"] == "classification" and 0 <= metrics["test/acc"] <= 1, family
@@ -72,8 +92,9 @@ def test_every_family_regresses_a_parquet_file_in_the_targets_units(regressors):
         # spend = 3 age + 40 oslo + income + noise of sd 5 (the target's sd: 60): ridge finds the line, boosting near it
         assert metrics["measured"]["ridge_test_rmse"] < 7 and metrics["measured"]["hgb_test_rmse"] < 15
     # The best checkpoint is the lowest val/rmse; TensorBoard holds the scatter and the HPARAMS columns.
-    events = EventAccumulator(str(next((log_dir / "tensorboard").rglob("events.out.tfevents.*")).parent),
-                              size_guidance={"images": 0}).Reload()
+    events = EventAccumulator(
+        str(next((log_dir / "tensorboard").rglob("events.out.tfevents.*")).parent), size_guidance={"images": 0}
+    ).Reload()
     assert "test/predicted_vs_true" in events.Tags()["images"]
     assert {"hp/test_rmse", "hp/test_r2", "hp/hgb_test_rmse"} <= set(events.Tags()["scalars"])
 
@@ -84,16 +105,23 @@ def test_zoo_predict_takes_new_rows_with_missing_values_and_unseen_categories(cl
     rows.loc[1, ["income", "city"]] = [np.nan, None]
     rows["note"] = "carried"
     rows.to_csv(tmp_path / "new.csv", index=False)
-    for name, run, column in (("churn", classifiers[0]["transformer"], "predicted_churn"),
-                              ("spend", regressors[0]["mlp"], "predicted_spend")):
+    for name, run, column in (
+        ("churn", classifiers[0]["transformer"], "predicted_churn"),
+        ("spend", regressors[0]["mlp"], "predicted_spend"),
+    ):
         target = tmp_path / f"{name}.csv"
-        result = subprocess.run([sys.executable, "-m", "zoo.predict", f"ckpt={run}", f"input={tmp_path / 'new.csv'}",
-                                 f"output={target}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "zoo.predict", f"ckpt={run}", f"input={tmp_path / 'new.csv'}", f"output={target}"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         with open(target, newline="") as file:
             written = list(csv.DictReader(file))
         assert [row["id"] for row in written] == list(rows["id"]) and written[0]["note"] == "carried"
-        assert list(written[0])[:len(rows.columns)] == list(rows.columns) and column in written[0]
+        assert list(written[0])[: len(rows.columns)] == list(rows.columns) and column in written[0]
     with open(tmp_path / "churn.csv", newline="") as file:
         churn = list(csv.DictReader(file))
     assert all(row["predicted_churn"] in ("no", "yes") for row in churn)
@@ -103,8 +131,13 @@ def test_zoo_predict_takes_new_rows_with_missing_values_and_unseen_categories(cl
 
 
 def test_zoo_compare_lists_the_classical_models_beside_the_families(regressors, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "zoo.compare", "--logdir", str(regressors[2]), "--out",
-                             str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.compare", "--logdir", str(regressors[2]), "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = (tmp_path / "comparison.md").read_text()
     for name in ("gradient boosting (sklearn)", "ridge regression (sklearn)", *FAMILIES):
@@ -123,16 +156,26 @@ def write(tmp_path, name, content):
 
 BAD_TABLES = {
     "missing file": (lambda tmp: (str(tmp / "absent.csv"), "y"), "does not exist; give a .csv or .parquet file"),
-    "not UTF-8": (lambda tmp: (write(tmp, "latin.csv", "name,y\ncaf\xe9,1\n".encode("latin-1")), "y"),
-                  "is not UTF-8 text: byte 0xe9 cannot be decoded"),
-    "ragged rows": (lambda tmp: (write(tmp, "ragged.csv", "a,b,y\n1,2,3\n4,5\n"), "y"),
-                    "line 3 has 2 fields, the header 3"),
-    "target absent": (lambda tmp: (write(tmp, "t.csv", "a,b,y\n1,2,3\n"), "price"),
-                      "data.target='price' is not a column of"),
-    "one target value": (lambda tmp: (write(tmp, "one.csv", "a,y\n" + "1,same\n" * 20), "y"),
-                         "data.target='y' has one value"),
-    "feature all missing": (lambda tmp: (write(tmp, "empty.csv", "a,b,y\n" + "1,,2\n3,,4\n" * 10), "y"),
-                            "column 'b' is missing in every row; drop it with data.drop=[b]"),
+    "not UTF-8": (
+        lambda tmp: (write(tmp, "latin.csv", "name,y\ncaf\xe9,1\n".encode("latin-1")), "y"),
+        "is not UTF-8 text: byte 0xe9 cannot be decoded",
+    ),
+    "ragged rows": (
+        lambda tmp: (write(tmp, "ragged.csv", "a,b,y\n1,2,3\n4,5\n"), "y"),
+        "line 3 has 2 fields, the header 3",
+    ),
+    "target absent": (
+        lambda tmp: (write(tmp, "t.csv", "a,b,y\n1,2,3\n"), "price"),
+        "data.target='price' is not a column of",
+    ),
+    "one target value": (
+        lambda tmp: (write(tmp, "one.csv", "a,y\n" + "1,same\n" * 20), "y"),
+        "data.target='y' has one value",
+    ),
+    "feature all missing": (
+        lambda tmp: (write(tmp, "empty.csv", "a,b,y\n" + "1,,2\n3,,4\n" * 10), "y"),
+        "column 'b' is missing in every row; drop it with data.drop=[b]",
+    ),
     "too few rows": (lambda tmp: (write(tmp, "few.csv", "a,y\n1,x\n2,z\n3,x\n"), "y"), "too few for the splits"),
     "not a table": (lambda tmp: (write(tmp, "t.xlsx", "x"), "y"), "zoo reads tables from .csv (.tsv) and .parquet"),
     "damaged parquet": (lambda tmp: (write(tmp, "d.parquet", b"PAR1 not really"), "y"), "is not a readable Parquet"),
@@ -149,8 +192,9 @@ def test_a_bad_table_is_one_line_naming_what_is_wrong(case, tmp_path):
 
 
 def test_a_bad_table_stops_train_py_in_one_line(tmp_path, data_dir, files):
-    result = train_py("data=table", f"data.path={files / 'churn.csv'}", "data.target=chrun", log_dir=tmp_path,
-                      data_dir=data_dir)
+    result = train_py(
+        "data=table", f"data.path={files / 'churn.csv'}", "data.target=chrun", log_dir=tmp_path, data_dir=data_dir
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: data.target='chrun' is not a column of") and "churn" in line
@@ -160,11 +204,19 @@ def test_the_guess_of_the_task_and_its_override(tmp_path):
     frame = customers(rows=80)
     frame["stars"] = np.arange(80) % 5 + 1  # whole numbers, five values: classes
     frame.to_csv(tmp_path / "t.csv", index=False)
-    guessed = {target: Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target=target, drop=["id"]).task
-               for target in ("churn", "spend", "stars", "member")}
-    assert guessed == {"churn": "classification", "spend": "regression", "stars": "classification",
-                       "member": "classification"}
-    assert Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target="stars", task="regression").task \
+    guessed = {
+        target: Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target=target, drop=["id"]).task
+        for target in ("churn", "spend", "stars", "member")
+    }
+    assert guessed == {
+        "churn": "classification",
+        "spend": "regression",
+        "stars": "classification",
+        "member": "classification",
+    }
+    assert (
+        Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target="stars", task="regression").task
         == "regression"
+    )
     with pytest.raises(ZooError, match="data.task=regression needs a numeric target; 'churn'"):
         Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target="churn", task="regression")

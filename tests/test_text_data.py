@@ -5,19 +5,41 @@ import functools
 import http.server
 import importlib.util
 import threading
+from pydoc_data.topics import topics
 
 import lightning as L
 import pytest
 import torch
-from pydoc_data.topics import topics
 from torch import nn
 
-from conftest import REPO
-from zoo.data.text import BOUNDARY, IGNORED, SPLITS, UNKNOWN, UNKNOWN_SYMBOL, TextCorpus, Vocabulary
+from zoo.data.text import SPLITS, TextCorpus
+from zoo.data.vocabulary import BOUNDARY, IGNORED, UNKNOWN, UNKNOWN_SYMBOL, Vocabulary
 from zoo.errors import ZooError
 
-NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn",
-         "abigail", "emily", "elizabeth", "mila", "ella", "avery", "sofia", "camila", "aria", "scarlett"]
+from conftest import REPO
+
+NAMES = [
+    "emma",
+    "olivia",
+    "ava",
+    "isabella",
+    "sophia",
+    "charlotte",
+    "mia",
+    "amelia",
+    "harper",
+    "evelyn",
+    "abigail",
+    "emily",
+    "elizabeth",
+    "mila",
+    "ella",
+    "avery",
+    "sofia",
+    "camila",
+    "aria",
+    "scarlett",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +64,24 @@ def test_the_default_corpus_is_pythons_reference_docs_read_offline(default_corpu
 
 def test_splits_are_contiguous_disjoint_and_in_order(default_corpus):
     texts, total = default_corpus.texts, sum(default_corpus.characters().values())
-    assert [len(texts[split]) for split in SPLITS] == [total - 2 * round(total * 0.05), round(total * 0.05),
-                                                       round(total * 0.05)]
+    assert [len(texts[split]) for split in SPLITS] == [
+        total - 2 * round(total * 0.05),
+        round(total * 0.05),
+        round(total * 0.05),
+    ]
     whole, start = default_corpus.vocabulary.encode("".join(texts[split] for split in SPLITS)), 0
     for split in SPLITS:  # each block starts where the one before ended
         block = default_corpus.blocks[split]
         assert default_corpus.vocabulary.decode(block) == texts[split]
-        assert torch.equal(block, whole[start:start + len(block)])
+        assert torch.equal(block, whole[start : start + len(block)])
         start += len(block)
 
 
 def test_the_vocabulary_is_built_from_training_text_only(tmp_path):
     # "Z" and "é" appear only in the test block: they are unknown symbols there.
-    corpus = TextCorpus(path=write(tmp_path / "t.txt", "abcab " * 30 + "Zé"), context=4, val_fraction=0.1,
-                        test_fraction=0.1)
+    corpus = TextCorpus(
+        path=write(tmp_path / "t.txt", "abcab " * 30 + "Zé"), context=4, val_fraction=0.1, test_fraction=0.1
+    )
     corpus.setup()
     vocabulary = corpus.vocabulary
     assert vocabulary.symbols == [UNKNOWN_SYMBOL, " ", "a", "b", "c"] and "Z" not in vocabulary.characters
@@ -81,8 +107,11 @@ def test_evaluation_predicts_every_character_but_the_first_exactly_once(default_
     assert default_corpus.predicted_symbols(split) == predicted.sum() == len(block) - 1
     assert torch.equal(y[predicted], block[1:]) and torch.equal(x[predicted], block[:-1])
     assert not predicted[-1, -1] and predicted[:-1].all()  # only the last window is padded
-    loaded = torch.cat([targets for _, targets in default_corpus.val_dataloader()]) if split == "val" else \
-        torch.cat([targets for _, targets in default_corpus.test_dataloader()])
+    loaded = (
+        torch.cat([targets for _, targets in default_corpus.val_dataloader()])
+        if split == "val"
+        else torch.cat([targets for _, targets in default_corpus.test_dataloader()])
+    )
     assert torch.equal(loaded, y)  # the loaders serve the windows in order
 
 
@@ -101,8 +130,8 @@ def test_training_windows_shift_by_one_follow_seed_and_epoch(default_corpus):
         assert x.shape == y.shape == (batch_size, context) and torch.equal(x[:, 1:], y[:, :-1])
     starts = loader.starts()
     assert len(set(starts.tolist())) == windows and len(set((starts % context).tolist())) == 1  # non-overlapping
-    assert torch.equal(first[0][0][0], block[starts[0]:starts[0] + context])
-    assert torch.equal(first[0][1][0], block[starts[0] + 1:starts[0] + context + 1])
+    assert torch.equal(first[0][0][0], block[starts[0] : starts[0] + context])
+    assert torch.equal(first[0][1][0], block[starts[0] + 1 : starts[0] + context + 1])
 
     # A resumed run builds its loader anew: with the same seed and epoch it sees the same batches.
     again = TextCorpus(context=32, batch_size=16)
@@ -145,8 +174,15 @@ class Bigram(L.LightningModule):
 def test_lightning_sets_each_epochs_windows(tmp_path):
     corpus = TextCorpus(path=write(tmp_path / "t.txt", " ".join(NAMES) * 20), context=16, batch_size=8)
     model = Bigram(corpus.model_inputs["vocab_size"])
-    trainer = L.Trainer(max_epochs=3, limit_train_batches=2, accelerator="cpu", logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=3,
+        limit_train_batches=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=corpus)
     reference = TextCorpus(path=tmp_path / "t.txt", context=16, batch_size=8)
     reference.setup()
@@ -157,8 +193,14 @@ def test_lightning_sets_each_epochs_windows(tmp_path):
 
 def test_line_mode_makes_each_name_a_sample_between_boundaries(tmp_path):
     names = "\n".join(NAMES[:10]) + "\n\n" + "\n".join(NAMES[10:]) + "\n"  # an empty line is no sample
-    corpus = TextCorpus(path=write(tmp_path / "names.txt", names), lines=True, context=12, batch_size=4,
-                        val_fraction=0.1, test_fraction=0.1)
+    corpus = TextCorpus(
+        path=write(tmp_path / "names.txt", names),
+        lines=True,
+        context=12,
+        batch_size=4,
+        val_fraction=0.1,
+        test_fraction=0.1,
+    )
     assert corpus.model_inputs == {"vocab_size": len(corpus.vocabulary), "context": 12}
     corpus.setup()
     vocabulary = corpus.vocabulary
@@ -173,7 +215,7 @@ def test_line_mode_makes_each_name_a_sample_between_boundaries(tmp_path):
         ids = vocabulary.encode(name).tolist()
         assert x[row].tolist() == [BOUNDARY] + ids + [BOUNDARY] * (12 - 1 - len(name))
         assert y[row].tolist() == ids + [BOUNDARY] + [IGNORED] * (12 - 1 - len(name))
-    assert vocabulary.decode(x[0][:len(texts["train"][0]) + 1]) == "\n" + texts["train"][0]
+    assert vocabulary.decode(x[0][: len(texts["train"][0]) + 1]) == "\n" + texts["train"][0]
     assert corpus.predicted_symbols("test") == sum(len(name) + 1 for name in texts["test"])
     assert torch.equal(torch.cat([b for _, b in corpus.test_dataloader()]), corpus.splits["test"][1])
 
@@ -182,15 +224,21 @@ def test_line_mode_makes_each_name_a_sample_between_boundaries(tmp_path):
     assert len(first) == len(loader) == 4 and [b.tolist() for b, _ in loader] == [b.tolist() for b in first]
     assert [b.tolist() for b, _ in epoch_batches(loader, 1)] != [b.tolist() for b in first]
     # The lines go to splits by a fixed draw, not by the run's seed: every run is measured on the same names.
-    other_seed = TextCorpus(path=tmp_path / "names.txt", lines=True, context=12, seed=5, val_fraction=0.1,
-                            test_fraction=0.1)
+    other_seed = TextCorpus(
+        path=tmp_path / "names.txt", lines=True, context=12, seed=5, val_fraction=0.1, test_fraction=0.1
+    )
     assert other_seed.describe()["characters"] == corpus.describe()["characters"]
     assert other_seed.texts == texts
 
 
 def test_describe_and_the_vocabulary_survive_a_weights_only_checkpoint(tmp_path):
-    corpus = TextCorpus(path=write(tmp_path / "names.txt", "\n".join(NAMES)), lines=True, context=12,
-                        val_fraction=0.1, test_fraction=0.1)
+    corpus = TextCorpus(
+        path=write(tmp_path / "names.txt", "\n".join(NAMES)),
+        lines=True,
+        context=12,
+        val_fraction=0.1,
+        test_fraction=0.1,
+    )
     description = corpus.describe()
     torch.save({"dataset": description}, tmp_path / "c.ckpt")
     loaded = torch.load(tmp_path / "c.ckpt", weights_only=True)["dataset"]
@@ -213,22 +261,38 @@ def test_a_relative_path_is_read_from_where_the_run_started(tmp_path, monkeypatc
     assert corpus.vocabulary.symbols == [UNKNOWN_SYMBOL, "\n", " ", "d", "e", "h", "l", "o", "r", "w"]
 
 
-@pytest.mark.parametrize("content, settings, expected", [
-    (None, {}, "no such file"),
-    (b"", {}, "is empty"),
-    (b"fine text\n" * 20 + b"caf\xe9 au lait", {}, "is not UTF-8 text: byte 0xe9 at offset 203"),
-    (b"text\0with a NUL byte" * 10, {}, "is not text: it holds a NUL byte at offset 4"),
-    (b"a short text\n" * 8, {"context": 64}, "its 104 characters split into train 94, val 5, test 5, but with "
-                                             "data.context=64 train needs at least 128; use a smaller data.context"),
-    (b"a short text\n" * 30, {"context": 32}, "val needs at least 33; use a smaller data.context, a larger "
-                                              "data.val_fraction"),
-    (b"\n".join([b"ann", b"bob", b"christopher"] * 20), {"lines": True, "context": 8},
-     "its longest line holds 11 characters, 12 symbols with the boundary, more than data.context=8; "
-     "raise data.context to 12"),
-    (b"\n\n\n", {"lines": True}, "holds no non-empty line"),
-    (b"ann\nbob\n", {"lines": True},
-     "its 2 lines split into train 2, val 0, test 0, and each split needs at least one"),
-])
+@pytest.mark.parametrize(
+    "content, settings, expected",
+    [
+        (None, {}, "no such file"),
+        (b"", {}, "is empty"),
+        (b"fine text\n" * 20 + b"caf\xe9 au lait", {}, "is not UTF-8 text: byte 0xe9 at offset 203"),
+        (b"text\0with a NUL byte" * 10, {}, "is not text: it holds a NUL byte at offset 4"),
+        (
+            b"a short text\n" * 8,
+            {"context": 64},
+            "its 104 characters split into train 94, val 5, test 5, but with "
+            "data.context=64 train needs at least 128; use a smaller data.context",
+        ),
+        (
+            b"a short text\n" * 30,
+            {"context": 32},
+            "val needs at least 33; use a smaller data.context, a larger data.val_fraction",
+        ),
+        (
+            b"\n".join([b"ann", b"bob", b"christopher"] * 20),
+            {"lines": True, "context": 8},
+            "its longest line holds 11 characters, 12 symbols with the boundary, more than data.context=8; "
+            "raise data.context to 12",
+        ),
+        (b"\n\n\n", {"lines": True}, "holds no non-empty line"),
+        (
+            b"ann\nbob\n",
+            {"lines": True},
+            "its 2 lines split into train 2, val 0, test 0, and each split needs at least one",
+        ),
+    ],
+)
 def test_bad_input_stops_with_one_line_that_names_it(tmp_path, content, settings, expected):
     path = tmp_path / "corpus.txt"
     if content is not None:
@@ -242,13 +306,18 @@ def test_bad_input_stops_with_one_line_that_names_it(tmp_path, content, settings
         TextCorpus(path=str(path), **settings).model_inputs
 
 
-@pytest.mark.parametrize("settings, expected", [
-    ({"test_fraction": 0}, "data.test_fraction=0 must be a number in (0, 1)"),
-    ({"val_fraction": 1.5}, "data.val_fraction=1.5 must be a number in [0, 1)"),
-    ({"val_fraction": 0.5, "test_fraction": 0.5},
-     "data.val_fraction + data.test_fraction = 1 leaves nothing to train on"),
-    ({"context": 0}, "data.context=0 must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "settings, expected",
+    [
+        ({"test_fraction": 0}, "data.test_fraction=0 must be a number in (0, 1)"),
+        ({"val_fraction": 1.5}, "data.val_fraction=1.5 must be a number in [0, 1)"),
+        (
+            {"val_fraction": 0.5, "test_fraction": 0.5},
+            "data.val_fraction + data.test_fraction = 1 leaves nothing to train on",
+        ),
+        ({"context": 0}, "data.context=0 must be a positive integer"),
+    ],
+)
 def test_bad_settings_stop_with_one_line_that_names_them(settings, expected):
     with pytest.raises(ZooError) as error:
         TextCorpus(**settings).prepare_data()
@@ -302,12 +371,16 @@ def test_tiny_shakespeare_downloads_into_the_data_folder(local_server, tmp_path,
     assert script.main(["tiny_shakespeare", "--data-dir", str(tmp_path / "data")]) == 0
 
 
-@pytest.mark.parametrize("served_name, expected", [
-    ("elsewhere.txt", "the download from {url} failed: HTTP Error 404: File not found"),
-    ("input.txt", "what {url} sent is not a usable text: "),
-])
-def test_a_failed_download_is_one_line_and_leaves_nothing(local_server, tmp_path, monkeypatch, capsys, served_name,
-                                                          expected):
+@pytest.mark.parametrize(
+    "served_name, expected",
+    [
+        ("elsewhere.txt", "the download from {url} failed: HTTP Error 404: File not found"),
+        ("input.txt", "what {url} sent is not a usable text: "),
+    ],
+)
+def test_a_failed_download_is_one_line_and_leaves_nothing(
+    local_server, tmp_path, monkeypatch, capsys, served_name, expected
+):
     served, address = local_server
     (served / served_name).write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0" * 50)
     script = load_download_script()

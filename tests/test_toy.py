@@ -11,13 +11,14 @@ from hydra.utils import instantiate
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import read_metrics, run_dirs, train_py
+from zoo.build import build, build_network
 from zoo.compare import main as compare_main
 from zoo.data.toy import Toy
 from zoo.errors import ZooError
-from zoo.evaluate import restore
-from zoo.training import build, build_network
+from zoo.restore import restore
 from zoo.views.boundary import FIRST_LAYER_TAG, OUTPUT_TAG, TESTED_TAG, compare_figure, plane_output
+
+from conftest import read_metrics, run_dirs, train_py
 
 # A small MLP trained long enough to draw the circle: 8 epochs of 22 batches, an image every 4 epochs.
 RUN = ["data=toy", "model=mlp", "model.dim=64", "trainer.max_epochs=8"]
@@ -32,8 +33,7 @@ def toy(**settings) -> Toy:
 
 def points_and_labels(datamodule: Toy):
     splits = ("train", "val", "test")
-    return (torch.cat([datamodule.points[s] for s in splits]),
-            torch.cat([datamodule.splits[s][1] for s in splits]))
+    return (torch.cat([datamodule.points[s] for s in splits]), torch.cat([datamodule.splits[s][1] for s in splits]))
 
 
 def test_circle_inside_is_its_own_class_and_noise_flips_labels_near_the_edge():
@@ -69,8 +69,11 @@ def test_xor_gauss_spiral_moons_labels():
 
 
 def test_same_settings_same_points_whatever_the_run_seed():
-    first, again, other_run_seed = toy(shape="xor", noise=0.2), toy(shape="xor", noise=0.2, seed=7), \
-        toy(shape="xor", noise=0.2, generator_seed=1)
+    first, again, other_run_seed = (
+        toy(shape="xor", noise=0.2),
+        toy(shape="xor", noise=0.2, seed=7),
+        toy(shape="xor", noise=0.2, generator_seed=1),
+    )
     for split in ("train", "val", "test"):
         assert torch.equal(first.points[split], again.points[split])
         assert torch.equal(first.splits[split][1], again.splits[split][1])
@@ -87,11 +90,17 @@ def test_features_choose_the_inputs_and_points_map_to_them_as_the_splits_were_no
     assert torch.allclose(raw, torch.tensor([[4.0, 9.0, -6.0, math.sin(2.0)]]))
 
 
-@pytest.mark.parametrize("features, message", [
-    (["x", "z"], "data.features: 'z' is not a feature; choose from x, y, x2 (x^2), y2 (y^2), xy, sinx (sin(x)), "
-                 "siny (sin(y))"),
-    ([], "data.features is empty"),
-])
+@pytest.mark.parametrize(
+    "features, message",
+    [
+        (
+            ["x", "z"],
+            "data.features: 'z' is not a feature; choose from x, y, x2 (x^2), y2 (y^2), xy, sinx (sin(x)), "
+            "siny (sin(y))",
+        ),
+        ([], "data.features is empty"),
+    ],
+)
 def test_an_unknown_or_missing_feature_is_refused_in_one_line(compose_config, features, message):
     cfg = compose_config("data=toy", f"data.features=[{','.join(features)}]")
     with pytest.raises(ZooError) as error:
@@ -131,8 +140,8 @@ def test_the_boundary_forms_in_tensorboard_every_few_steps(runs):
     assert [image.step for image in events.Images(TESTED_TAG)] == [176]  # the best checkpoint, after testing
     picture = imread(io.BytesIO(events.Images(OUTPUT_TAG)[-1].encoded_image_string), format="png")[..., :3]
     # Playground's colours: orange (outside) and blue (inside) both fill a good part of the plane
-    orange = (np.abs(picture - [0xf5 / 255, 0x93 / 255, 0x22 / 255]).max(axis=-1) < 0.1).mean()
-    blue = (np.abs(picture - [0x08 / 255, 0x77 / 255, 0xbd / 255]).max(axis=-1) < 0.15).mean()
+    orange = (np.abs(picture - [0xF5 / 255, 0x93 / 255, 0x22 / 255]).max(axis=-1) < 0.1).mean()
+    blue = (np.abs(picture - [0x08 / 255, 0x77 / 255, 0xBD / 255]).max(axis=-1) < 0.15).mean()
     assert orange > 0.1 and blue > 0.03
 
 

@@ -10,14 +10,15 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY, read_metrics, run_dirs, train_py
 from zoo.callbacks import StopOnNonFiniteLoss
 from zoo.checkpoints import load_checkpoint
-from zoo.errors import ZooError
-from zoo.evaluate import restore
 from zoo.data.mnist1d import MNIST1D
+from zoo.errors import ZooError
 from zoo.models import list_models
+from zoo.restore import restore
 from zoo.tasks.base import WeightedMean
+
+from conftest import TINY, read_metrics, run_dirs, train_py
 
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
 
@@ -53,8 +54,9 @@ def test_a_broken_label_mapping_stays_at_chance(tmp_path, data_dir, monkeypatch)
     """The control of the test above: with labels that do not belong to their inputs the best family,
     on the same budget, does not get past the bar, so a bug of that kind fails the suite."""
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
-    result = train_py("model=cnn", "data._target_=broken_data.ShuffledLabels", *LEARNING, log_dir=tmp_path,
-                      data_dir=data_dir)
+    result = train_py(
+        "model=cnn", "data._target_=broken_data.ShuffledLabels", *LEARNING, log_dir=tmp_path, data_dir=data_dir
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = run_dirs(tmp_path)
     assert read_metrics(run_dir)["test/acc"] < CLEARLY_ABOVE_CHANCE
@@ -82,8 +84,10 @@ def test_each_family_trains_tests_checkpoints_and_logs(every_family, model):
 
 def test_a_multirun_gives_each_run_its_own_tensorboard_run(every_family):
     log_dir, result = every_family
-    runs = sorted(p.parent.relative_to(log_dir / "tensorboard").parts[:2]
-                  for p in (log_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    runs = sorted(
+        p.parent.relative_to(log_dir / "tensorboard").parts[:2]
+        for p in (log_dir / "tensorboard").rglob("events.out.tfevents.*")
+    )
     assert sorted(set(runs)) == [("mnist1d", model) for model in list_models()]
     assert "cnn on mnist1d" in result.stdout and "test/acc" in result.stdout  # the end-of-run summary
 
@@ -109,8 +113,7 @@ def test_digits_and_a_written_mnist_train_end_to_end(tmp_path, data_dir):
 
     write_mnist_files(tmp_path / "data", "MNIST")
     for data in ("digits", "mnist"):
-        result = train_py(f"data={data}", "model=mlp", *TINY, log_dir=tmp_path / data,
-                          data_dir=tmp_path / "data")
+        result = train_py(f"data={data}", "model=mlp", *TINY, log_dir=tmp_path / data, data_dir=tmp_path / "data")
         assert result.returncode == 0, result.stderr[-3000:]
         [run_dir] = run_dirs(tmp_path / data)
         metrics = read_metrics(run_dir)
@@ -119,8 +122,9 @@ def test_digits_and_a_written_mnist_train_end_to_end(tmp_path, data_dir):
 
 def test_losses_are_means_over_samples_not_batches(tmp_path, data_dir):
     """Digits' 360 test images in batches of 100 end with a batch of 60: it must count for 60 samples."""
-    result = train_py("data=digits", "model=mlp", "data.eval_batch_size=100", *TINY, log_dir=tmp_path,
-                      data_dir=data_dir)
+    result = train_py(
+        "data=digits", "model=mlp", "data.eval_batch_size=100", *TINY, log_dir=tmp_path, data_dir=data_dir
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_metrics(run_dirs(tmp_path)[0])
     _, _, cfg, task = restore(metrics["best_checkpoint"])
@@ -156,8 +160,17 @@ def test_debug_overfit_drives_every_family_to_full_training_accuracy(tmp_path, d
     """Two batches, a hundred epochs: a family that cannot memorize 256 signals is broken. (Logistic
     regression, the baseline, cannot: its 410 weights reach about 46% of them.)"""
     families = [model for model in list_models() if model != "linear"]
-    result = train_py("-m", f"model={','.join(families)}", "debug=overfit", "+trainer.limit_val_batches=0",
-                      "logger=none", "callbacks=none", log_dir=tmp_path, data_dir=data_dir, timeout=900)
+    result = train_py(
+        "-m",
+        f"model={','.join(families)}",
+        "debug=overfit",
+        "+trainer.limit_val_batches=0",
+        "logger=none",
+        "callbacks=none",
+        log_dir=tmp_path,
+        data_dir=data_dir,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "overfit but enabled" not in result.stderr  # Lightning's warning that it had to unshuffle
     accuracy = {read_metrics(d)["model"]: read_metrics(d)["train/acc"] for d in run_dirs(tmp_path)}
@@ -165,8 +178,9 @@ def test_debug_overfit_drives_every_family_to_full_training_accuracy(tmp_path, d
 
 
 def test_training_by_steps_as_lightning_does(tmp_path, data_dir):
-    result = train_py("model=linear", "trainer.max_epochs=-1", "+trainer.max_steps=12", log_dir=tmp_path,
-                      data_dir=data_dir)
+    result = train_py(
+        "model=linear", "trainer.max_epochs=-1", "+trainer.max_steps=12", log_dir=tmp_path, data_dir=data_dir
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "for 12 steps" in result.stdout
     [run_dir] = run_dirs(tmp_path)
@@ -179,15 +193,26 @@ def test_a_fraction_of_a_single_batch_fails_in_one_line_and_works_with_more_batc
     too_few = train_py(*budget, f"+trainer.limit_{stage}_batches=0.5", log_dir=tmp_path / "one", data_dir=data_dir)
     assert too_few.returncode == 2 and "Traceback" not in too_few.stderr
     line = too_few.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: Lightning cannot train with these settings: You requested to check 0.5 of the "
-                           f"`{stage}_dataloader`") and "data.eval_batch_size=1024" in line
-    halved = train_py(*budget, f"+trainer.limit_{stage}_batches=0.5", "data.eval_batch_size=100",
-                      log_dir=tmp_path / "four", data_dir=data_dir)
+    assert (
+        line.startswith(
+            f"error: Lightning cannot train with these settings: You requested to check 0.5 of the `{stage}_dataloader`"
+        )
+        and "data.eval_batch_size=1024" in line
+    )
+    halved = train_py(
+        *budget,
+        f"+trainer.limit_{stage}_batches=0.5",
+        "data.eval_batch_size=100",
+        log_dir=tmp_path / "four",
+        data_dir=data_dir,
+    )
     assert halved.returncode == 0, halved.stderr[-3000:]
 
 
-@pytest.mark.parametrize("overrides", [["model=linear", *TINY],
-                                       ["experiment=paper_cnn", "trainer.max_epochs=1", "+trainer.limit_train_batches=4"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [["model=linear", *TINY], ["experiment=paper_cnn", "trainer.max_epochs=1", "+trainer.limit_train_batches=4"]],
+)
 def test_callbacks_none_writes_no_checkpoint(tmp_path, data_dir, overrides):
     result = train_py(*overrides, "callbacks=none", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -9,8 +9,9 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 from zoo.checkpoints import load_checkpoint
+
+from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 
 # Two epochs of four batches of 32: eight optimizer steps.
 STEPS = 8
@@ -37,15 +38,17 @@ def test_gradient_clipping_is_lightnings_and_changes_the_run_only_where_it_clips
     metrics, checkpoint = plain
     assert checkpoint["global_step"] == STEPS
     # A bound no gradient reaches: Lightning's automatic optimization, the same run to the last digit.
-    loose = train_py("model=cnn", *TINY, "+trainer.gradient_clip_val=1e9", log_dir=tmp_path / "loose",
-                     data_dir=data_dir)
+    loose = train_py(
+        "model=cnn", *TINY, "+trainer.gradient_clip_val=1e9", log_dir=tmp_path / "loose", data_dir=data_dir
+    )
     assert loose.returncode == 0, loose.stderr[-3000:]
     loose_metrics, loose_checkpoint = finished(tmp_path / "loose")
     assert loose_checkpoint["global_step"] == STEPS
     assert all(loose_metrics[key] == metrics[key] for key in COMPARED)
     # A bound every gradient reaches: clipped, another run.
-    tight = train_py("model=cnn", *TINY, "+trainer.gradient_clip_val=1e-4", log_dir=tmp_path / "tight",
-                     data_dir=data_dir)
+    tight = train_py(
+        "model=cnn", *TINY, "+trainer.gradient_clip_val=1e-4", log_dir=tmp_path / "tight", data_dir=data_dir
+    )
     assert tight.returncode == 0, tight.stderr[-3000:]
     assert finished(tmp_path / "tight")[0]["train/loss"] != metrics["train/loss"]
 
@@ -59,7 +62,9 @@ def test_accumulated_gradients_step_once_every_few_batches(tmp_path, data_dir):
 def test_a_checkpoint_of_lightnings_automatic_optimization_resumes_at_its_step(tmp_path, data_dir):
     """Lightning counts the steps of its automatic and manual optimization apart; zoo before it stepped its own
     optimizer wrote the first. Resumed from such a checkpoint a run goes on from its step, not from zero."""
-    one_epoch = [setting for setting in TINY if not setting.startswith("trainer.max_epochs=")] + ["trainer.max_epochs=1"]
+    one_epoch = [setting for setting in TINY if not setting.startswith("trainer.max_epochs=")] + [
+        "trainer.max_epochs=1"
+    ]
     first = train_py("model=cnn", *one_epoch, log_dir=tmp_path, data_dir=data_dir)
     assert first.returncode == 0, first.stderr[-3000:]
     [run_dir] = run_dirs(tmp_path)
@@ -82,9 +87,17 @@ def test_a_checkpoint_of_lightnings_automatic_optimization_resumes_at_its_step(t
 
 
 def test_a_compiled_run_reports_its_compilation_apart_and_its_checkpoint_opens_anywhere(tmp_path, data_dir):
-    result = train_py("experiment=paper_mlp", "trainer.max_epochs=2", "+trainer.limit_train_batches=4",
-                      "trainer.compile=true", "task.views=null", "callbacks.compute_cost=null",
-                      log_dir=tmp_path, data_dir=data_dir, timeout=600)
+    result = train_py(
+        "experiment=paper_mlp",
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=4",
+        "trainer.compile=true",
+        "task.views=null",
+        "callbacks.compute_cost=null",
+        log_dir=tmp_path,
+        data_dir=data_dir,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics, checkpoint = finished(tmp_path)
     assert metrics["compile_s"] > 0 and metrics["samples_per_s"] > 0
@@ -92,8 +105,13 @@ def test_a_compiled_run_reports_its_compilation_apart_and_its_checkpoint_opens_a
     # The plain network's keys: zoo-eval and zoo-predict build the network uncompiled and load them.
     assert not any("_orig_mod" in key for key in checkpoint["state_dict"])
     [run_dir] = run_dirs(tmp_path)
-    evaluated = subprocess.run([sys.executable, "-m", "zoo.evaluate", f"ckpt={run_dir}", f"data_dir={data_dir}"],
-                               cwd=REPO, capture_output=True, text=True, timeout=300)
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "zoo.evaluate", f"ckpt={run_dir}", f"data_dir={data_dir}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert f"test/acc {metrics['test/acc']:.4f}" in evaluated.stdout
 
@@ -104,13 +122,28 @@ def test_an_uncompiled_run_reports_no_compilation(plain):
 
 def test_compiling_without_a_cpp_compiler_fails_in_one_line(tmp_path, data_dir):
     env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"), "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run([sys.executable, "train.py", "model=mlp", *TINY, "trainer.compile=true",
-                             f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "model=mlp",
+            *TINY,
+            "trainer.compile=true",
+            f"paths.log_dir={tmp_path}",
+            f"paths.data_dir={data_dir}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == ("error: trainer.compile=true needs a C++ compiler, which torch.compile builds "
-                                     "its kernels with, and none was found (g++, c++, clang++ or $CXX): install one, "
-                                     "or leave trainer.compile=false")
+    assert result.stderr.strip() == (
+        "error: trainer.compile=true needs a C++ compiler, which torch.compile builds "
+        "its kernels with, and none was found (g++, c++, clang++ or $CXX): install one, "
+        "or leave trainer.compile=false"
+    )
 
 
 def test_a_compile_setting_that_is_not_a_boolean_fails_in_one_line(tmp_path, data_dir):

@@ -9,11 +9,12 @@ from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from conftest import TINY, read_metrics, run_dirs, train_py
 from zoo import compare, models
 from zoo.tasks.classification import Classification
 from zoo.tasks.language_model import LanguageModel
 from zoo.views.cost import count_flops
+
+from conftest import TINY, read_metrics, run_dirs, train_py
 
 SIGNAL = {"input_shape": (1, 40), "num_classes": 10}  # MNIST-1D
 TEXT = {"vocab_size": 60, "context": 64}
@@ -59,8 +60,10 @@ def test_the_transformer_counts_its_attention_in_eval_mode_as_in_training():
     assert counted["flops_train_step"] == 3 * counted["flops_forward"] - patch_embed
 
 
-@pytest.mark.parametrize("task, inputs, example", [("classification", SIGNAL, Classification.example_input),
-                                                   ("language_model", TEXT, LanguageModel.example_input)])
+@pytest.mark.parametrize(
+    "task, inputs, example",
+    [("classification", SIGNAL, Classification.example_input), ("language_model", TEXT, LanguageModel.example_input)],
+)
 @pytest.mark.parametrize("model", ["linear", "mlp", "cnn", "rnn", "transformer"])
 def test_every_family_is_counted_and_its_network_left_as_it_was(task, inputs, example, model):
     net = models.build(model, inputs, task)
@@ -82,15 +85,24 @@ def runs(tmp_path_factory, data_dir):
     on, off = tmp_path_factory.mktemp("views_on"), tmp_path_factory.mktemp("views_off")
     result = train_py("-m", "model=cnn,mlp", *TINY, log_dir=on, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
-    result = train_py("model=cnn", "callbacks.compute_cost=null", "task.views=null", *TINY,  # every view off
-                      log_dir=off, data_dir=data_dir)
+    result = train_py(
+        "model=cnn",
+        "callbacks.compute_cost=null",
+        "task.views=null",
+        *TINY,  # every view off
+        log_dir=off,
+        data_dir=data_dir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = {}
     for name, log_dir, model in (("cnn", on, "cnn"), ("mlp", on, "mlp"), ("cnn_off", off, "cnn")):
         [run_dir] = [run for run in run_dirs(log_dir) if read_metrics(run)["model"] == model]
         [events] = (log_dir / "tensorboard" / "mnist1d" / model).iterdir()
-        found[name] = {"run": run_dir, "metrics": read_metrics(run_dir),
-                       "events": EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0}).Reload()}
+        found[name] = {
+            "run": run_dir,
+            "metrics": read_metrics(run_dir),
+            "events": EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0}).Reload(),
+        }
     return found | {"log_dir": on}
 
 
@@ -131,8 +143,11 @@ def test_zoo_compare_shows_flops_per_sample_and_draws_score_against_cost(runs, t
     flops = {model: compare.si(runs[model]["metrics"]["measured"]["flops_forward"]) for model in ("cnn", "mlp")}
     assert flops["cnn"] == "1.24M"
     for model, shown in flops.items():
-        assert any(line.split("│")[2].strip() == model and shown in line for line in printed.splitlines()
-                   if line.count("│") > 3), (model, shown, printed)
+        assert any(
+            line.split("│")[2].strip() == model and shown in line
+            for line in printed.splitlines()
+            if line.count("│") > 3
+        ), (model, shown, printed)
     figure = imread(tmp_path / "cost.png")
     assert figure.shape[0] > 100 and figure[..., :3].std() > 0.05
 
@@ -146,8 +161,12 @@ def test_the_hierarchy_figures_draw_1d_and_2d_networks_and_leave_them_as_they_we
     from zoo.views.hierarchy import feature_maps, feature_maps_figure, filters_figure
 
     net = models.build("cnn", {"input_shape": input_shape, "num_classes": 10}, "classification").train()
-    data = SimpleNamespace(splits={"test": (torch.randn(4, *input_shape), torch.arange(4))},
-                           class_names=[str(digit) for digit in range(10)], normalization=None, pixel_max=None)
+    data = SimpleNamespace(
+        splits={"test": (torch.randn(4, *input_shape), torch.arange(4))},
+        class_names=[str(digit) for digit in range(10)],
+        normalization=None,
+        pixel_max=None,
+    )
     before = {key: value.clone() for key, value in net.state_dict().items()}
     rng = torch.get_rng_state()
     maps = feature_maps(net, data.splits["test"][0][:1])

@@ -68,19 +68,27 @@ class Throughput(L.Callback):
         self._stop(pl_module)
 
     def on_fit_end(self, trainer, pl_module):
-        trainer.callback_metrics.update({"zoo/train_time_s": torch.tensor(self.wall_seconds, dtype=torch.float64),
-                                         "zoo/samples_per_s": torch.tensor(self.samples_per_s, dtype=torch.float64),
-                                         "zoo/first_step_s": torch.tensor(self.first_step_seconds, dtype=torch.float64),
-                                         "zoo/global_step": torch.tensor(trainer.global_step, dtype=torch.float64)})
+        trainer.callback_metrics.update(
+            {
+                "zoo/train_time_s": torch.tensor(self.wall_seconds, dtype=torch.float64),
+                "zoo/samples_per_s": torch.tensor(self.samples_per_s, dtype=torch.float64),
+                "zoo/first_step_s": torch.tensor(self.first_step_seconds, dtype=torch.float64),
+                "zoo/global_step": torch.tensor(trainer.global_step, dtype=torch.float64),
+            }
+        )
 
     def state_dict(self) -> dict:
-        return {"samples": self.samples, "seconds": self.seconds, "wall_seconds": self.wall_seconds,
-                "first_step_seconds": self.first_step_seconds}
+        return {
+            "samples": self.samples,
+            "seconds": self.seconds,
+            "wall_seconds": self.wall_seconds,
+            "first_step_seconds": self.first_step_seconds,
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.samples, self.seconds = state_dict["samples"], state_dict["seconds"]
         self.earlier_wall_seconds = state_dict["wall_seconds"]
-        self.first_step_seconds = state_dict.get("first_step_seconds", 0.0)  # absent from checkpoints before it
+        self.first_step_seconds = state_dict["first_step_seconds"]
 
     @property
     def wall_seconds(self) -> float:
@@ -128,8 +136,10 @@ class CtrlCBetweenBatches(L.Callback):
     def on_train_start(self, trainer, pl_module):
         # After Lightning's own signal handlers (it restores what it found at the end of fitting), and only
         # where Python's own Ctrl-C handling is in place (not in a thread, nor where SIGINT is ignored).
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
             self.requested, self.previous = False, signal.signal(signal.SIGINT, self.request)
 
     def request(self, signum, frame):
@@ -194,8 +204,10 @@ class StopOnNonFiniteLoss(L.Callback):
         if not math.isfinite(loss.item()):
             self.pending.clear()
             lr = trainer.optimizers[0].param_groups[0]["lr"]
-            raise ZooError(f"train/loss became {loss.item()} at step {step} (epoch {epoch}); the usual cause is a "
-                           f"learning rate too high for the model (it was {lr:.3g}): lower optimizer.lr")
+            raise ZooError(
+                f"train/loss became {loss.item()} at step {step} (epoch {epoch}); the usual cause is a "
+                f"learning rate too high for the model (it was {lr:.3g}): lower optimizer.lr"
+            )
 
 
 class StepTimer(L.Callback):
@@ -219,7 +231,12 @@ class StepTimer(L.Callback):
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)
         end = time.perf_counter()
-        record = {"started_at": self.started_at, "steps": self.steps, "end": end, "epoch_starts": self.epoch_starts,
-                  "device": pl_module.device.type}
+        record = {
+            "started_at": self.started_at,
+            "steps": self.steps,
+            "end": end,
+            "epoch_starts": self.epoch_starts,
+            "device": pl_module.device.type,
+        }
         with open(self.path, "w") as file:
             json.dump(record, file)

@@ -1,20 +1,21 @@
-"""How zoo writes and reads checkpoints: atomically, and never with code inside.
+"""How zoo writes and reads checkpoints: atomically, never with code inside, and in one current form.
 
-Every checkpoint holds plain containers and tensors only, so it opens with
-`torch.load(weights_only=True)`; zoo never opens one any other way.
+Every checkpoint holds plain containers and tensors only, so it opens with `torch.load(weights_only=True)`; zoo
+never opens one any other way. Each carries the version of its layout (`zoo_format`), and `migrate` turns a
+checkpoint of any earlier zoo into the current form as it is read, by zoo's readers and by Lightning's resume alike.
 """
 
-import copy
 import os
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
-from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
-from zoo.known_classes import check_stored_config
+from zoo.registry import check_stored_config
+
+FORMAT = 2  # the layout zoo writes: `zoo_format` in every checkpoint; 1 is every checkpoint written before it
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -30,7 +31,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
             with open(partial, "wb") as file:
-                torch.save(checkpoint, file)
+                torch.save({**checkpoint, "zoo_format": FORMAT}, file)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(partial, path)
@@ -39,16 +40,56 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
         # Not only checkpoints: under ddp_spawn Lightning hands the trained weights back as a bare state dict.
-        return open_safely(path, map_location)
+        opened = open_safely(path, map_location)
+        return migrate(opened, path) if isinstance(opened, dict) and "state_dict" in opened else opened
 
 
 def load_checkpoint(path, map_location=None) -> dict:
     """Open a checkpoint safely, or fail with one line that says what is wrong with the file. Its stored
-    config may name zoo's own classes only (zoo.known_classes): it is checked here, before anything is built."""
+    config may name zoo's own classes only (zoo.registry): it is checked here, before anything is built."""
     checkpoint = open_safely(path, map_location)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ZooError(f"{path} is not a zoo checkpoint: it has no model weights (state_dict)")
     check_stored_config(checkpoint.get("hyper_parameters"), path)
+    return migrate(checkpoint, path)
+
+
+def migrate(checkpoint: dict, path) -> dict:
+    """`checkpoint` in the current layout (changed in place, and returned). What format 1 may lack:
+    - hyper_parameters.task: runs from before tasks were chosen by the data were all classifications;
+    - dataset.model_inputs and dataset.task: a classifier's input shape and classes were stored flat;
+    - callbacks.RandomState.ranks: one process's random state was stored alone;
+    - callbacks.Throughput.first_step_seconds: none was timed apart."""
+    version = checkpoint.get("zoo_format", 1)
+    if not isinstance(version, int) or version > FORMAT:
+        raise ZooError(
+            f"{path} was written by a newer zoo (checkpoint format {version!r}; this zoo reads up to "
+            f"{FORMAT}): update zoo to open it"
+        )
+    saved = checkpoint.get("hyper_parameters")
+    if isinstance(saved, dict):
+        saved.setdefault(
+            "task",
+            {
+                "_target_": "zoo.tasks.classification.Classification",
+                "_partial_": True,
+                "label_smoothing": saved.get("label_smoothing", 0.0),
+            },
+        )
+        dataset = saved.get("dataset")
+        if isinstance(dataset, dict) and "input_shape" in dataset and "num_classes" in dataset:
+            dataset.setdefault(
+                "model_inputs", {"input_shape": dataset["input_shape"], "num_classes": dataset["num_classes"]}
+            )
+        if isinstance(dataset, dict):
+            dataset.setdefault("task", "classification")
+    callbacks = checkpoint.get("callbacks") or {}
+    random_state = callbacks.get("RandomState")
+    if isinstance(random_state, dict) and "ranks" not in random_state:
+        callbacks["RandomState"] = {"ranks": [random_state]}
+    if isinstance(callbacks.get("Throughput"), dict):
+        callbacks["Throughput"].setdefault("first_step_seconds", 0.0)
+    checkpoint["zoo_format"] = FORMAT
     return checkpoint
 
 
@@ -66,11 +107,14 @@ def open_safely(path, map_location=None):
                 unsafe = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
             except Exception:  # not a file torch.save wrote (a NumPy array...): torch's reason would mislead
                 raise ZooError(f"{path} is not a checkpoint zoo can open: not in torch.save's zip format") from None
-            raise ZooError(f"{path} holds Python objects ({', '.join(unsafe[:3]) or 'code'}) that would run code "
-                           f"when loaded; zoo opens checkpoints with weights_only=True only, so it will not load "
-                           f"this file") from None
-        raise ZooError(f"{path} is not a readable checkpoint (truncated, or not a checkpoint at all): "
-                       f"{reason[:150]}") from None
+            raise ZooError(
+                f"{path} holds Python objects ({', '.join(unsafe[:3]) or 'code'}) that would run code "
+                f"when loaded; zoo opens checkpoints with weights_only=True only, so it will not load "
+                f"this file"
+            ) from None
+        raise ZooError(
+            f"{path} is not a readable checkpoint (truncated, or not a checkpoint at all): {reason[:150]}"
+        ) from None
     return checkpoint
 
 
@@ -91,7 +135,7 @@ class RandomState(L.Callback):
         return {"ranks": gathered(own_random_state())}
 
     def load_state_dict(self, state_dict):
-        states = state_dict.get("ranks", [state_dict])  # checkpoints of one process before ranks were saved
+        states = state_dict["ranks"]
         # A run resumed on more processes than it had: every process starts from the same seed and draws as
         # many numbers as the others, so the first one's state is what a new process would have had.
         state = states[self.rank] if self.rank < len(states) else states[0]
@@ -123,17 +167,3 @@ class DataDescription(L.Callback):
 
     def setup(self, trainer, pl_module, stage):
         pl_module.hparams["dataset"] = {**pl_module.hparams["dataset"], **trainer.datamodule.describe()}
-
-
-def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
-    """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
-    that belongs to the machine, not the run."""
-    saved = copy.deepcopy({key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"})
-    # Runs from before tasks were chosen by the data were all classifications.
-    saved.setdefault("task", {"_target_": "zoo.tasks.classification.Classification", "_partial_": True,
-                              "label_smoothing": saved.get("label_smoothing", 0.0)})
-    if data_dir:
-        saved["paths"]["data_dir"] = data_dir
-        if "data_dir" in saved["data"]:
-            saved["data"]["data_dir"] = data_dir
-    return OmegaConf.create(saved)

@@ -54,20 +54,34 @@ def check_config(cfg: DictConfig) -> None:
     _require(cfg, "data.val_fraction", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
     _require(cfg, "data.eval_batch_size", "must be a positive integer", lambda v: is_int(v) and v > 0)
     if "data" in cfg and "train_fraction" in cfg.data:  # null too: it has no meaning
-        _require_present(cfg, "data.train_fraction", "must be a number in (0, 1], the part of the training split "
-                         "to train on", lambda v: is_number(v) and 0 < v <= 1)
+        _require_present(
+            cfg,
+            "data.train_fraction",
+            "must be a number in (0, 1], the part of the training split to train on",
+            lambda v: is_number(v) and 0 < v <= 1,
+        )
     if "data" in cfg and not isinstance(cfg.data.get("augment"), (DictConfig, type(None))):
         value = cfg.data.augment
         shown = str(value).lower() if isinstance(value, bool) else repr(value)
-        raise ZooError(f"data.augment={shown} is not allowed: give its settings, e.g. data.augment.shift=4, or "
-                       f"data.augment=null for none (conf/data/{cfg.data.get('name')}.yaml)")
+        raise ZooError(
+            f"data.augment={shown} is not allowed: give its settings, e.g. data.augment.shift=4, or "
+            f"data.augment=null for none (conf/data/{cfg.data.get('name')}.yaml)"
+        )
     steps = _get(cfg, "trainer.max_steps")
     if is_int(steps) and steps > 0:  # Lightning's way to train by steps: max_epochs=-1 max_steps=N
-        _require(cfg, "trainer.max_epochs", "must be a positive integer, or -1 to train by trainer.max_steps",
-                 lambda v: is_int(v) and (v > 0 or v == -1))
+        _require(
+            cfg,
+            "trainer.max_epochs",
+            "must be a positive integer, or -1 to train by trainer.max_steps",
+            lambda v: is_int(v) and (v > 0 or v == -1),
+        )
     else:
-        _require(cfg, "trainer.max_epochs", "must be a positive integer (or -1 with +trainer.max_steps=N to train "
-                 "by steps)", lambda v: is_int(v) and v > 0)
+        _require(
+            cfg,
+            "trainer.max_epochs",
+            "must be a positive integer (or -1 with +trainer.max_steps=N to train by steps)",
+            lambda v: is_int(v) and v > 0,
+        )
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
     _require(cfg, "trainer.compile", "must be true or false", lambda v: isinstance(v, bool))
     check_views(cfg)
@@ -75,17 +89,23 @@ def check_config(cfg: DictConfig) -> None:
 
     on_cpu = _get(cfg, "trainer.accelerator") == "cpu" or not torch.cuda.is_available()
     if _get(cfg, "trainer.sync_batchnorm") is True and on_cpu:
-        raise ZooError("trainer.sync_batchnorm=true needs CUDA GPUs (torch's SyncBatchNorm runs on them only); "
-                       "drop it to normalize each process's share of the batch on its own")
+        raise ZooError(
+            "trainer.sync_batchnorm=true needs CUDA GPUs (torch's SyncBatchNorm runs on them only); "
+            "drop it to normalize each process's share of the batch on its own"
+        )
     if _get(cfg, "trainer.accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ZooError("trainer=gpu and trainer=ddp need a CUDA device and none is available; use trainer=cpu or "
-                       "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)")
+        raise ZooError(
+            "trainer=gpu and trainer=ddp need a CUDA device and none is available; use trainer=cpu or "
+            "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)"
+        )
 
 
 POSITIVE_INT = ("must be a positive integer", lambda v: is_int(v) and v > 0)
 COUNT = ("must be an integer >= 0", lambda v: is_int(v) and v >= 0)
-SIZES = ("must be a list of numbers >= 0, e.g. [0,0.1,0.5]",
-         lambda v: isinstance(v, (list, ListConfig)) and len(v) > 0 and all(is_number(x) and x >= 0 for x in v))
+SIZES = (
+    "must be a list of numbers >= 0, e.g. [0,0.1,0.5]",
+    lambda v: isinstance(v, (list, ListConfig)) and len(v) > 0 and all(is_number(x) and x >= 0 for x in v),
+)
 # The settings of the views (zoo/views/), checked where the view is on (not null).
 VIEW_SETTINGS = {
     "callbacks.compute_cost.latency_calls": POSITIVE_INT,
@@ -117,9 +137,16 @@ def check_views(cfg: DictConfig) -> None:
 SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
 JOBLIB = ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
 OPTUNA = ("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper")
-PLUGINS = {"hydra/launcher": {"slurm": SUBMITIT, "submitit_slurm": SUBMITIT, "submitit_local": SUBMITIT,
-                              "local_parallel": JOBLIB, "joblib": JOBLIB},
-           "hydra/sweeper": {"optuna": OPTUNA}}
+PLUGINS = {
+    "hydra/launcher": {
+        "slurm": SUBMITIT,
+        "submitit_slurm": SUBMITIT,
+        "submitit_local": SUBMITIT,
+        "local_parallel": JOBLIB,
+        "joblib": JOBLIB,
+    },
+    "hydra/sweeper": {"optuna": OPTUNA},
+}
 
 
 def hparams_search(arguments: list[str]) -> str | None:
@@ -135,8 +162,10 @@ def check_plugins(arguments: list[str]) -> None:
         group, _, choice = argument.lstrip("+").partition("=")
         needed = OPTUNA if hparams_search([argument]) else PLUGINS.get(group, {}).get(choice)
         if needed and not installed(needed[0]):
-            raise ZooError(f"{argument} needs {needed[1]}, which is not installed: install zoo's cluster extra, "
-                           f'pip install -e ".[cluster]"')
+            raise ZooError(
+                f"{argument} needs {needed[1]}, which is not installed: install zoo's cluster extra, "
+                f'pip install -e ".[cluster]"'
+            )
 
 
 def installed(module: str) -> bool:
@@ -194,8 +223,10 @@ def check_slurm_processes(cfg: DictConfig, arguments: list[str]) -> None:
     """hydra/launcher=slurm asks SLURM for one task per device (conf/hydra/launcher/slurm.yaml): it needs the
     number of devices, which Lightning's "auto" only finds out on the node."""
     if "hydra/launcher=slurm" in arguments and not is_int(_get(cfg, "trainer.devices")):
-        raise ZooError(f"hydra/launcher=slurm starts one task per device and needs their number, not "
-                       f"trainer.devices={_get(cfg, 'trainer.devices')}: give it, e.g. trainer.devices=4")
+        raise ZooError(
+            f"hydra/launcher=slurm starts one task per device and needs their number, not "
+            f"trainer.devices={_get(cfg, 'trainer.devices')}: give it, e.g. trainer.devices=4"
+        )
 
 
 def unknown_key_message(key: str, other_overrides: list[str]) -> str:

@@ -1,18 +1,41 @@
-"""The `train.py` / `zoo-train` command line. It checks what Hydra cannot check well before importing
-torch and Lightning, so a mistyped override fails in a fraction of a second, in one line."""
+"""The `train.py` / `zoo-train` command line: checks what Hydra cannot check well before torch and Lightning are
+imported, so a mistyped override fails in a fraction of a second, in one line; then Hydra's entry, one job of
+`zoo.training.train` each (several in a multirun, where a failing job is listed at the end instead of stopping the
+others)."""
 
-import os
+import logging
 import sys
 import tempfile
 from pathlib import Path
 
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
 from zoo import CONFIG_DIR
 from zoo.checks import check_overrides
+from zoo.distributed import outside_the_run_dir, rank_started_outside
 from zoo.errors import ZooError
+from zoo.multirun import FailedJob, register_resolvers
+from zoo.run import Run, continued_run, run_name
 
 # Hydra's own flags, some with a value of their own: Hydra handles these command lines itself.
-HYDRA_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--config", "--info", "--version", "--shell-completion",
-               "--experimental-rerun", "--resolve", "-p", "--package")
+HYDRA_FLAGS = (
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--cfg",
+    "-c",
+    "--config",
+    "--info",
+    "--version",
+    "--shell-completion",
+    "--experimental-rerun",
+    "--resolve",
+    "-p",
+    "--package",
+)
 
 
 def main() -> None:
@@ -28,11 +51,41 @@ def main() -> None:
         except ZooError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
-    from zoo.multirun import register_resolvers
-    from zoo.training import hydra_main
-
     register_resolvers()
     hydra_main()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def hydra_main(cfg: DictConfig):
+    """One job. In a multirun a failing job reports and returns (a FailedJob), so the other jobs still run;
+    zoo.multirun.FailureSummary then lists the failures and makes the command exit non-zero."""
+    from zoo.failures import Interrupted, SweepStopped  # here: they import torch
+    from zoo.resume import requeued_checkpoint, resumed_config
+    from zoo.training import train
+
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        if not cfg.get("resume") and (last := requeued_checkpoint(Run(HydraConfig.get().runtime.output_dir))):
+            print(f"zoo: requeued by SLURM: continuing from {last}", flush=True)
+            cfg.resume = str(last)
+        if cfg.get("resume"):
+            cfg = resumed_config(cfg, HydraConfig.get().overrides.task)
+        else:  # the overrides (model and data excepted) tell a multirun's runs apart in TensorBoard
+            cfg.run_name = run_name(cfg.run_name, HydraConfig.get().job.override_dirname.replace("/", "_"))
+        result = train(cfg)
+    except ZooError as error:
+        label = "interrupted" if isinstance(error, Interrupted) else "error"
+        print(f"{label}: {error}", file=sys.stderr, flush=True)
+        if multirun and not isinstance(error, (Interrupted, SweepStopped)):
+            return FailedJob(str(error), cfg.task._target_)
+        sys.exit(130 if isinstance(error, Interrupted) else 2)
+    except Exception as error:
+        if not multirun:
+            raise
+        logging.getLogger(__name__).exception("the job failed")  # the traceback goes to the job's log file
+        return FailedJob(f"{type(error).__name__}: {error}", cfg.task._target_)
+    # What a Hydra sweeper optimizes (hparams_search=...); its direction is the task's `mode` (max for accuracy).
+    return result[hydra.utils.get_class(cfg.task._target_).best_metric()]
 
 
 def check_log_dir(log_dir: Path) -> None:
@@ -43,8 +96,10 @@ def check_log_dir(log_dir: Path) -> None:
         with tempfile.TemporaryFile(dir=log_dir):
             pass
     except OSError as error:
-        raise ZooError(f"paths.log_dir={log_dir} cannot be written ({error.strerror}); "
-                       f"choose another folder with paths.log_dir=...") from None
+        raise ZooError(
+            f"paths.log_dir={log_dir} cannot be written ({error.strerror}); "
+            f"choose another folder with paths.log_dir=..."
+        ) from None
 
 
 def continue_in_run_dir(resume: str | None) -> list[str]:
@@ -52,56 +107,8 @@ def continue_in_run_dir(resume: str | None) -> list[str]:
     directory's .hydra/ config (the run's own) as it is."""
     if not resume:
         return []
-    run_dir = resumed_run_dir(resume)
+    run_dir = continued_run(resume)
     return [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"] if run_dir else []
-
-
-def resumed_run_dir(resume: str) -> Path | None:
-    """The run directory that `resume` (a run directory or a checkpoint in its checkpoints/) continues;
-    None for a checkpoint kept elsewhere."""
-    path = Path(resume).resolve()
-    if not path.exists():
-        raise ZooError(f"checkpoint {resume} does not exist")
-    return path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
-
-
-def rank_started_outside() -> int:
-    """The global rank of a process that torchrun or SLURM started as one of several processes of one run
-    (Lightning's own ddp starts its processes in the run directory already), else 0."""
-    if "TORCHELASTIC_RUN_ID" in os.environ:
-        return int(os.environ.get("RANK", 0))
-    if int(os.environ.get("SLURM_NTASKS", 1)) > 1:
-        return int(os.environ.get("SLURM_PROCID", 0))
-    return 0
-
-
-def outside_the_run_dir(rank: int) -> list[str]:
-    """Every process starts Hydra, which would make a run directory of its own, named after the second it
-    started. Only the first process writes the run's files (zoo.training.train), so the others keep
-    Hydra's log in a folder of their own outside paths.log_dir."""
-    if rank == 0:
-        return []
-    folder = tempfile.mkdtemp(prefix=f"zoo-rank{rank}-")
-    return [f"hydra.run.dir='{folder}'", f"hydra.sweep.dir='{folder}'", "hydra.output_subdir=null"]
-
-
-def parse_settings(program: str, arguments: list[str], usage: str, required: tuple[str, ...],
-                   optional: dict) -> dict:
-    """The key=value settings of zoo's small commands (zoo-eval, zoo-predict): every `required` one, and
-    the `optional` ones over their defaults. -h or --help prints the usage and exits."""
-    if any(argument in ("-h", "--help") for argument in arguments):
-        print(usage)
-        sys.exit(0)
-    settings = dict(optional)
-    for argument in arguments:
-        key, equals, value = argument.partition("=")
-        if not equals or (key not in required and key not in optional):
-            raise ZooError(f"{argument!r} is not a {program} setting; {usage}")
-        settings[key] = value
-    for key in required:
-        if not settings.get(key):
-            raise ZooError(f"no {key}= given; {usage}")
-    return settings
 
 
 if __name__ == "__main__":

@@ -15,16 +15,17 @@ removed and the export fails.
 
 import contextlib
 import io
-import json
-import shlex
 import sys
 from pathlib import Path
 
-from zoo.cli import parse_settings
+from zoo.arguments import parse_settings
 from zoo.errors import ZooError
+from zoo.run import Run
 
-USAGE = ("usage: zoo-export ckpt=<checkpoint or run directory> format=onnx|torch|safetensors[,...] "
-         "[output=<folder>] [data_dir=<data folder>]")
+USAGE = (
+    "usage: zoo-export ckpt=<checkpoint or run directory> format=onnx|torch|safetensors[,...] "
+    "[output=<folder>] [data_dir=<data folder>]"
+)
 FILES = {"onnx": "model.onnx", "torch": "model.pt2", "safetensors": "model.safetensors"}
 EXTRAS = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "torch": (), "safetensors": ("safetensors",)}
 MAX_LOGIT_DIFFERENCE = 1e-4
@@ -35,8 +36,9 @@ def parse_formats(text: str) -> list[str]:
     formats = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in formats if name not in FILES]
     if unknown or not formats:
-        raise ZooError(f"format={text!r}: choose onnx, torch or safetensors (several with commas: "
-                       f"format=onnx,safetensors)")
+        raise ZooError(
+            f"format={text!r}: choose onnx, torch or safetensors (several with commas: format=onnx,safetensors)"
+        )
     return list(dict.fromkeys(formats))
 
 
@@ -49,11 +51,12 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
     from omegaconf import OmegaConf
 
     from zoo import models
-    from zoo.evaluate import restore
     from zoo.export_folder import write_config
     from zoo.model_card import write_card
+    from zoo.restore import restore
 
     path, checkpoint, cfg, task = restore(ckpt, data_dir)
+    run = Run.holding(path)
     dataset = {key: value for key, value in checkpoint["hyper_parameters"]["dataset"].items() if key != "path"}
     folder = Path(output) if output else default_output(path)
     previous = earlier_export(folder, path)
@@ -63,17 +66,28 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
     reference = logits_of(module, inputs)
     accuracy = accuracy_of(reference, targets)
     score = "rmse" if task.name == "regression" else "accuracy"  # what accuracy_of measures
-    print(f"zoo: exporting {cfg.model.name} on {dataset['name']} from {path}; checking on the "
-          f"{len(inputs):,} test samples, where the checkpoint's model has {score} {accuracy:.4f}", flush=True)
+    print(
+        f"zoo: exporting {cfg.model.name} on {dataset['name']} from {path}; checking on the "
+        f"{len(inputs):,} test samples, where the checkpoint's model has {score} {accuracy:.4f}",
+        flush=True,
+    )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ZooError(f"could not create output={folder}: {error.strerror}") from None
-    config = {"task": task.name, "model": OmegaConf.to_container(cfg.model, resolve=True), "data": dataset,
-              "inputs": input_layout(task.name, dataset, full), "outputs": output_layout(task.name, dataset),
-              "params": models.count_parameters(task.net), "test_metrics": test_metrics(path),
-              "measured": {"test_samples": len(inputs), score: accuracy}, "command": training_command(path),
-              "checkpoint": str(path), "checks": dict(previous.get("checks", {}))}
+    config = {
+        "task": task.name,
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "data": dataset,
+        "inputs": input_layout(task.name, dataset, full),
+        "outputs": output_layout(task.name, dataset),
+        "params": models.count_parameters(task.net),
+        "test_metrics": run.test_metrics_of(path) if run else {},
+        "measured": {"test_samples": len(inputs), score: accuracy},
+        "command": run.training_command() if run else None,
+        "checkpoint": str(path),
+        "checks": dict(previous.get("checks", {})),
+    }
     write_config(folder, config)  # first: zoo.load reads it to check model.safetensors
     program = None
     for name in formats:
@@ -98,7 +112,8 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
 
 def default_output(path: Path) -> Path:
     """<run>/export for a checkpoint in its run folder, else a folder beside the checkpoint."""
-    return path.parent.parent / "export" if path.parent.name == "checkpoints" else path.with_name(f"{path.stem}_export")
+    run = Run.holding(path)
+    return run.folder / "export" if run else path.with_name(f"{path.stem}_export")
 
 
 def earlier_export(folder: Path, path: Path) -> dict:
@@ -110,8 +125,10 @@ def earlier_export(folder: Path, path: Path) -> dict:
         return {}
     config = read_config(folder)
     if config.get("checkpoint") != str(path):
-        raise ZooError(f"output={folder} holds the export of another checkpoint ({config.get('checkpoint')}); "
-                       f"choose another output=")
+        raise ZooError(
+            f"output={folder} holds the export of another checkpoint ({config.get('checkpoint')}); "
+            f"choose another output="
+        )
     return config
 
 
@@ -165,9 +182,11 @@ def exported_program(module, example, dynamic: dict, family: str):
         if 1 not in dynamic:
             raise
         fixed = {0: dynamic[0]}
-        print(f"zoo: model={family}: torch.export cannot keep the time dimension dynamic (it unrolls the "
-              f"recurrence over time), so the exported model takes exactly {example.shape[1]} symbols per row",
-              flush=True)
+        print(
+            f"zoo: model={family}: torch.export cannot keep the time dimension dynamic (it unrolls the "
+            f"recurrence over time), so the exported model takes exactly {example.shape[1]} symbols per row",
+            flush=True,
+        )
         return torch.export.export(module, (example,), dynamic_shapes=(fixed,)), fixed
 
 
@@ -176,8 +195,15 @@ def write_onnx(program, target: Path, folder: Path, dataset: dict):
     import torch
 
     with contextlib.redirect_stdout(io.StringIO()):  # torch.onnx reports each of its passes on stdout
-        torch.onnx.export(program, (), f=str(target), input_names=["inputs"], output_names=["logits"], dynamo=True,
-                          external_data=False)
+        torch.onnx.export(
+            program,
+            (),
+            f=str(target),
+            input_names=["inputs"],
+            output_names=["logits"],
+            dynamo=True,
+            external_data=False,
+        )
     session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     return lambda x: torch.from_numpy(session.run(None, {"inputs": x.numpy()})[0])
 
@@ -208,7 +234,7 @@ def test_split(cfg, checkpoint: dict, task_name: str):
     """The run's test split as its exported model takes it: raw inputs (not normalized) and their targets."""
     import torch
 
-    from zoo.training import build
+    from zoo.build import build
 
     datamodule = build(cfg.data)
     datamodule.check_matches(checkpoint["hyper_parameters"]["dataset"])
@@ -227,12 +253,12 @@ def logits_of(run, inputs):
     import torch
 
     with torch.no_grad():
-        return torch.cat([run(inputs[start:start + CHECK_BATCH]) for start in range(0, len(inputs), CHECK_BATCH)])
+        return torch.cat([run(inputs[start : start + CHECK_BATCH]) for start in range(0, len(inputs), CHECK_BATCH)])
 
 
 def accuracy_of(logits, targets) -> float:
     """Accuracy of logits; of a regressor's values, which come with float targets, RMSE."""
-    from zoo.data.text import IGNORED
+    from zoo.data.vocabulary import IGNORED
 
     if targets.is_floating_point():
         return float(((logits.double() - targets) ** 2).mean().sqrt())
@@ -247,77 +273,65 @@ def check(target: Path, logits, reference, targets, accuracy: float, score: str 
     if targets.is_floating_point():  # a regressor's values: in standard deviations of the test targets, not units
         difference /= float(targets.std()) or 1.0
     got = accuracy_of(logits, targets)
-    print(f"zoo: checked {target.name} on the test split: largest |logit difference| {difference:.2e} "
-          f"(limit {MAX_LOGIT_DIFFERENCE:g}), {score} {got:.4f} (checkpoint {accuracy:.4f})", flush=True)
+    print(
+        f"zoo: checked {target.name} on the test split: largest |logit difference| {difference:.2e} "
+        f"(limit {MAX_LOGIT_DIFFERENCE:g}), {score} {got:.4f} (checkpoint {accuracy:.4f})",
+        flush=True,
+    )
     same = abs(got - accuracy) <= 1e-6 * max(1.0, abs(accuracy)) if targets.is_floating_point() else got == accuracy
     if not difference < MAX_LOGIT_DIFFERENCE or not same:
         target.unlink(missing_ok=True)
-        raise ZooError(f"{target.name} does not compute what the checkpoint's model computes (largest logit "
-                       f"difference {difference:.2e}, {score} {got:.4f} against {accuracy:.4f}); it was removed")
+        raise ZooError(
+            f"{target.name} does not compute what the checkpoint's model computes (largest logit "
+            f"difference {difference:.2e}, {score} {got:.4f} against {accuracy:.4f}); it was removed"
+        )
     return {"file": target.name, "max_abs_logit_difference": difference, score: got}
 
 
 def input_layout(task_name: str, dataset: dict, dynamic: dict) -> dict:
     if "encoding" in dataset:
-        return {"shape": ["batch", *dataset["input_shape"]], "dtype": "float32",
-                "values": "a table's rows encoded as data.encoding says (zoo.data.table_encoding; in Python: "
-                          "zoo.load(folder).encode(rows))", "normalization": "none: the encoding standardizes"}
+        return {
+            "shape": ["batch", *dataset["input_shape"]],
+            "dtype": "float32",
+            "values": "a table's rows encoded as data.encoding says (zoo.data.table_encoding; in Python: "
+            "zoo.load(folder).encode(rows))",
+            "normalization": "none: the encoding standardizes",
+        }
     if task_name == "language_model":
         time = "time" if 1 in dynamic else int(dataset["context"])
-        return {"shape": ["batch", time], "dtype": "int64", "max_time": int(dataset["context"]),
-                "values": "symbol ids of data.vocabulary (encode a prompt with its characters)"}
-    return {"shape": ["batch", *dataset["input_shape"]], "dtype": "float32",
-            "values": f"raw, as the data set stores them (pixels 0-{dataset['pixel_max']:g})"
-            if dataset.get("pixel_max") else "raw, as the data set stores them",
-            "normalization": "inside model.onnx and model.pt2; model.safetensors holds the network alone, which "
-                             "takes (x - data.mean) / data.std per channel (zoo.load does it)"}
+        return {
+            "shape": ["batch", time],
+            "dtype": "int64",
+            "max_time": int(dataset["context"]),
+            "values": "symbol ids of data.vocabulary (encode a prompt with its characters)",
+        }
+    return {
+        "shape": ["batch", *dataset["input_shape"]],
+        "dtype": "float32",
+        "values": f"raw, as the data set stores them (pixels 0-{dataset['pixel_max']:g})"
+        if dataset.get("pixel_max")
+        else "raw, as the data set stores them",
+        "normalization": "inside model.onnx and model.pt2; model.safetensors holds the network alone, which "
+        "takes (x - data.mean) / data.std per channel (zoo.load does it)",
+    }
 
 
 def output_layout(task_name: str, dataset: dict) -> dict:
     if task_name == "regression":
-        return {"shape": ["batch"], "values": f"the predicted {dataset['target']['name']}, in its units",
-                "classes": []}
+        return {"shape": ["batch"], "values": f"the predicted {dataset['target']['name']}, in its units", "classes": []}
     if task_name == "language_model":
-        return {"shape": ["batch", "time", dataset["model_inputs"]["vocab_size"]],
-                "values": "logits of the next symbol at every position"}
+        return {
+            "shape": ["batch", "time", dataset["model_inputs"]["vocab_size"]],
+            "values": "logits of the next symbol at every position",
+        }
     return {"shape": ["batch", len(dataset["class_names"])], "values": "logits", "classes": dataset["class_names"]}
-
-
-def run_folder(path: Path) -> Path | None:
-    return path.parent.parent if path.parent.name == "checkpoints" else None
-
-
-def test_metrics(path: Path) -> dict:
-    """The run's test metrics (its metrics.json), where the checkpoint is the best one they were measured on."""
-    folder = run_folder(path)
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text()) if folder else {}
-    except (OSError, ValueError):
-        return {}
-    best = metrics.get("best_checkpoint") if isinstance(metrics, dict) else None
-    if not isinstance(best, str) or Path(best).name != path.name:
-        return {}
-    return {key: value for key, value in metrics.items() if key.startswith("test/") and isinstance(value, float)}
-
-
-def training_command(path: Path) -> str | None:
-    """`python train.py <overrides>` as the run's .hydra/overrides.yaml records it (None where it is not known)."""
-    import yaml
-
-    folder = run_folder(path)
-    try:
-        overrides = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text()) if folder else None
-    except (OSError, yaml.YAMLError):
-        return None
-    if not isinstance(overrides, list) or not all(isinstance(item, str) for item in overrides):
-        return None
-    return " ".join(["python train.py", *map(shlex.quote, overrides)])
 
 
 def main() -> None:
     try:
-        settings = parse_settings("zoo-export", sys.argv[1:], USAGE, required=("ckpt", "format"),
-                                  optional={"output": None, "data_dir": None})
+        settings = parse_settings(
+            "zoo-export", sys.argv[1:], USAGE, required=("ckpt", "format"), optional={"output": None, "data_dir": None}
+        )
         export(settings["ckpt"], parse_formats(settings["format"]), settings["output"], settings["data_dir"])
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from zoo.errors import ZooError
-from zoo.known_classes import known_task_names
+from zoo.registry import task_names
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -27,8 +27,10 @@ def require_export_extra(*modules: str) -> None:
 
     missing = [module for module in modules if not installed(module)]
     if missing:
-        raise ZooError(f"exported models need {', '.join(missing)}, which is not installed: install zoo's export "
-                       f'extra, pip install "zoo[export]" (in a checkout: pip install -e ".[export]")')
+        raise ZooError(
+            f"exported models need {', '.join(missing)}, which is not installed: install zoo's export "
+            f'extra, pip install "zoo[export]" (in a checkout: pip install -e ".[export]")'
+        )
 
 
 def is_export_folder(path: Path) -> bool:
@@ -42,16 +44,24 @@ def read_config(folder: Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ZooError(f"{folder / CONFIG} is not readable JSON: {' '.join(str(error).split())[:150]}") from None
     if not isinstance(config, dict) or config.get("format") != "zoo-export":
-        raise ZooError(f"{folder / CONFIG} was not written by zoo-export (it has no \"format\": \"zoo-export\")")
+        raise ZooError(f'{folder / CONFIG} was not written by zoo-export (it has no "format": "zoo-export")')
     if config.get("version") != VERSION:
-        raise ZooError(f"{folder / CONFIG} has layout version {config.get('version')!r}; this zoo reads version "
-                       f"{VERSION}: export the checkpoint again with this zoo")
+        raise ZooError(
+            f"{folder / CONFIG} has layout version {config.get('version')!r}; this zoo reads version "
+            f"{VERSION}: export the checkpoint again with this zoo"
+        )
     model, data = config.get("model"), config.get("data")
-    if (config.get("task") not in known_task_names() or not isinstance(model, dict)
-            or not isinstance(model.get("name"), str) or not isinstance(data, dict)
-            or not isinstance(data.get("model_inputs"), dict)):
-        raise ZooError(f"{folder / CONFIG} is damaged: it needs a known task ({', '.join(known_task_names())}), "
-                       f"model.name and data.model_inputs")
+    if (
+        config.get("task") not in task_names()
+        or not isinstance(model, dict)
+        or not isinstance(model.get("name"), str)
+        or not isinstance(data, dict)
+        or not isinstance(data.get("model_inputs"), dict)
+    ):
+        raise ZooError(
+            f"{folder / CONFIG} is damaged: it needs a known task ({', '.join(task_names())}), "
+            f"model.name and data.model_inputs"
+        )
     return config
 
 
@@ -61,8 +71,9 @@ def build_network(config: dict, source: Path):
 
     settings = dict(config["model"])
     name = settings.pop("name")
-    inputs = {key: tuple(value) if isinstance(value, list) else value
-              for key, value in config["data"]["model_inputs"].items()}
+    inputs = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in config["data"]["model_inputs"].items()
+    }
     try:
         return models.build(name, inputs, config["task"], **settings)
     except (ValueError, TypeError) as error:
@@ -78,14 +89,18 @@ def load_network(folder: Path):
 
     if not (folder / WEIGHTS).is_file():
         formats = ", ".join(sorted(path.name for path in folder.glob("model.*"))) or "no model file"
-        raise ZooError(f"{folder} holds {formats} but no {WEIGHTS}; export the checkpoint with "
-                       f"format=safetensors to load it in zoo")
+        raise ZooError(
+            f"{folder} holds {formats} but no {WEIGHTS}; export the checkpoint with "
+            f"format=safetensors to load it in zoo"
+        )
     net = build_network(config, folder)
     try:
         load_model(net, folder / WEIGHTS, strict=True, device="cpu")
     except (SafetensorError, RuntimeError, OSError) as error:
-        raise ZooError(f"{folder / WEIGHTS} does not fit model={config['model']['name']} as config.json "
-                       f"describes it: {' '.join(str(error).split())[:150]}") from None
+        raise ZooError(
+            f"{folder / WEIGHTS} does not fit model={config['model']['name']} as config.json "
+            f"describes it: {' '.join(str(error).split())[:150]}"
+        ) from None
     return net.eval(), config
 
 

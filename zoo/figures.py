@@ -73,9 +73,13 @@ def robustness(run, noise=(0.0, 0.1, 0.25, 0.5, 1.0), fgsm=(0.0, 0.01, 0.02, 0.0
     net, datamodule = open_run(run)
     inputs, targets = datamodule.splits["test"]
     batch = datamodule.eval_batch_size
-    return robustness_figure(list(noise), accuracy_under_noise(net, inputs, targets, list(noise), batch),
-                             list(fgsm), fgsm_accuracy(net, inputs, targets, list(fgsm), batch),
-                             1 / len(datamodule.class_names))
+    return robustness_figure(
+        list(noise),
+        accuracy_under_noise(net, inputs, targets, list(noise), batch),
+        list(fgsm),
+        fgsm_accuracy(net, inputs, targets, list(fgsm), batch),
+        1 / len(datamodule.class_names),
+    )
 
 
 def adversarial_examples(run, epsilon: float = 0.1, count: int = 4) -> Figure:

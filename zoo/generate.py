@@ -6,11 +6,13 @@ gives the same text; temperature 0 always takes the likeliest next character.
 
 import sys
 
-from zoo.cli import parse_settings
+from zoo.arguments import parse_settings
 from zoo.errors import ZooError
 
-USAGE = ('usage: zoo-generate ckpt=<checkpoint or run directory> [prompt="The "] [length=500] [temperature=0.8] '
-         '[top_k=<keep the k likeliest characters>] [seed=0] [device=cpu|cuda]')
+USAGE = (
+    'usage: zoo-generate ckpt=<checkpoint or run directory> [prompt="The "] [length=500] [temperature=0.8] '
+    "[top_k=<keep the k likeliest characters>] [seed=0] [device=cpu|cuda]"
+)
 DEFAULTS = {"prompt": "The ", "length": "500", "temperature": "0.8", "top_k": "", "seed": "0", "device": "cpu"}
 
 
@@ -25,12 +27,19 @@ def number(key: str, text: str, kind: type, minimum: float):
     return value
 
 
-def generate_text(ckpt, prompt: str = "The ", length: int = 500, temperature: float = 0.8, top_k: int | None = None,
-                  seed: int = 0, device: str = "cpu") -> str:
+def generate_text(
+    ckpt,
+    prompt: str = "The ",
+    length: int = 500,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> str:
     """`length` characters sampled after `prompt` from the language model saved at `ckpt`."""
     import torch  # here, so that a mistyped setting fails before torch and Lightning are imported
 
-    from zoo.evaluate import restore
+    from zoo.restore import restore
 
     if not prompt:
         raise ZooError('prompt= is empty; give the text to continue, e.g. prompt="The " (prompt="\\n" in line mode)')
@@ -38,8 +47,10 @@ def generate_text(ckpt, prompt: str = "The ", length: int = 500, temperature: fl
         raise ZooError("device=cuda but this machine has no CUDA GPU; use device=cpu")
     path, _, _, task = restore(ckpt)
     if task.name != "language_model":
-        raise ZooError(f"{path} is a {task.name} model; zoo-generate samples from language models "
-                       f"(train one with: python train.py data=text)")
+        raise ZooError(
+            f"{path} is a {task.name} model; zoo-generate samples from language models "
+            f"(train one with: python train.py data=text)"
+        )
     return task.to(device).generate(prompt, length, temperature=temperature, top_k=top_k, seed=seed)
 
 
@@ -50,10 +61,15 @@ def main() -> None:
             raise ZooError(f"device={settings['device']!r} must be cpu or cuda")
         # A shell passes "\n" as two characters: read it as the line break it stands for.
         prompt = settings["prompt"].replace("\\n", "\n")
-        text = generate_text(settings["ckpt"], prompt, length=number("length", settings["length"], int, 1),
-                             temperature=number("temperature", settings["temperature"], float, 0),
-                             top_k=number("top_k", settings["top_k"], int, 1) if settings["top_k"] else None,
-                             seed=number("seed", settings["seed"], int, 0), device=settings["device"])
+        text = generate_text(
+            settings["ckpt"],
+            prompt,
+            length=number("length", settings["length"], int, 1),
+            temperature=number("temperature", settings["temperature"], float, 0),
+            top_k=number("top_k", settings["top_k"], int, 1) if settings["top_k"] else None,
+            seed=number("seed", settings["seed"], int, 0),
+            device=settings["device"],
+        )
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

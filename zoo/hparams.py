@@ -12,11 +12,25 @@ from omegaconf import DictConfig, OmegaConf
 # Every model setting any family has, with its column type. Lists (`kernel=[5,3,3]`) and booleans are
 # shown as text. tests/test_compare.py checks that every key in conf/model/ is listed here.
 MODEL_KEYS: dict[str, type] = {
-    "dim": float, "depth": float, "dropout": float, "norm": str, "activation": str,
-    "channels": str, "kernel": str, "stride": float, "pool": str, "head": str,
-    "cell": str, "bidirectional": str,
-    "heads": float, "patch": float, "mlp_ratio": float, "embed": float, "positions": float,
-    "stem": float, "stem_stride": float,
+    "dim": float,
+    "depth": float,
+    "dropout": float,
+    "norm": str,
+    "activation": str,
+    "channels": str,
+    "kernel": str,
+    "stride": float,
+    "pool": str,
+    "head": str,
+    "cell": str,
+    "bidirectional": str,
+    "heads": float,
+    "patch": float,
+    "mlp_ratio": float,
+    "embed": float,
+    "positions": float,
+    "stem": float,
+    "stem_stride": float,
 }
 NEUTRAL = {float: 0.0, str: "-"}
 
@@ -79,8 +93,9 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 
 def hp_metrics(result: dict, task_metrics: dict[str, str]) -> dict:
     """The final metrics of a finished run, under the names the HPARAMS tab lists: the task's, the costs,
     the training samples it saw and what its views measured (`hp/<name>`)."""
-    metrics = {name: float(result[key]) for name, key in (task_metrics | COST_METRICS).items()
-               if result.get(key) is not None}
+    metrics = {
+        name: float(result[key]) for name, key in (task_metrics | COST_METRICS).items() if result.get(key) is not None
+    }
     if "train" in (result.get("samples") or {}):
         metrics["hp/train_samples"] = float(result["samples"]["train"])
     return metrics | {f"hp/{name}": float(value) for name, value in (result.get("measured") or {}).items()}

@@ -46,17 +46,24 @@ def card(folder: Path, config: dict) -> str:
     inputs, outputs = config["inputs"], config["outputs"]
     shape = ", ".join(map(str, inputs["shape"]))
     settings = ", ".join(f"{key}={value}" for key, value in model.items() if key != "name" and value is not None)
-    lines = [f"# {model['name']} on {data['name']}", "",
-             f"A zoo model ({config['task'].replace('_', ' ')}), exported by `zoo-export` from `{config['checkpoint']}`.",
-             "", "| | |", "|---|---|",
-             f"| family | `model={model['name']}` ({settings}) |",
-             f"| data set | `{data['name']}` |",
-             f"| input | ({shape}) {inputs['dtype']}: {inputs['values']} |",
-             f"| output | ({', '.join(map(str, outputs['shape']))}): {outputs['values']} |"]
+    lines = [
+        f"# {model['name']} on {data['name']}",
+        "",
+        f"A zoo model ({config['task'].replace('_', ' ')}), exported by `zoo-export` from `{config['checkpoint']}`.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| family | `model={model['name']}` ({settings}) |",
+        f"| data set | `{data['name']}` |",
+        f"| input | ({shape}) {inputs['dtype']}: {inputs['values']} |",
+        f"| output | ({', '.join(map(str, outputs['shape']))}): {outputs['values']} |",
+    ]
     if language_model:
         symbols = data["vocabulary"]["characters"]
-        lines.append(f"| vocabulary | {data['model_inputs']['vocab_size']} symbols: {symbols[:60]!r}"
-                     f"{'...' if len(symbols) > 60 else ''} (ids in config.json, data.vocabulary) |")
+        lines.append(
+            f"| vocabulary | {data['model_inputs']['vocab_size']} symbols: {symbols[:60]!r}"
+            f"{'...' if len(symbols) > 60 else ''} (ids in config.json, data.vocabulary) |"
+        )
     elif config["task"] == "regression":
         lines.append(f"| target | {data['target']['name']}, in its own units |")
         lines.append(f"| normalization | {inputs['normalization']} |")
@@ -68,15 +75,28 @@ def card(folder: Path, config: dict) -> str:
         lines.append(f"| {key} (the run's) | {value:.4f} |")
     measured = config["measured"]
     score = "rmse" if "rmse" in measured else "accuracy"
-    lines.append(f"| {score} measured by zoo-export | {measured[score]:.4f} on {measured['test_samples']:,} "
-                 f"test {'windows' if language_model else 'samples'} |")
-    lines += ["", "## Trained with", "", f"    {config['command']}" if config["command"] else
-              "The training command is not known: the checkpoint was exported from outside its run folder.", "",
-              "## Files, each checked against the checkpoint's model on the test split", "",
-              f"| file | takes | largest absolute logit difference | {score} |", "|---|---|---|---|"]
+    lines.append(
+        f"| {score} measured by zoo-export | {measured[score]:.4f} on {measured['test_samples']:,} "
+        f"test {'windows' if language_model else 'samples'} |"
+    )
+    lines += [
+        "",
+        "## Trained with",
+        "",
+        f"    {config['command']}"
+        if config["command"]
+        else "The training command is not known: the checkpoint was exported from outside its run folder.",
+        "",
+        "## Files, each checked against the checkpoint's model on the test split",
+        "",
+        f"| file | takes | largest absolute logit difference | {score} |",
+        "|---|---|---|---|",
+    ]
     for check in config["checks"].values():
-        lines.append(f"| {check['file']} | ({', '.join(map(str, check['input_shape']))}) | "
-                     f"{check['max_abs_logit_difference']:.2e} | {check[score]:.4f} |")
+        lines.append(
+            f"| {check['file']} | ({', '.join(map(str, check['input_shape']))}) | "
+            f"{check['max_abs_logit_difference']:.2e} | {check[score]:.4f} |"
+        )
     lines += ["", "config.json holds everything above as plain JSON.", "", "## How to load it", ""]
     for name, check in config["checks"].items():
         example = example_input({**inputs, "shape": check["input_shape"]})
@@ -88,8 +108,9 @@ def card(folder: Path, config: dict) -> str:
 
 def example_input(inputs: dict) -> str:
     """A NumPy expression for an input of the exported model's shape, batch 1."""
-    sizes = [1 if size == "batch" else inputs.get("max_time", 1) if size == "time" else size
-             for size in inputs["shape"]]
+    sizes = [
+        1 if size == "batch" else inputs.get("max_time", 1) if size == "time" else size for size in inputs["shape"]
+    ]
     if inputs["dtype"] == "int64":
         return f"np.zeros(({', '.join(map(str, sizes))}), dtype=np.int64)"
     return f"np.zeros(({', '.join(map(str, sizes))}), dtype=np.float32)"

@@ -11,6 +11,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from zoo.distributed import rank_started_outside
+
 
 class FailureSummary(Callback):
     """Each job records how it ended in `<sweep dir>/.jobs/<job number>.json`, from whichever process
@@ -22,8 +24,6 @@ class FailureSummary(Callback):
         shutil.rmtree(records_dir(config), ignore_errors=True)  # a sweep dir used again: this multirun's only
 
     def on_job_end(self, config, job_return, **kwargs):
-        from zoo.cli import rank_started_outside
-
         # Only a multirun's jobs have numbers; of a job that SLURM runs as several tasks, the first one reports.
         if config.hydra.mode != RunMode.MULTIRUN or rank_started_outside() != 0:
             return

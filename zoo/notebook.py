@@ -5,7 +5,6 @@ Without Hydra's command line there is no HydraConfig, so the run directory and t
 which the command line takes from Hydra, are computed here from the same settings (conf/hydra/default.yaml).
 """
 
-import itertools
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -15,8 +14,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from zoo import CONFIG_DIR
 from zoo.checks import check_overrides
-from zoo.cli import check_log_dir, resumed_run_dir
+from zoo.cli import check_log_dir
 from zoo.errors import ZooError
+from zoo.run import continued_run, new_folder, run_name
 
 
 def train(*overrides: str) -> dict:
@@ -26,10 +26,12 @@ def train(*overrides: str) -> dict:
     overrides = list(overrides)
     for override in overrides:
         if not isinstance(override, str):
-            raise ZooError(f"zoo.train takes overrides as strings such as \"model=cnn\", not {override!r}")
+            raise ZooError(f'zoo.train takes overrides as strings such as "model=cnn", not {override!r}')
         if override.startswith("-") or override.startswith(("hydra.", "hydra/", "+hydra", "~hydra")):
-            raise ZooError(f"{override} is for the command line (python train.py); zoo.train runs one job with "
-                           f"the overrides of its config, such as \"model=cnn\" \"data=digits\"")
+            raise ZooError(
+                f"{override} is for the command line (python train.py); zoo.train runs one job with "
+                f'the overrides of its config, such as "model=cnn" "data=digits"'
+            )
     cfg = check_overrides(overrides, CONFIG_DIR)[0]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         if cfg.resume:
@@ -46,39 +48,30 @@ def train(*overrides: str) -> dict:
 def new_job(overrides: list[str]) -> DictConfig:
     """The job's config, its output_dir and run_name set as Hydra's command line sets them: the run
     directory is conf/hydra/default.yaml's run.dir, the TensorBoard run is named after the start time and
-    the overrides (zoo.training.name_run_after_overrides). A second run started in the same second gets
+    the overrides (zoo.run.run_name, as the command line names it). A second run started in the same second gets
     the next free `_<n>` on both, so no two runs share a folder."""
     cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
     hydra = cfg.hydra
     # run.dir and run_name both hold ${now:...}: one config resolves it once (Hydra caches it), so they agree.
-    run_dir, run_name = Path(hydra.run.dir), cfg.run_name
+    run_dir, started = Path(hydra.run.dir), cfg.run_name
     naming = hydra.job.config.override_dirname
-    overrides_name = get_overrides_dirname(OverridesParser.create().parse_overrides(overrides),
-                                           exclude_keys=list(naming.exclude_keys), item_sep=naming.item_sep,
-                                           kv_sep=naming.kv_sep).replace("/", "_")
+    overrides_name = get_overrides_dirname(
+        OverridesParser.create().parse_overrides(overrides),
+        exclude_keys=list(naming.exclude_keys),
+        item_sep=naming.item_sep,
+        kv_sep=naming.kv_sep,
+    ).replace("/", "_")
     with read_write(cfg), open_dict(cfg):
         del cfg["hydra"]
     if hydra_sets_output_dir(cfg):
         folder = new_folder(run_dir.absolute())
-        cfg.paths.output_dir, suffix = str(folder), folder.name[len(run_dir.name):]
+        cfg.paths.output_dir, suffix = str(folder), folder.name[len(run_dir.name) :]
     else:  # paths.output_dir=... given: the run writes there, as on the command line
         suffix = ""
         Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
-    cfg.run_name = "_".join(part for part in (f"{run_name}{suffix}", overrides_name) if part)
+    cfg.run_name = run_name(f"{started}{suffix}", overrides_name)
     save_hydra_files(cfg, overrides)
     return cfg
-
-
-def new_folder(path: Path) -> Path:
-    """Create `path`, or if it exists (a run started in the same second) the first free `path_<n>`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for number in itertools.count(1):
-        folder = path if number == 1 else path.with_name(f"{path.name}_{number}")
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
 
 
 def save_hydra_files(cfg: DictConfig, overrides: list[str]) -> None:
@@ -95,7 +88,7 @@ def resumed_job(composed: DictConfig, overrides: list[str]) -> DictConfig:
     from zoo.resume import resumed_config
 
     if hydra_sets_output_dir(composed):  # as the command line does (zoo.cli.continue_in_run_dir)
-        composed.paths.output_dir = str(resumed_run_dir(composed.resume) or Path(composed.resume).resolve().parent)
+        composed.paths.output_dir = str(continued_run(composed.resume) or Path(composed.resume).resolve().parent)
     return resumed_config(composed, overrides)
 
 
@@ -110,7 +103,7 @@ def open_run(run, data_dir: str | None = None):
     same mean and std), from the data folder its config names unless `data_dir` gives another."""
     from hydra.utils import instantiate
 
-    from zoo.evaluate import restore
+    from zoo.restore import restore
 
     path, checkpoint, cfg, task = restore(run, data_dir)
     saved = checkpoint["hyper_parameters"]["dataset"]
@@ -121,6 +114,8 @@ def open_run(run, data_dir: str | None = None):
     normalization = getattr(datamodule, "normalization", None) or {}
     for key, value in normalization.items():
         if key in saved and any(abs(a - b) > 1e-6 * max(1.0, abs(b)) for a, b in zip(value, saved[key])):
-            raise ZooError(f"the data in {cfg.paths.data_dir} is not the data {path} was trained on: its training "
-                           f"part's {key} is {value}, the run's was {saved[key]}; give the run's data with data_dir=")
+            raise ZooError(
+                f"the data in {cfg.paths.data_dir} is not the data {path} was trained on: its training "
+                f"part's {key} is {value}, the run's was {saved[key]}; give the run's data with data_dir="
+            )
     return task.net.eval(), datamodule

@@ -15,13 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.cli import parse_settings
+from zoo.arguments import parse_settings
 from zoo.data.image_files import IMAGE_SUFFIXES, UnreadableImage, is_image_name, read_image
 from zoo.data.table_encoding import TableEncoding
 from zoo.errors import ZooError
 
-USAGE = ("usage: zoo-predict ckpt=<checkpoint, run directory or export folder> input=<file.npy, an image, a folder "
-         "of images, or a table's rows in .csv or .parquet> [output=<file.csv>]")
+USAGE = (
+    "usage: zoo-predict ckpt=<checkpoint, run directory or export folder> input=<file.npy, an image, a folder "
+    "of images, or a table's rows in .csv or .parquet> [output=<file.csv>]"
+)
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 BATCH_SIZE = 1024
 
@@ -61,8 +63,10 @@ class Predictor(nn.Module):
             raise ZooError(f"a model for {self.data_name} takes arrays, not a table's rows")
         absent = [column for column in self.encoding.columns if column not in rows.columns]
         if absent:
-            raise ZooError(f"the rows lack the column{'s' * (len(absent) > 1)} {', '.join(map(repr, absent))}, which "
-                           f"the model reads; it reads {', '.join(map(repr, self.encoding.columns))}")
+            raise ZooError(
+                f"the rows lack the column{'s' * (len(absent) > 1)} {', '.join(map(repr, absent))}, which "
+                f"the model reads; it reads {', '.join(map(repr, self.encoding.columns))}"
+            )
         return torch.from_numpy(self.encoding.encode(rows))
 
     def accepted_shapes(self) -> list[tuple[int, ...]]:
@@ -76,8 +80,10 @@ class Predictor(nn.Module):
         try:
             x = torch.as_tensor(x)
         except (TypeError, RuntimeError, ValueError):
-            raise ZooError(f"inputs of type {getattr(x, 'dtype', type(x).__name__)}: {self.data_name} takes "
-                           f"numbers (float or uint8)") from None
+            raise ZooError(
+                f"inputs of type {getattr(x, 'dtype', type(x).__name__)}: {self.data_name} takes "
+                f"numbers (float or uint8)"
+            ) from None
         if x.dtype == torch.bool or x.is_complex():
             raise ZooError(f"inputs of dtype {x.dtype}: {self.data_name} takes numbers (float or uint8)")
         if x.dim() < 2 or tuple(x.shape[1:]) not in self.accepted_shapes():
@@ -113,20 +119,23 @@ def load(path) -> Predictor:
     if is_export_folder(Path(path)):
         net, config = load_network(Path(path))
         if config["task"] == "language_model":
-            raise ZooError(f"{path} holds a language model, not a classifier; sample from its checkpoint with "
-                           f"zoo-generate")
+            raise ZooError(
+                f"{path} holds a language model, not a classifier; sample from its checkpoint with zoo-generate"
+            )
         return Predictor(net, config["data"], checkpoint=str(path)).eval()
     # Imported here, not at the top: zoo-predict checks its command line and input files first, in a
     # fraction of the seconds Lightning and Hydra take to import.
-    from zoo.evaluate import restore
+    from zoo.restore import restore
 
     path, checkpoint, _, task = restore(path)
     dataset = checkpoint["hyper_parameters"]["dataset"]
     if task.name == "language_model":
         raise ZooError(f"{path} is a language model, not a classifier; sample from it with zoo-generate ckpt={path}")
     if "mean" not in dataset:
-        raise ZooError(f"{path} was saved before zoo kept the input normalization in its checkpoints, so it "
-                       f"cannot take raw inputs; train the model again (zoo-eval can still test it)")
+        raise ZooError(
+            f"{path} was saved before zoo kept the input normalization in its checkpoints, so it "
+            f"cannot take raw inputs; train the model again (zoo-eval can still test it)"
+        )
     return Predictor(task.net, dataset, checkpoint=str(path)).eval()
 
 
@@ -134,16 +143,23 @@ def input_files(source: Path) -> list[Path]:
     """The .npy array or the image to read, or the images of a folder and its subfolders (sorted by path; hidden
     and other files are left alone)."""
     if source.is_dir():
-        images = sorted(path for path in source.rglob("*") if path.is_file() and is_image_name(path.name)
-                        and not any(part.startswith(".") for part in path.relative_to(source).parts))
+        images = sorted(
+            path
+            for path in source.rglob("*")
+            if path.is_file()
+            and is_image_name(path.name)
+            and not any(part.startswith(".") for part in path.relative_to(source).parts)
+        )
         if not images:
             raise ZooError(f"input folder {source} holds no images ({' '.join(IMAGE_SUFFIXES)})")
         return images
     if not source.is_file():
         raise ZooError(f"input {source} does not exist")
     if source.suffix.lower() not in (".npy", *IMAGE_SUFFIXES):
-        raise ZooError(f"input {source}: zoo-predict reads a .npy array, an image ({' '.join(IMAGE_SUFFIXES)}) or a "
-                       f"folder of images, not {source.suffix or 'a file without a suffix'}")
+        raise ZooError(
+            f"input {source}: zoo-predict reads a .npy array, an image ({' '.join(IMAGE_SUFFIXES)}) or a "
+            f"folder of images, not {source.suffix or 'a file without a suffix'}"
+        )
     return [source]
 
 
@@ -163,8 +179,10 @@ def read_images(paths: list[Path], predictor: Predictor) -> np.ndarray:
     the scale of the stored data."""
     shape = predictor.input_shape
     if predictor.pixel_max is None or len(shape) != 3 or shape[0] not in (1, 3):
-        raise ZooError(f"a model for {predictor.data_name} takes arrays of shape (N, {', '.join(map(str, shape))}), "
-                       f"not images; give a .npy file")
+        raise ZooError(
+            f"a model for {predictor.data_name} takes arrays of shape (N, {', '.join(map(str, shape))}), "
+            f"not images; give a .npy file"
+        )
     images = []
     for path in paths:
         try:
@@ -196,7 +214,7 @@ def write_csv(target: Path, id_column: str, ids: list, logits: torch.Tensor, cla
 
 def predict_rows(predictor: Predictor, source: Path, target: Path) -> int:
     """A table's new rows: every column carried through, then the prediction (and each class's probability)."""
-    from zoo.data.table import read_table
+    from zoo.data.table_files import read_table
 
     if predictor.encoding is None:
         raise ZooError(f"input {source}: a model for {predictor.data_name} takes a .npy array or images, not a table")
@@ -205,7 +223,7 @@ def predict_rows(predictor: Predictor, source: Path, target: Path) -> int:
         raise ZooError(f"input {source} holds no rows")
     x = predictor.encode(rows)
     with torch.no_grad():
-        out = predictor.outputs(torch.cat([predictor.net(x[i:i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]))
+        out = predictor.outputs(torch.cat([predictor.net(x[i : i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]))
     predicted = rows.copy()
     if predictor.regression:
         predicted[f"predicted_{predictor.target}"] = out.numpy()
@@ -256,7 +274,7 @@ def predict(ckpt: str, source: str, output: str | None = None) -> Path:
         ids = [str(path.relative_to(source)) if source.is_dir() else path.name for path in files]
     x = predictor.normalize(inputs)  # checks the shape and values of all inputs before any is predicted
     with torch.no_grad():
-        logits = torch.cat([predictor.net(x[start:start + BATCH_SIZE]) for start in range(0, len(x), BATCH_SIZE)])
+        logits = torch.cat([predictor.net(x[start : start + BATCH_SIZE]) for start in range(0, len(x), BATCH_SIZE)])
     ids = ids or list(range(len(x)))
     write_csv(target, id_column, ids, logits, predictor.class_names)
     print(f"zoo: predicted {len(ids)} inputs of {source} with {predictor.checkpoint}; written to {target}")
@@ -265,8 +283,9 @@ def predict(ckpt: str, source: str, output: str | None = None) -> Path:
 
 def main() -> None:
     try:
-        settings = parse_settings("zoo-predict", sys.argv[1:], USAGE, required=("ckpt", "input"),
-                                  optional={"output": None})
+        settings = parse_settings(
+            "zoo-predict", sys.argv[1:], USAGE, required=("ckpt", "input"), optional={"output": None}
+        )
         predict(settings["ckpt"], settings["input"], settings["output"])
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)

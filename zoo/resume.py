@@ -14,8 +14,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from zoo import CONFIG_DIR
-from zoo.checkpoints import load_checkpoint, saved_config
+from zoo.checkpoints import load_checkpoint
 from zoo.errors import ZooError
+from zoo.restore import saved_config
+from zoo.run import Run
 from zoo.schedules import FIXED_LENGTH
 
 # Where the data sets lie: the command line's value, if it gives one, replaces the run's.
@@ -27,7 +29,7 @@ def resumed_config(composed: DictConfig, overrides: list[str]) -> DictConfig:
     """The config of the run to continue (`composed.resume`: a run directory means its last.ckpt), after
     checking the command line's `overrides` against it. `composed` is the command line's own config."""
     path = Path(composed.resume)
-    checkpoint_path = path / "checkpoints" / "last.ckpt" if path.is_dir() else path
+    checkpoint_path = Run(path).last_checkpoint if path.is_dir() else path
     checkpoint = load_checkpoint(checkpoint_path)
     saved = leaves({key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"})
     given = leaves(OmegaConf.to_container(composed, resolve=True))
@@ -48,7 +50,7 @@ def resumed_config(composed: DictConfig, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def requeued_checkpoint(output_dir: Path) -> Path | None:
+def requeued_checkpoint(run: Run) -> Path | None:
     """The last checkpoint a SLURM job left in its own run directory before it was requeued, which the
     job, run again, continues from by itself; None for every other run. hydra/launcher=slurm requeues a
     preempted or timed-out job (submitit calls the launcher's checkpoint(), which runs the same job
@@ -56,7 +58,7 @@ def requeued_checkpoint(output_dir: Path) -> Path | None:
     the restarts in SLURM_RESTART_COUNT. A first run, a run outside SLURM, or a requeued job that had
     not yet written a checkpoint starts afresh."""
     restarts = os.environ.get("SLURM_RESTART_COUNT", "")
-    last = output_dir / "checkpoints" / "last.ckpt"
+    last = run.last_checkpoint
     return last if restarts.isdigit() and int(restarts) > 0 and last.is_file() else None
 
 
@@ -70,14 +72,18 @@ def check_new_length(cfg: DictConfig, max_epochs: int, epochs_done: int) -> None
     """A run may be lengthened (a finished one trains the extra epochs) or shortened, but not to fewer
     epochs than its checkpoint has done, and not where its schedule planned its whole course."""
     if max_epochs < epochs_done:
-        raise ZooError(f"the run has trained {epochs_done} epochs already; trainer.max_epochs={max_epochs} "
-                       f"would end it before that: give {epochs_done} or more")
+        raise ZooError(
+            f"the run has trained {epochs_done} epochs already; trainer.max_epochs={max_epochs} "
+            f"would end it before that: give {epochs_done} or more"
+        )
     scheduler = cfg.get("scheduler") or {}
     if scheduler.get("_target_") in FIXED_LENGTH:
         name = scheduler["_target_"].rpartition(".")[2]
-        raise ZooError(f"scheduler={name} planned its cycle for the run's {cfg.trainer.max_epochs} epochs; it "
-                       f"cannot change its length to trainer.max_epochs={max_epochs}: start a new run with "
-                       f"trainer.max_epochs={max_epochs}")
+        raise ZooError(
+            f"scheduler={name} planned its cycle for the run's {cfg.trainer.max_epochs} epochs; it "
+            f"cannot change its length to trainer.max_epochs={max_epochs}: start a new run with "
+            f"trainer.max_epochs={max_epochs}"
+        )
 
 
 def touched_keys(composed: DictConfig, overrides: list[str]):
@@ -132,8 +138,10 @@ def check_same(key: str, saved: dict, given: dict, override: str, named: bool) -
         before, after = saved.get(leaf, UNSET), given.get(leaf, UNSET)
         if not same(leaf, before, after):
             where = "on the command line" if named else f"with {override}"
-            raise ZooError(f"resume continues a run with its saved settings: {leaf} is {shown(leaf, before)} in the "
-                           f"run but {shown(leaf, after)} {where}; drop {override}, or start a new run to change it")
+            raise ZooError(
+                f"resume continues a run with its saved settings: {leaf} is {shown(leaf, before)} in the "
+                f"run but {shown(leaf, after)} {where}; drop {override}, or start a new run to change it"
+            )
 
 
 def same(key: str, saved, given) -> bool:

@@ -40,8 +40,15 @@ def confusion_figure(counts: torch.Tensor, class_names: list[str]) -> Figure:
     for true in ticks:
         for predicted in ticks:
             value = counts[true, predicted].item()
-            axes.text(predicted, true, str(value), ha="center", va="center", fontsize=8,
-                      color="white" if value > threshold else "black")
+            axes.text(
+                predicted,
+                true,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > threshold else "black",
+            )
     figure.tight_layout()
     return figure
 
@@ -59,8 +66,9 @@ class TensorBoardExtras(L.Callback):
         writer.add_text("parameters", parameter_table(pl_module.net), 0)
         # CUSTOM SCALARS: each metric's training and validation curves on one chart, where a gap between
         # them (overfitting) shows.
-        writer.add_custom_scalars({"train vs val": {
-            name: ["Multiline", [f"^train/{name}$", f"^val/{name}$"]] for name in pl_module.metrics}})
+        writer.add_custom_scalars(
+            {"train vs val": {name: ["Multiline", [f"^train/{name}$", f"^val/{name}$"]] for name in pl_module.metrics}}
+        )
 
     def on_train_epoch_end(self, trainer, pl_module):
         writer = tensorboard_writer(trainer)
@@ -102,8 +110,9 @@ class TextSamples(L.Callback):
     """After every validation, `length` characters sampled from `prompt` (always with the same seed, so
     the samples differ only by what the model learned) in the TEXT tab, under `samples/text`."""
 
-    def __init__(self, prompt: str, length: int = 300, temperature: float = 0.8, top_k: int | None = None,
-                 seed: int = 0):
+    def __init__(
+        self, prompt: str, length: int = 300, temperature: float = 0.8, top_k: int | None = None, seed: int = 0
+    ):
         self.prompt, self.length, self.temperature, self.top_k, self.seed = prompt, length, temperature, top_k, seed
 
     def on_validation_epoch_end(self, trainer, pl_module):
@@ -113,8 +122,11 @@ class TextSamples(L.Callback):
         text = self.prompt + pl_module.generate(self.prompt, self.length, self.temperature, self.top_k, self.seed)
         # Markdown would eat the line breaks and the indentation of code: an indented block shows them as written.
         shown = "    " + text.replace("\n", "\n    ")
-        writer.add_text("samples/text", f"step {trainer.global_step}, temperature {self.temperature}:\n\n{shown}",
-                        trainer.global_step)
+        writer.add_text(
+            "samples/text",
+            f"step {trainer.global_step}, temperature {self.temperature}:\n\n{shown}",
+            trainer.global_step,
+        )
 
 
 class PredictedVsTrue(L.Callback):
@@ -131,8 +143,9 @@ class PredictedVsTrue(L.Callback):
         inputs, targets = trainer.datamodule.splits["test"]
         batch = trainer.datamodule.eval_batch_size
         with measuring(pl_module.net), torch.no_grad(), trainer.precision_plugin.forward_context():
-            predicted = torch.cat([pl_module.net(inputs[i:i + batch]).squeeze(-1).float()
-                                   for i in range(0, len(inputs), batch)])
+            predicted = torch.cat(
+                [pl_module.net(inputs[i : i + batch]).squeeze(-1).float() for i in range(0, len(inputs), batch)]
+            )
         true, predicted = pl_module.in_units(targets.float()).cpu(), pl_module.in_units(predicted).cpu()
         figure = Figure(figsize=(5, 5))
         axes = figure.add_subplot()

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from zoo.data.order import own_share
+from zoo.data.loaders import own_share
 from zoo.errors import ZooError
 
 
@@ -30,10 +30,13 @@ class Augmentation(ABC):
     """Draws per-sample settings for a batch of `total` samples of all processes (`draw`), keeps this process's
     share of them and applies them to its part of the batch (`apply`)."""
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator, total: int,
-                 share: tuple[int, int] = (0, 1)) -> torch.Tensor:
-        settings = {name: own_share(value, share).to(x.device, non_blocking=True)
-                    for name, value in self.draw(total, x.shape[1:], generator).items()}
+    def __call__(
+        self, x: torch.Tensor, generator: torch.Generator, total: int, share: tuple[int, int] = (0, 1)
+    ) -> torch.Tensor:
+        settings = {
+            name: own_share(value, share).to(x.device, non_blocking=True)
+            for name, value in self.draw(total, x.shape[1:], generator).items()
+        }
         return self.apply(x, settings)
 
     @abstractmethod
@@ -56,8 +59,9 @@ class SignalAugmentation(Augmentation):
     interpolation), multiplied by a factor in [1 - amplitude, 1 + amplitude], given a ramp from -a to a with
     |a| <= `shear` and Gaussian noise of standard deviation `noise`."""
 
-    def __init__(self, shift: float = 0.0, stretch: float = 0.0, amplitude: float = 0.0, shear: float = 0.0,
-                 noise: float = 0.0):
+    def __init__(
+        self, shift: float = 0.0, stretch: float = 0.0, amplitude: float = 0.0, shear: float = 0.0, noise: float = 0.0
+    ):
         _check("shift", shift, "a number of points >= 0", lambda v: v >= 0)
         _check("stretch", stretch, "a number in [0, 1)", lambda v: 0 <= v < 1)
         _check("amplitude", amplitude, "a number in [0, 1)", lambda v: 0 <= v < 1)
@@ -67,11 +71,13 @@ class SignalAugmentation(Augmentation):
         self.shear, self.noise = float(shear), float(noise)
 
     def draw(self, count, sample_shape, generator):
-        return {"shift": _uniform(count, self.shift, generator),
-                "stretch": 1 + _uniform(count, self.stretch, generator),
-                "amplitude": 1 + _uniform(count, self.amplitude, generator),
-                "shear": _uniform(count, self.shear, generator),
-                "noise": torch.randn(count, *sample_shape, generator=generator) * self.noise}
+        return {
+            "shift": _uniform(count, self.shift, generator),
+            "stretch": 1 + _uniform(count, self.stretch, generator),
+            "amplitude": 1 + _uniform(count, self.amplitude, generator),
+            "shear": _uniform(count, self.shear, generator),
+            "noise": torch.randn(count, *sample_shape, generator=generator) * self.noise,
+        }
 
     def apply(self, x, settings):
         length = x.shape[-1]
@@ -100,8 +106,10 @@ class ImageAugmentation(Augmentation):
         if not isinstance(flip, bool):
             raise ZooError(f"data.augment.flip={flip!r} is not allowed: it must be true or false")
         if flip and not flip_allowed:
-            raise ZooError(f"data.augment.flip=true is not allowed for data={data}: a mirrored digit is not the same "
-                           f"digit; use data.augment.flip=false (crops only)")
+            raise ZooError(
+                f"data.augment.flip=true is not allowed for data={data}: a mirrored digit is not the same "
+                f"digit; use data.augment.flip=false (crops only)"
+            )
         self.padding, self.flip = int(crop_padding), flip
 
     def draw(self, count, sample_shape, generator):

@@ -23,6 +23,11 @@ class Digits(InMemoryDataModule):
 
     def load(self):
         images, labels = load_digits(return_X_y=True)
-        x, x_test, y, y_test = train_test_split(images.reshape(-1, 1, 8, 8), labels, test_size=self.test_fraction,
-                                                stratify=labels, random_state=self.split_seed)
+        x, x_test, y, y_test = train_test_split(
+            images.reshape(-1, 1, 8, 8),
+            labels,
+            test_size=self.test_fraction,
+            stratify=labels,
+            random_state=self.split_seed,
+        )
         return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test), torch.from_numpy(y_test)

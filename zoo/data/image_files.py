@@ -37,7 +37,7 @@ def stored_in_colour(path: Path) -> bool:
         with Image.open(path) as image:
             if image.mode == "P":
                 palette = image.getpalette() or []
-                return any(len(set(palette[i:i + 3])) > 1 for i in range(0, len(palette) - 2, 3))
+                return any(len(set(palette[i : i + 3])) > 1 for i in range(0, len(palette) - 2, 3))
             return image.mode in COLOUR_MODES
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise UnreadableImage(brief(error)) from None

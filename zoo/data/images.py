@@ -15,105 +15,24 @@ when they fit `data.memory_budget_mb` (`data.in_memory=auto`), or streams them f
 """
 
 import csv
-import hashlib
-import json
 import math
 import os
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from zoo.data.augment import ImageAugmentation
-from zoo.data.base import InMemoryDataModule, evaluation_loader, process_share, split_off, stratified_subset
-from zoo.data.image_files import UnreadableImage, is_image_name, read_image, stored_in_colour
+from zoo.data.base import InMemoryDataModule
+from zoo.data.image_cache import DecodedImages
+from zoo.data.image_folder import SPLIT_FOLDERS, check_settings, list_folder
+from zoo.data.loaders import evaluation_loader, process_share
+from zoo.data.splits import split_off, stratified_subset
 from zoo.data.streaming import RecordFile, StreamedLoader
 from zoo.errors import ZooError
 
-SPLIT_FOLDERS = ("train", "val", "test")
 # In streamed mode the views (zoo/views/), which read whole splits in memory, see at most this many samples of each.
 VIEW_SAMPLES = 10_000
-
-
-def list_folder(root: Path) -> tuple[list[tuple[str, str, str | None]], list[str], list[str]]:
-    """(images as (relative path, class, the split its folder names or None), classes, ignored files). The
-    layout is train/ (val/, test/) of class folders where a train/ folder exists, else class folders."""
-    layout = (root / "train").is_dir()
-    tops = sorted(entry for entry in root.iterdir() if not entry.name.startswith("."))
-    if layout:
-        others = [entry.name for entry in tops if entry.is_dir() and entry.name not in SPLIT_FOLDERS]
-        if others:
-            raise ZooError(f"data.path={root} holds train/ and also {', '.join(others[:3])}/: with a train/ folder, "
-                           f"every class folder goes inside train/ (and val/, test/)")
-        folders = [(root / split, split) for split in SPLIT_FOLDERS if (root / split).is_dir()]
-    else:
-        folders = [(root, None)]
-    images, ignored, classes = [], [], {}
-    for folder, split in folders:
-        for entry in sorted(folder.iterdir()):
-            if entry.is_file():
-                ignored.append(str(entry.relative_to(root)))  # a file beside the class folders
-                continue
-            if entry.name.startswith(".") or not entry.is_dir():
-                continue
-            classes.setdefault(split, set()).add(entry.name)
-            # os.walk's strings, not a Path per file: a folder of 100,000 images is listed in a few MiB.
-            for where, folders_within, names in os.walk(entry):
-                folders_within[:] = sorted(name for name in folders_within if not name.startswith("."))
-                prefix = os.path.relpath(where, root)
-                for name in sorted(names):
-                    relative = os.path.join(prefix, name)
-                    (images.append((relative, entry.name, split)) if is_image_name(name) else ignored.append(relative))
-    names = sorted(classes.get("train" if layout else None, set()))
-    check_classes(root, layout, names, classes, images)
-    return images, names, ignored
-
-
-def check_classes(root: Path, layout: bool, names: list[str], classes: dict, images: list) -> None:
-    where = f"data.path={root}" + ("/train" if layout else "")
-    if not names:
-        raise ZooError(f"{where} holds no class folders: put each class's images in a folder named after the class "
-                       f"({root}/cat/1.jpg, {root}/dog/2.png, ...)")
-    counts = Counter((split, name) for _, name, split in images)
-    empty = [name for split in classes for name in sorted(classes[split]) if not counts[(split, name)]]
-    if not any(counts.values()):
-        raise ZooError(f"{where} holds no images (.png .jpg .jpeg .bmp .webp .gif) in its class folders")
-    if empty:
-        folder = next(f"{split}/{name}" if split else name for split in classes for name in sorted(classes[split])
-                      if not counts[(split, name)])
-        raise ZooError(f"data.path={root}: the class folder {folder} holds no images; add some or remove the folder")
-    if len(names) < 2:
-        raise ZooError(f"{where} holds one class ({names[0]}); a classifier needs at least two class folders")
-    for split in ("val", "test"):
-        unknown = sorted(classes.get(split, set()) - set(names))
-        if unknown:
-            raise ZooError(f"data.path={root}/{split} holds class {unknown[0]}, which train/ lacks; every class "
-                           f"must have training images")
-
-
-def folder_signature(root: Path, images: list) -> str:
-    """What identifies the folder's content for the caches: its path and every image's name, size and time."""
-    digest = hashlib.sha1(str(root.resolve()).encode())
-    for relative, _, _ in images:
-        stat = os.stat(os.path.join(root, relative))
-        digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def write_atomically(path: Path, write) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def save_array(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as file:  # a file, not a name: np.save would add .npy to a name
-        np.save(file, array)
 
 
 class ImageFolder(InMemoryDataModule):
@@ -122,110 +41,84 @@ class ImageFolder(InMemoryDataModule):
 
     pixel_max = 255.0
 
-    def __init__(self, path: str | None = None, channels: int | None = None, size: int = 32,
-                 test_fraction: float = 0.1, skip_bad_files: bool = False, in_memory="auto",
-                 memory_budget_mb: float = 2048, num_workers: int | str = "auto", **kwargs):
+    def __init__(
+        self,
+        path: str | None = None,
+        channels: int | None = None,
+        size: int = 32,
+        test_fraction: float = 0.1,
+        skip_bad_files: bool = False,
+        in_memory="auto",
+        memory_budget_mb: float = 2048,
+        num_workers: int | str = "auto",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        check_settings(path, channels, size, self.val_fraction, test_fraction, in_memory, memory_budget_mb,
-                       num_workers, skip_bad_files)
+        check_settings(
+            path,
+            channels,
+            size,
+            self.val_fraction,
+            test_fraction,
+            in_memory,
+            memory_budget_mb,
+            num_workers,
+            skip_bad_files,
+        )
         self.root = Path(path).expanduser().resolve()
         if not self.root.is_dir():
-            raise ZooError(f"data.path={path} " + ("is not a folder" if self.root.exists() else "does not exist")
-                           + "; give a folder with one subfolder of images per class")
+            raise ZooError(
+                f"data.path={path} "
+                + ("is not a folder" if self.root.exists() else "does not exist")
+                + "; give a folder with one subfolder of images per class"
+            )
         self.size, self.test_fraction, self.skip_bad_files = int(size), test_fraction, skip_bad_files
         self.images, self.class_names, self.ignored = list_folder(self.root)
         self.num_classes = len(self.class_names)
-        self.signature = folder_signature(self.root, self.images)
-        self.channels = int(channels) if channels else self.colour_channels()
+        self.cache = DecodedImages(self.root, self.images, Path(self.data_dir), channels, self.size)
+        self.channels = self.cache.channels
         self.input_shape = (self.channels, self.size, self.size)
         budget = memory_budget_mb * 2**20
-        self.in_memory = (len(self.images) * math.prod(self.input_shape) * 4 <= budget if in_memory == "auto"
-                          else bool(in_memory))
+        self.in_memory = (
+            len(self.images) * math.prod(self.input_shape) * 4 <= budget if in_memory == "auto" else bool(in_memory)
+        )
         # auto: leave two cores to the training process (on 2 cores, workers only compete with it: BENCHMARKS.md)
         self.num_workers = max(0, min(4, (os.cpu_count() or 1) - 2)) if num_workers == "auto" else num_workers
         self.split_of: dict[str, str] = {}  # file -> split, after setup
         self.skipped: list[tuple[str, str]] = []  # (file, why), after prepare_data
 
-    # --- the caches -------------------------------------------------------------------------------------------
-    @property
-    def cache_dir(self) -> Path:
-        return Path(self.data_dir) / "images" / self.signature
-
-    @property
-    def records_path(self) -> Path:
-        return self.cache_dir / f"pixels_{self.channels}x{self.size}.u8"
-
-    def colour_channels(self) -> int:
-        """3 where any image is stored in colour, else 1, read from the files' headers once and cached."""
-        cached = self.cache_dir / "colour.json"
-        if cached.is_file():
-            return 3 if json.loads(cached.read_text())["colour"] else 1
-        colour = False
-        for relative, _, _ in self.images:
-            try:
-                colour = stored_in_colour(self.root / relative)
-            except UnreadableImage:
-                continue  # the decoding pass names it (or skips it)
-            if colour:
-                break
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(cached, lambda partial: partial.write_text(json.dumps({"colour": colour})))
-        return 3 if colour else 1
-
     def prepare_data(self) -> None:
         """Decode every image into the cache (once per folder content, channels and size); unreadable files stop
         the run here, naming them, unless `skip_bad_files`."""
-        meta = self.records_path.with_suffix(".json")
-        if not meta.is_file():
-            self.decode_all(meta)
-        saved = json.loads(meta.read_text())
-        self.skipped = [tuple(item) for item in saved["skipped"]]
+        self.skipped = self.cache.build()
         if self.skipped and not self.skip_bad_files:
             shown = ", ".join(f"{name} ({why})" for name, why in self.skipped[:3])
             more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
-            raise ZooError(f"data.path={self.root}: {len(self.skipped)} image file{'s' * (len(self.skipped) > 1)} "
-                           f"cannot be read: {shown}{more}; fix or remove them, or train without them with "
-                           f"data.skip_bad_files=true")
-
-    def decode_all(self, meta: Path) -> None:
-        """One pass over the files: each image's record appended to the cache, a batch at a time (memory stays
-        flat however many images), and each image's per-channel sums of values and squares for the statistics."""
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        kept, skipped = [], []
-        sums = np.zeros((len(self.images), self.channels, 2))  # one row per image kept, in record order
-
-        def write(partial: Path) -> None:
-            with open(partial, "wb") as file:
-                for relative, _, _ in self.images:
-                    try:
-                        pixels = read_image(self.root / relative, self.channels, self.size)
-                    except UnreadableImage as error:
-                        skipped.append((relative, str(error)))
-                        continue
-                    file.write(pixels.numpy().tobytes())
-                    values = pixels.numpy().reshape(self.channels, -1).astype(np.float64)
-                    sums[len(kept)] = np.stack([values.sum(1), (values**2).sum(1)], axis=1)
-                    kept.append(relative)
-
-        write_atomically(self.records_path, write)
-        write_atomically(self.records_path.with_suffix(".sums.npy"), lambda partial: save_array(partial, sums[:len(kept)]))
-        write_atomically(meta, lambda partial: partial.write_text(json.dumps({"files": kept, "skipped": skipped})))
+            raise ZooError(
+                f"data.path={self.root}: {len(self.skipped)} image file{'s' * (len(self.skipped) > 1)} "
+                f"cannot be read: {shown}{more}; fix or remove them, or train without them with "
+                f"data.skip_bad_files=true"
+            )
 
     # --- splits -----------------------------------------------------------------------------------------------
     def records(self) -> tuple[list[str], torch.Tensor, list[str | None]]:
         """The cached images in record order: (file names, class indices, the split each one's folder names)."""
-        files = json.loads(self.records_path.with_suffix(".json").read_text())["files"]
+        files = self.cache.files()
         listed = {relative: (name, split) for relative, name, split in self.images}
         labels = torch.tensor([self.class_names.index(listed[name][0]) for name in files], dtype=torch.long)
         if len(set(labels.tolist())) < 2:
-            raise ZooError(f"data.path={self.root}: only class {self.class_names[int(labels[0])]} has readable "
-                           f"images; a classifier needs two")
+            raise ZooError(
+                f"data.path={self.root}: only class {self.class_names[int(labels[0])]} has readable "
+                f"images; a classifier needs two"
+            )
         return files, labels, [listed[name][1] for name in files]
 
     def assign_splits(self, labels: torch.Tensor, given: list[str | None]) -> dict[str, torch.Tensor]:
         """Record positions of each split: the folder's own, and the others drawn from train, stratified."""
-        positions = {split: torch.tensor([i for i, g in enumerate(given) if g == split], dtype=torch.long)
-                     for split in SPLIT_FOLDERS}
+        positions = {
+            split: torch.tensor([i for i, g in enumerate(given) if g == split], dtype=torch.long)
+            for split in SPLIT_FOLDERS
+        }
         if given[0] is None:
             positions["train"] = torch.arange(len(given))
         generator = torch.Generator().manual_seed(self.split_seed)
@@ -234,8 +127,10 @@ class ImageFolder(InMemoryDataModule):
                 train = positions["train"]
                 positions["train"], positions[split] = split_off(train, labels[train], fraction, generator)
         if not len(positions["test"]):
-            raise ZooError(f"data.path={self.root}: too few images for a test split with data.test_fraction="
-                           f"{self.test_fraction}; add images or a test/ folder")
+            raise ZooError(
+                f"data.path={self.root}: too few images for a test split with data.test_fraction="
+                f"{self.test_fraction}; add images or a test/ folder"
+            )
         return positions
 
     def plan(self) -> None:
@@ -251,10 +146,11 @@ class ImageFolder(InMemoryDataModule):
         if self.train_fraction != 1:
             trained = trained[stratified_subset(labels[trained], self.train_fraction, self.seed)]
         self.split_of = {files[i]: split for split, kept in positions.items() for i in kept.tolist()}
-        self.split_of |= {files[i]: "train_unused" for i in sorted(set(positions["train"].tolist())
-                                                                   - set(trained.tolist()))}
+        self.split_of |= {
+            files[i]: "train_unused" for i in sorted(set(positions["train"].tolist()) - set(trained.tolist()))
+        }
         self.indices = {"train": trained, "val": positions["val"], "test": positions["test"]}
-        sums = torch.from_numpy(np.load(self.records_path.with_suffix(".sums.npy")))[trained].sum(0)
+        sums = torch.from_numpy(self.cache.sums())[trained].sum(0)
         count = len(trained) * self.size * self.size
         mean = sums[:, 0] / count
         std = ((sums[:, 1] - count * mean**2) / max(count - 1, 1)).clamp_min(0).sqrt().clamp_min(1e-8)
@@ -267,22 +163,21 @@ class ImageFolder(InMemoryDataModule):
         self.plan()
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         if self.in_memory:
-            pixels = self.read_records()
+            pixels = self.cache.read()
             view = (1, -1, 1, 1)
-            mean_, std_ = torch.tensor(self.normalization["mean"]).view(view), torch.tensor(self.normalization["std"]).view(view)
+            mean_, std_ = (
+                torch.tensor(self.normalization["mean"]).view(view),
+                torch.tensor(self.normalization["std"]).view(view),
+            )
             for split, kept in self.indices.items():
                 self.splits[split] = (((pixels[kept].float() - mean_) / std_).to(device), self.labels[kept].to(device))
         else:
             self.splits = FirstSamples(self, device)
 
-    def read_records(self, positions: torch.Tensor | None = None) -> torch.Tensor:
-        pixels = torch.from_numpy(np.fromfile(self.records_path, dtype=np.uint8)).view(-1, *self.input_shape)
-        return pixels if positions is None else pixels[positions]
-
     def load(self):
         """The raw pixels (uint8) and classes of the train and test splits (zoo-export checks on the test split)."""
         self.plan()
-        pixels = self.read_records()
+        pixels = self.cache.read()
         train, test = self.indices["train"], self.indices["test"]
         return pixels[train], self.labels[train], pixels[test], self.labels[test]
 
@@ -294,33 +189,69 @@ class ImageFolder(InMemoryDataModule):
         return ImageAugmentation(**settings, data=self.name)
 
     def record_file(self, augment=None, share=(0, 1)) -> RecordFile:
-        return RecordFile(self.records_path, self.input_shape, self.labels, self.normalization["mean"],
-                          self.normalization["std"], augment=augment, share=share)
+        return RecordFile(
+            self.cache.records,
+            self.input_shape,
+            self.labels,
+            self.normalization["mean"],
+            self.normalization["std"],
+            augment=augment,
+            share=share,
+        )
 
-    def streamed(self, split: str, shuffle: bool, share, samples_per_epoch=None, split_batches=False, augment=None,
-                 batch_size=None):
+    def streamed(
+        self,
+        split: str,
+        shuffle: bool,
+        share,
+        samples_per_epoch=None,
+        split_batches=False,
+        augment=None,
+        batch_size=None,
+    ):
         records = self.record_file(augment, share)
         pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         # Workers for the training batches only: evaluation reads its batches here, in order, between epochs.
-        return StreamedLoader(records, self.indices[split], batch_size or self.eval_batch_size, shuffle=shuffle,
-                              seed=self.seed, samples_per_epoch=samples_per_epoch, share=share,
-                              split_batches=split_batches, workers=self.num_workers if shuffle else 0, pin_memory=pin)
+        return StreamedLoader(
+            records,
+            self.indices[split],
+            batch_size or self.eval_batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            samples_per_epoch=samples_per_epoch,
+            share=share,
+            split_batches=split_batches,
+            workers=self.num_workers if shuffle else 0,
+            pin_memory=pin,
+        )
 
     def train_dataloader(self):
         if self.in_memory:
             return super().train_dataloader()
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
-        return self.streamed("train", not overfitting, process_share(self.trainer, self.batch_size),
-                             samples_per_epoch=self.samples_per_epoch, split_batches=True,
-                             augment=None if overfitting else self.augmentation, batch_size=self.batch_size)
+        return self.streamed(
+            "train",
+            not overfitting,
+            process_share(self.trainer, self.batch_size),
+            samples_per_epoch=self.samples_per_epoch,
+            split_batches=True,
+            augment=None if overfitting else self.augmentation,
+            batch_size=self.batch_size,
+        )
 
     def val_dataloader(self):
-        return evaluation_loader(self, "val") if self.in_memory else self.streamed(
-            "val", False, process_share(self.trainer))
+        return (
+            evaluation_loader(self, "val")
+            if self.in_memory
+            else self.streamed("val", False, process_share(self.trainer))
+        )
 
     def test_dataloader(self):
-        return evaluation_loader(self, "test") if self.in_memory else self.streamed(
-            "test", False, process_share(self.trainer))
+        return (
+            evaluation_loader(self, "test")
+            if self.in_memory
+            else self.streamed("test", False, process_share(self.trainer))
+        )
 
     # --- what the run keeps -----------------------------------------------------------------------------------
     def describe(self) -> dict:
@@ -328,8 +259,10 @@ class ImageFolder(InMemoryDataModule):
 
     def check_matches(self, saved: dict) -> None:
         if list(saved.get("class_names", self.class_names)) != self.class_names:
-            raise ZooError(f"data.path={self.root} has the classes {', '.join(self.class_names)}, not those the model "
-                           f"was trained on ({', '.join(saved['class_names'])})")
+            raise ZooError(
+                f"data.path={self.root} has the classes {', '.join(self.class_names)}, not those the model "
+                f"was trained on ({', '.join(saved['class_names'])})"
+            )
 
     def write_run_files(self, folder: Path) -> None:
         """splits.csv: every file of the folder with its class and split (train, val, test; train_unused where
@@ -340,22 +273,37 @@ class ImageFolder(InMemoryDataModule):
             writer = csv.writer(file)
             writer.writerow(["file", "class", "split", "reason"])
             for relative, name, _ in self.images:
-                writer.writerow([relative, name, "skipped" if relative in why else self.split_of.get(relative, ""),
-                                 why.get(relative, "")])
+                writer.writerow(
+                    [
+                        relative,
+                        name,
+                        "skipped" if relative in why else self.split_of.get(relative, ""),
+                        why.get(relative, ""),
+                    ]
+                )
         sizes = ", ".join(f"{split} {len(kept):,}" for split, kept in self.indices.items())
-        ignored = (f"; ignored {len(self.ignored)} files that are not images "
-                   f"({', '.join(Path(name).name for name in self.ignored[:3])}{' ...' * (len(self.ignored) > 3)})"
-                   if self.ignored else "")
+        ignored = (
+            f"; ignored {len(self.ignored)} files that are not images "
+            f"({', '.join(Path(name).name for name in self.ignored[:3])}{' ...' * (len(self.ignored) > 3)})"
+            if self.ignored
+            else ""
+        )
         workers = f"{self.num_workers} workers" if self.num_workers else "this process"
-        how = "in memory" if self.in_memory else f"streamed from {self.records_path} by {workers}"
-        print(f"zoo: data=images: {len(self.labels):,} images of {self.num_classes} classes "
-              f"({', '.join(self.class_names[:8])}{' ...' * (self.num_classes > 8)}) in {self.root}, "
-              f"{self.channels}x{self.size}x{self.size}, {how}: {sizes}{ignored}; each file's split in "
-              f"{folder / 'splits.csv'}", flush=True)
+        how = "in memory" if self.in_memory else f"streamed from {self.cache.records} by {workers}"
+        print(
+            f"zoo: data=images: {len(self.labels):,} images of {self.num_classes} classes "
+            f"({', '.join(self.class_names[:8])}{' ...' * (self.num_classes > 8)}) in {self.root}, "
+            f"{self.channels}x{self.size}x{self.size}, {how}: {sizes}{ignored}; each file's split in "
+            f"{folder / 'splits.csv'}",
+            flush=True,
+        )
         if self.skipped:
-            print(f"zoo: data.skip_bad_files=true: skipped {len(self.skipped)} unreadable image files "
-                  f"({', '.join(name for name, _ in self.skipped[:5])}{' ...' * (len(self.skipped) > 5)}); "
-                  f"listed in {folder / 'splits.csv'}", flush=True)
+            print(
+                f"zoo: data.skip_bad_files=true: skipped {len(self.skipped)} unreadable image files "
+                f"({', '.join(name for name, _ in self.skipped[:5])}{' ...' * (len(self.skipped) > 5)}); "
+                f"listed in {folder / 'splits.csv'}",
+                flush=True,
+            )
 
 
 class FirstSamples(Mapping):
@@ -380,29 +328,3 @@ class FirstSamples(Mapping):
 
     def __len__(self):
         return len(SPLIT_FOLDERS)
-
-
-def check_settings(path, channels, size, val_fraction, test_fraction, in_memory, memory_budget_mb, num_workers,
-                   skip_bad_files) -> None:
-    def number(value) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-    if not path:
-        raise ZooError("data=images needs data.path=<folder>: one subfolder of images per class, e.g. "
-                       "data.path=~/pets with pets/cat/*.jpg and pets/dog/*.png")
-    if channels not in (None, 1, 3):
-        raise ZooError(f"data.channels={channels!r} must be 1 (gray), 3 (RGB) or null (3 if any image has colour)")
-    if not (isinstance(size, int) and not isinstance(size, bool) and size >= 4):
-        raise ZooError(f"data.size={size!r} must be an integer of at least 4 (pixels of the square images)")
-    if not (number(test_fraction) and 0 <= test_fraction < 1) or val_fraction + test_fraction >= 1:
-        raise ZooError(f"data.test_fraction={test_fraction!r} must be a number in [0, 1), with data.val_fraction "
-                       f"leaving images to train on")
-    if in_memory not in ("auto", True, False):
-        raise ZooError(f"data.in_memory={in_memory!r} must be auto, true or false")
-    if not (number(memory_budget_mb) and memory_budget_mb > 0):
-        raise ZooError(f"data.memory_budget_mb={memory_budget_mb!r} must be a positive number")
-    if num_workers != "auto" and not (isinstance(num_workers, int) and not isinstance(num_workers, bool)
-                                      and num_workers >= 0):
-        raise ZooError(f"data.num_workers={num_workers!r} must be auto or an integer >= 0")
-    if not isinstance(skip_bad_files, bool):
-        raise ZooError(f"data.skip_bad_files={skip_bad_files!r} must be true or false")

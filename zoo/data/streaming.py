@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from zoo.data.order import EpochPermutation, own_share
+from zoo.data.loaders import EpochPermutation, own_share
 
 
 class RecordFile(Dataset):
@@ -24,8 +24,16 @@ class RecordFile(Dataset):
     with their `targets`. An item is (generator seed or None, number of samples in the whole batch, positions, a tuple
     of ints): the records of those positions, augmented when a seed is given."""
 
-    def __init__(self, path: Path, shape: tuple[int, ...], targets: torch.Tensor, mean: list[float],
-                 std: list[float], augment=None, share: tuple[int, int] = (0, 1)):
+    def __init__(
+        self,
+        path: Path,
+        shape: tuple[int, ...],
+        targets: torch.Tensor,
+        mean: list[float],
+        std: list[float],
+        augment=None,
+        share: tuple[int, int] = (0, 1),
+    ):
         self.path, self.shape, self.targets = str(path), tuple(shape), targets
         self.record = math.prod(shape)
         view = (1, -1) + (1,) * (len(shape) - 1)
@@ -43,7 +51,7 @@ class RecordFile(Dataset):
         buffer = bytearray(len(positions) * self.record)
         for row, position in enumerate(positions):
             chunk = os.pread(self.descriptor, self.record, position * self.record)
-            buffer[row * self.record:(row + 1) * self.record] = chunk
+            buffer[row * self.record : (row + 1) * self.record] = chunk
         return torch.frombuffer(buffer, dtype=torch.uint8).view(len(positions), *self.shape)
 
     def __getitem__(self, item):
@@ -71,7 +79,7 @@ class Batches:
         loader = self.loader
         order = loader.positions()
         for i in range(len(loader)):
-            index = order[i * loader.batch_size:(i + 1) * loader.batch_size]
+            index = order[i * loader.batch_size : (i + 1) * loader.batch_size]
             own = own_share(index, loader.share) if loader.split_batches else index
             seed = loader.batch_seed(i) if loader.shuffle else None
             # A tuple of ints, sent by value: a slice of the epoch's order would send all of it to a worker.
@@ -82,9 +90,19 @@ class StreamedLoader:
     """TensorLoader's batches, read from a RecordFile by `workers` DataLoader processes (none: in this process),
     kept between epochs. Lightning sets the epoch on its `sampler` before each epoch, as on TensorLoader's."""
 
-    def __init__(self, records: RecordFile, positions: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0,
-                 samples_per_epoch: int | None = None, share: tuple[int, int] = (0, 1), split_batches: bool = False,
-                 workers: int = 0, pin_memory: bool = False):
+    def __init__(
+        self,
+        records: RecordFile,
+        positions: torch.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        samples_per_epoch: int | None = None,
+        share: tuple[int, int] = (0, 1),
+        split_batches: bool = False,
+        workers: int = 0,
+        pin_memory: bool = False,
+    ):
         # `positions`: the records of this split, in the file
         self.records, self.split = records, positions
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
@@ -96,9 +114,15 @@ class StreamedLoader:
         # Workers are started fresh ("spawn"), not forked: a forked worker copies, page by page as Python touches
         # them, every object of the process it came from (a large folder's file list among them), so its memory
         # would grow with the data set; a fresh one holds only the RecordFile it is sent.
-        self.loader = DataLoader(records, batch_size=None, sampler=Batches(self), num_workers=workers,
-                                 pin_memory=pin_memory, persistent_workers=workers > 0,
-                                 multiprocessing_context="spawn" if workers else None)
+        self.loader = DataLoader(
+            records,
+            batch_size=None,
+            sampler=Batches(self),
+            num_workers=workers,
+            pin_memory=pin_memory,
+            persistent_workers=workers > 0,
+            multiprocessing_context="spawn" if workers else None,
+        )
 
     def __len__(self) -> int:
         rounding = math.floor if self.drop_last else math.ceil

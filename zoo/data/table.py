@@ -4,7 +4,7 @@ Read with pandas (pyarrow for Parquet; the tables extra). Every column but the t
 feature: numeric columns are numbers, and columns of text or booleans, and numeric ones listed in
 `data.categorical`, are categories. Rows whose target is missing are left out (and counted).
 
-The target decides the task (`data.task=auto`): text or booleans, or whole numbers with at most MAX_CLASSES distinct
+The target decides the task (`data.task=auto`): text or booleans, or whole numbers with at most table_files.MAX_CLASSES distinct
 values, are classes (classification; the class names are the values); other numbers are regression, where the model
 learns the target standardized by the training split's mean and std and is scored in the target's own units.
 `data.task=classification|regression` overrides the guess.
@@ -15,151 +15,78 @@ The encoding (zoo.data.table_encoding) is fitted on the rows trained on, before 
 knows each categorical column's number of codes.
 """
 
-import csv
 from pathlib import Path
 
 import torch
 
-from zoo.data.base import InMemoryDataModule, split_off, stratified_subset
+from zoo.data.base import InMemoryDataModule
+from zoo.data.splits import split_off, stratified_subset
 from zoo.data.table_encoding import TableEncoding, category_text
+from zoo.data.table_files import column_kinds, guess_task, read_table
 from zoo.errors import ZooError
-
-MAX_CLASSES = 20  # a numeric target of whole numbers with at most this many values is classes, not a quantity
-SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-def require_tables_extra() -> None:
-    import importlib.util
-
-    missing = [module for module in ("pandas", "pyarrow") if importlib.util.find_spec(module) is None]
-    if missing:
-        raise ZooError(f"data=table needs {', '.join(missing)}, which is not installed: install zoo's tables extra, "
-                       f'pip install "zoo[tables]" (in a checkout: pip install -e ".[tables]")')
-
-
-def read_table(path: str | Path, key: str = "data.path"):
-    """The file as a pandas DataFrame, or one line saying what is wrong with it."""
-    require_tables_extra()
-    import pandas as pd
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ZooError(f"{key}={path} " + ("is not a file" if file.exists() else "does not exist")
-                       + "; give a .csv or .parquet file")
-    kind = SUFFIXES.get(file.suffix.lower())
-    if kind is None:
-        raise ZooError(f"{key}={path}: zoo reads tables from .csv (.tsv) and .parquet files, not "
-                       f"{file.suffix or 'a file without a suffix'}")
-    if kind == "parquet":
-        try:
-            return pd.read_parquet(file)
-        except Exception as error:  # pyarrow raises ArrowInvalid, OSError... depending on the damage
-            raise ZooError(f"{key}={path} is not a readable Parquet file: {' '.join(str(error).split())[:150]}") from None
-    separator = "\t" if file.suffix.lower() == ".tsv" else ","
-    check_rows(file, separator, key)
-    try:
-        return pd.read_csv(file, sep=separator, encoding="utf-8")
-    except pd.errors.EmptyDataError:
-        raise ZooError(f"{key}={path} is empty; give a CSV file with a header row and data rows") from None
-    except (pd.errors.ParserError, ValueError) as error:
-        raise ZooError(f"{key}={path} is not a readable CSV file: {' '.join(str(error).split())[:150]}") from None
-
-
-def check_rows(file: Path, separator: str, key: str) -> None:
-    """Every row must have the header's number of fields (pandas would fill a short row with missing values), and
-    the file must be UTF-8."""
-    try:
-        with open(file, newline="", encoding="utf-8") as handle:
-            rows = csv.reader(handle, delimiter=separator)
-            header = next(rows, None)
-            if header is None:
-                raise ZooError(f"{key}={file} is empty; give a CSV file with a header row and data rows")
-            for number, row in enumerate(rows, start=2):
-                if row and len(row) != len(header):
-                    raise ZooError(f"{key}={file}: line {number} has {len(row)} fields, the header {len(header)}; "
-                                   f"every row needs one value per column (an empty one for a missing value)")
-    except UnicodeDecodeError as error:
-        raise ZooError(f"{key}={file} is not UTF-8 text: byte 0x{error.object[error.start]:02x} cannot be decoded; "
-                       f"save it as UTF-8 (or convert it: iconv -f latin1 -t utf-8)") from None
-    except csv.Error as error:
-        raise ZooError(f"{key}={file} is not a readable CSV file: {error}") from None
-
-
-def column_kinds(frame, target: str, categorical: list[str], drop: list[str]) -> tuple[list[str], list[str]]:
-    """(numeric, categorical) feature columns, in the file's order."""
-    from pandas.api import types
-
-    for key, names in (("data.categorical", categorical), ("data.drop", drop)):
-        absent = [name for name in names if name not in frame.columns]
-        if absent:
-            raise ZooError(f"{key} names {absent[0]!r}, which is not a column; the columns are "
-                           f"{', '.join(map(str, frame.columns))}")
-    numeric, categories = [], []
-    for column in frame.columns:
-        if column == target or column in drop:
-            continue
-        values = frame[column]
-        if values.isna().all():
-            raise ZooError(f"column {column!r} is missing in every row; drop it with data.drop=[{column}]")
-        if column in categorical or types.is_bool_dtype(values) or types.is_object_dtype(values) \
-                or isinstance(values.dtype, types.CategoricalDtype) or types.is_string_dtype(values):
-            categories.append(column)
-        elif types.is_numeric_dtype(values):
-            numeric.append(column)
-        else:
-            raise ZooError(f"column {column!r} holds {values.dtype} values; zoo reads numbers and categories: "
-                           f"convert it, or leave it out with data.drop=[{column}]")
-    if not numeric and not categories:
-        raise ZooError(f"the table has no feature columns besides the target {target!r}")
-    return numeric, categories
-
-
-def guess_task(values) -> str:
-    from pandas.api import types
-
-    if not types.is_numeric_dtype(values) or types.is_bool_dtype(values):
-        return "classification"
-    whole = bool((values == values.round()).all())
-    return "classification" if whole and values.nunique() <= MAX_CLASSES else "regression"
 
 
 class Table(InMemoryDataModule):
     """Rows of `path` for predicting `target` (see the module docstring)."""
 
-    def __init__(self, path: str | None = None, target: str | None = None, task: str = "auto",
-                 categorical: list[str] | None = None, drop: list[str] | None = None, test_fraction: float = 0.2,
-                 token_dim: int = 16, **kwargs):
+    def __init__(
+        self,
+        path: str | None = None,
+        target: str | None = None,
+        task: str = "auto",
+        categorical: list[str] | None = None,
+        drop: list[str] | None = None,
+        test_fraction: float = 0.2,
+        token_dim: int = 16,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not path or not target:
-            raise ZooError("data=table needs data.path=<file.csv or .parquet> and data.target=<the column to "
-                           "predict>, e.g. data.path=houses.csv data.target=price")
+            raise ZooError(
+                "data=table needs data.path=<file.csv or .parquet> and data.target=<the column to "
+                "predict>, e.g. data.path=houses.csv data.target=price"
+            )
         if task not in ("auto", "classification", "regression"):
             raise ZooError(f"data.task={task!r} must be auto, classification or regression")
-        if not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1) \
-                or self.val_fraction + test_fraction >= 1:
-            raise ZooError(f"data.test_fraction={test_fraction!r} must be a number in (0, 1) that leaves, with "
-                           f"data.val_fraction, rows to train on")
+        if (
+            not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1)
+            or self.val_fraction + test_fraction >= 1
+        ):
+            raise ZooError(
+                f"data.test_fraction={test_fraction!r} must be a number in (0, 1) that leaves, with "
+                f"data.val_fraction, rows to train on"
+            )
         if not (isinstance(token_dim, int) and token_dim > 0):
             raise ZooError(f"data.token_dim={token_dim!r} must be a positive integer")
-        self.path, self.target, self.test_fraction, self.token_dim = str(Path(path).expanduser()), target, test_fraction, token_dim
+        self.path, self.target, self.test_fraction, self.token_dim = (
+            str(Path(path).expanduser()),
+            target,
+            test_fraction,
+            token_dim,
+        )
         frame = read_table(self.path)
         if target not in frame.columns:
-            raise ZooError(f"data.target={target!r} is not a column of {self.path}; its columns are "
-                           f"{', '.join(map(str, frame.columns))}")
+            raise ZooError(
+                f"data.target={target!r} is not a column of {self.path}; its columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            )
         self.dropped_rows = int(frame[target].isna().sum())
         frame = frame[frame[target].notna()].reset_index(drop=True)
         values = frame[target]
         if values.nunique() < 2:
-            raise ZooError(f"data.target={target!r} has {'one value' if values.nunique() else 'no values'} in "
-                           f"{self.path}; there is nothing to predict")
+            raise ZooError(
+                f"data.target={target!r} has {'one value' if values.nunique() else 'no values'} in "
+                f"{self.path}; there is nothing to predict"
+            )
         self.task = guess_task(values) if task == "auto" else task
         if self.task == "regression":
             from pandas.api import types
 
             if not types.is_numeric_dtype(values) or types.is_bool_dtype(values):
                 raise ZooError(f"data.task=regression needs a numeric target; {target!r} holds {values.dtype} values")
-        self.numeric_columns, self.categorical_columns = column_kinds(frame, target, list(categorical or []),
-                                                                      list(drop or []))
+        self.numeric_columns, self.categorical_columns = column_kinds(
+            frame, target, list(categorical or []), list(drop or [])
+        )
         if self.task == "classification":
             texts = [category_text(value) for value in values.tolist()]
             numbers = all(text.lstrip("-").isdigit() for text in texts)  # classes 2, 10 in that order, not 10, 2
@@ -172,13 +99,19 @@ class Table(InMemoryDataModule):
         self.positions = self.draw_splits(y)
         self.rows_trained = self.positions["train"]
         if self.train_fraction != 1:
-            part = stratified_subset(y[self.rows_trained], self.train_fraction, self.seed) \
-                if self.task == "classification" else \
-                torch.randperm(len(self.rows_trained), generator=torch.Generator().manual_seed(self.seed))[
-                    :max(1, round(len(self.rows_trained) * self.train_fraction))].sort().values
+            part = (
+                stratified_subset(y[self.rows_trained], self.train_fraction, self.seed)
+                if self.task == "classification"
+                else torch.randperm(len(self.rows_trained), generator=torch.Generator().manual_seed(self.seed))[
+                    : max(1, round(len(self.rows_trained) * self.train_fraction))
+                ]
+                .sort()
+                .values
+            )
             self.rows_trained = self.rows_trained[part]
-        self.encoding = TableEncoding.fit(frame.iloc[self.rows_trained.numpy()], self.numeric_columns,
-                                          self.categorical_columns)
+        self.encoding = TableEncoding.fit(
+            frame.iloc[self.rows_trained.numpy()], self.numeric_columns, self.categorical_columns
+        )
         self.x = torch.from_numpy(self.encoding.encode(frame))
         if self.task == "regression":
             trained = y[self.rows_trained]
@@ -205,23 +138,32 @@ class Table(InMemoryDataModule):
         needed = {"train": 2, "val": 1 if self.val_fraction else 0, "test": 1}
         short = [split for split in sizes if sizes[split] < needed[split]]
         if short:
-            raise ZooError(f"{self.path} has {len(y)} rows with a target: too few for the splits (train "
-                           f"{sizes['train']}, val {sizes['val']}, test {sizes['test']} with data.val_fraction="
-                           f"{self.val_fraction} and data.test_fraction={self.test_fraction}); give more rows")
+            raise ZooError(
+                f"{self.path} has {len(y)} rows with a target: too few for the splits (train "
+                f"{sizes['train']}, val {sizes['val']}, test {sizes['test']} with data.val_fraction="
+                f"{self.val_fraction} and data.test_fraction={self.test_fraction}); give more rows"
+            )
         return {"train": train, "val": val, "test": test}
 
     @property
     def model_inputs(self) -> dict:
         outputs = {"num_classes": self.num_classes} if self.task == "classification" else {"num_outputs": 1}
-        return {"input_shape": tuple(self.input_shape), **outputs,
-                "table": {**self.encoding.schema(), "token_dim": self.token_dim}}
+        return {
+            "input_shape": tuple(self.input_shape),
+            **outputs,
+            "table": {**self.encoding.schema(), "token_dim": self.token_dim},
+        }
 
     def describe(self) -> dict:
         """What a checkpoint keeps: the encoding and the target, with which zoo-predict reads new rows."""
         model_inputs = self.model_inputs
-        return {**super().describe(), "model_inputs": {**model_inputs, "input_shape": list(self.input_shape)},
-                "path": self.path, "encoding": self.encoding.to_dict(),
-                "target": {"name": self.target, "task": self.task, "scale": self.target_scale}}
+        return {
+            **super().describe(),
+            "model_inputs": {**model_inputs, "input_shape": list(self.input_shape)},
+            "path": self.path,
+            "encoding": self.encoding.to_dict(),
+            "target": {"name": self.target, "task": self.task, "scale": self.target_scale},
+        }
 
     def load(self):
         """The encoded rows and targets of the train and test splits."""
@@ -239,14 +181,23 @@ class Table(InMemoryDataModule):
 
     def check_matches(self, saved: dict) -> None:
         if "encoding" in saved and saved["encoding"] != self.encoding.to_dict():
-            raise ZooError(f"{self.path} no longer gives the encoding the model was trained with (its columns, "
-                           f"categories or training rows changed); evaluate on the file it was trained on")
+            raise ZooError(
+                f"{self.path} no longer gives the encoding the model was trained with (its columns, "
+                f"categories or training rows changed); evaluate on the file it was trained on"
+            )
 
     def write_run_files(self, folder) -> None:
         dropped = f"; left out {self.dropped_rows} rows without a target" if self.dropped_rows else ""
-        what = (f"classification into {self.num_classes} classes ({', '.join(self.class_names[:8])}"
-                f"{' ...' * (self.num_classes > 8)})" if self.task == "classification" else "regression")
-        print(f"zoo: data=table: {self.path}, target {self.target!r}: {what}; {len(self.numeric_columns)} numeric "
-              f"and {len(self.categorical_columns)} categorical feature columns; rows: train "
-              f"{len(self.rows_trained):,}, val {len(self.positions['val']):,}, test "
-              f"{len(self.positions['test']):,}{dropped}", flush=True)
+        what = (
+            f"classification into {self.num_classes} classes ({', '.join(self.class_names[:8])}"
+            f"{' ...' * (self.num_classes > 8)})"
+            if self.task == "classification"
+            else "regression"
+        )
+        print(
+            f"zoo: data=table: {self.path}, target {self.target!r}: {what}; {len(self.numeric_columns)} numeric "
+            f"and {len(self.categorical_columns)} categorical feature columns; rows: train "
+            f"{len(self.rows_trained):,}, val {len(self.positions['val']):,}, test "
+            f"{len(self.positions['test']):,}{dropped}",
+            flush=True,
+        )

@@ -75,8 +75,10 @@ class TableEncoding:
     def schema(self) -> dict:
         """What a model needs to know (zoo.models.table): how many leading values are numbers, and how many codes
         each categorical column has."""
-        return {"numeric": len(self.numeric) + len(self.indicators),
-                "categories": [len(values) + 2 for values in self.categories.values()]}
+        return {
+            "numeric": len(self.numeric) + len(self.indicators),
+            "categories": [len(values) + 2 for values in self.categories.values()],
+        }
 
     def names(self) -> list[str]:
         """A name for each encoded value, in order (the saliency of a feature, the baselines' columns)."""
@@ -92,8 +94,15 @@ class TableEncoding:
             parts.append(frame[column].isna().to_numpy().astype(np.float64))
         for column, values in self.categories.items():
             codes = {text: index + 2 for index, text in enumerate(values)}
-            parts.append(np.array([MISSING if text is None else codes.get(text, UNKNOWN)
-                                   for text in map(category_text, frame[column].tolist())], dtype=np.float64))
+            parts.append(
+                np.array(
+                    [
+                        MISSING if text is None else codes.get(text, UNKNOWN)
+                        for text in map(category_text, frame[column].tolist())
+                    ],
+                    dtype=np.float64,
+                )
+            )
         if not parts:
             return np.zeros((len(frame), 0), dtype=np.float32)
         return np.stack(parts, axis=1).astype(np.float32)
@@ -103,5 +112,8 @@ class TableEncoding:
 
     @classmethod
     def from_dict(cls, saved: dict) -> "TableEncoding":
-        return cls({key: list(value) for key, value in saved["numeric"].items()}, list(saved["indicators"]),
-                   {key: list(value) for key, value in saved["categories"].items()})
+        return cls(
+            {key: list(value) for key, value in saved["numeric"].items()},
+            list(saved["indicators"]),
+            {key: list(value) for key, value in saved["categories"].items()},
+        )

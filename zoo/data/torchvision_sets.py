@@ -50,9 +50,11 @@ class TorchvisionDataModule(InMemoryDataModule):
                 return
             except Exception as error:  # torchvision raises RuntimeError, URLError or OSError offline
                 reason = "the download failed: " + " ".join(str(error).split())[:160]
-        raise ZooError(f"data={self.name}: no {', '.join(self.missing_files())} in {self.folder.resolve()}; "
-                       f"{reason}. Run `python scripts/download_data.py {self.name}` on a machine that is "
-                       f"online and copy that folder here, or point paths.data_dir at a copy")
+        raise ZooError(
+            f"data={self.name}: no {', '.join(self.missing_files())} in {self.folder.resolve()}; "
+            f"{reason}. Run `python scripts/download_data.py {self.name}` on a machine that is "
+            f"online and copy that folder here, or point paths.data_dir at a copy"
+        )
 
 
 class _MNISTLike(TorchvisionDataModule):
@@ -79,8 +81,18 @@ class MNIST(_MNISTLike):
 
 class FashionMNIST(_MNISTLike):
     dataset_class = datasets.FashionMNIST
-    class_names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot"]
+    class_names = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ]
 
 
 class CIFAR10(TorchvisionDataModule):

@@ -81,9 +81,13 @@ def moons(rng: np.random.Generator, n: int, noise: float):
 
 
 SHAPES = {"circle": circle, "xor": xor, "gauss": gauss, "spiral": spiral, "moons": moons}
-CLASS_NAMES = {"circle": ["outside", "inside"], "xor": ["opposite signs", "same sign"],
-               "gauss": ["around (-2,-2)", "around (2,2)"], "spiral": ["second arm", "first arm"],
-               "moons": ["upper moon", "lower moon"]}
+CLASS_NAMES = {
+    "circle": ["outside", "inside"],
+    "xor": ["opposite signs", "same sign"],
+    "gauss": ["around (-2,-2)", "around (2,2)"],
+    "spiral": ["second arm", "first arm"],
+    "moons": ["upper moon", "lower moon"],
+}
 
 
 def feature_list(features) -> list[str]:
@@ -91,8 +95,9 @@ def feature_list(features) -> list[str]:
     if isinstance(features, str):  # data.features=xy: one feature, not the letters x and y
         features = [features]
     features = [str(name) for name in (features or [])]
-    choices = ", ".join(name + (f" ({PLAYGROUND_SPELLING[name]})" if name in PLAYGROUND_SPELLING else "")
-                        for name in FEATURES)
+    choices = ", ".join(
+        name + (f" ({PLAYGROUND_SPELLING[name]})" if name in PLAYGROUND_SPELLING else "") for name in FEATURES
+    )
     if not features:
         raise ZooError(f"data.features is empty; choose some of {choices}, e.g. data.features=[x,y,x2,y2]")
     for name in features:
@@ -113,8 +118,16 @@ class Toy(InMemoryDataModule):
     plane = (-6.0, 6.0)
     suited_models = ("linear", "mlp")
 
-    def __init__(self, shape: str = "circle", noise: float = 0.0, samples: int = 500,
-                 features=("x", "y"), test_fraction: float = 0.5, generator_seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        shape: str = "circle",
+        noise: float = 0.0,
+        samples: int = 500,
+        features=("x", "y"),
+        test_fraction: float = 0.5,
+        generator_seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if shape not in SHAPES:
             raise ZooError(f"data.shape={shape!r} is not a shape; choose one of {', '.join(SHAPES)}")

@@ -45,16 +45,18 @@ def build_function(name: str, task: str = "classification") -> Callable[..., nn.
     task = BORROWED.get(task, (task, {}))[0]
     if (task, name) not in _BUILDERS:
         if name in {known for _, known in _BUILDERS}:
-            raise ValueError(f"model={name} has no {task.replace('_', ' ')} version; choose one of "
-                             f"{', '.join(list_models(task))}")
+            raise ValueError(
+                f"model={name} has no {task.replace('_', ' ')} version; choose one of {', '.join(list_models(task))}"
+            )
         raise ValueError(f"model={name} is not a zoo model; choose one of {', '.join(list_models(task))}")
     return _BUILDERS[(task, name)]
 
 
 def settings_of(name: str, task: str = "classification") -> set[str]:
     """The builder's settings: its keyword arguments with defaults (what the data declares has none)."""
-    return {p.name for p in inspect.signature(build_function(name, task)).parameters.values()
-            if p.default is not p.empty}
+    return {
+        p.name for p in inspect.signature(build_function(name, task)).parameters.values() if p.default is not p.empty
+    }
 
 
 def build(name: str, data_inputs: dict, task: str = "classification", **settings) -> nn.Module:
@@ -70,7 +72,9 @@ def build(name: str, data_inputs: dict, task: str = "classification", **settings
     for key in settings:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean model.{close[0]}?" if close else f"its settings are {', '.join(sorted(known)) or 'none'}"
+            hint = (
+                f"did you mean model.{close[0]}?" if close else f"its settings are {', '.join(sorted(known)) or 'none'}"
+            )
             for_task = "" if task == "classification" else f" for {task.replace('_', ' ')}"
             raise ValueError(f"model.{key} is not a setting of model={name}{for_task}; {hint}")
     served, renamed = BORROWED.get(task, (task, {}))

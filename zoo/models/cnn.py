@@ -32,16 +32,36 @@ LAYERS = {  # spatial dims -> (conv, batch norm, max pool, avg pool, adaptive av
 class CNN(nn.Module):
     table_input = "tokens"  # what it reads of a table's rows (zoo.models.table)
 
-    def __init__(self, input_shape, num_classes, dim=32, depth=3, channels=None, kernel=5, stride=1,
-                 norm="batch", pool="max", head="gap", dropout=0.0, activation="relu"):
+    def __init__(
+        self,
+        input_shape,
+        num_classes,
+        dim=32,
+        depth=3,
+        channels=None,
+        kernel=5,
+        stride=1,
+        norm="batch",
+        pool="max",
+        head="gap",
+        dropout=0.0,
+        activation="relu",
+    ):
         super().__init__()
         if len(input_shape) - 1 not in LAYERS:
-            raise ValueError(f"model=cnn takes (channels, length) or (channels, height, width) inputs, "
-                             f"not shape {tuple(input_shape)}")
+            raise ValueError(
+                f"model=cnn takes (channels, length) or (channels, height, width) inputs, "
+                f"not shape {tuple(input_shape)}"
+            )
         channels = list(channels) if channels else [dim * 2**i for i in range(depth)]
         kernels = per_layer_kernels(kernel, channels)
-        require_positive(dim=dim, depth=depth, stride=stride, **{f"kernel[{i}]": k for i, k in enumerate(kernels)},
-                         **{f"channels[{i}]": c for i, c in enumerate(channels)})
+        require_positive(
+            dim=dim,
+            depth=depth,
+            stride=stride,
+            **{f"kernel[{i}]": k for i, k in enumerate(kernels)},
+            **{f"channels[{i}]": c for i, c in enumerate(channels)},
+        )
         require_dropout(dropout)
         require_choice("norm", norm, ["batch", "none"])
         require_choice("pool", pool, ["max", "avg", "none"])
@@ -98,21 +118,37 @@ class CNNLM(nn.Module):
     normalized linear readout at every position. The field, 1 + sum((kernel - 1) * dilation), must cover
     the context: a model that cannot see the whole context wastes what the data offers, so it is refused."""
 
-    def __init__(self, vocab_size, context, dim=128, depth=6, channels=None, kernel=2, norm="layer",
-                 dropout=0.0, activation="relu"):
+    def __init__(
+        self,
+        vocab_size,
+        context,
+        dim=128,
+        depth=6,
+        channels=None,
+        kernel=2,
+        norm="layer",
+        dropout=0.0,
+        activation="relu",
+    ):
         super().__init__()
         explicit = bool(channels)
         channels = list(channels) if channels else [dim] * depth
         kernels = per_layer_kernels(kernel, channels)
-        require_positive(dim=dim, depth=depth, **{f"kernel[{i}]": k for i, k in enumerate(kernels)},
-                         **{f"channels[{i}]": c for i, c in enumerate(channels)})
+        require_positive(
+            dim=dim,
+            depth=depth,
+            **{f"kernel[{i}]": k for i, k in enumerate(kernels)},
+            **{f"channels[{i}]": c for i, c in enumerate(channels)},
+        )
         require_dropout(dropout)
         require_causal_norm(norm)
         field = 1 + sum((k - 1) * 2**i for i, k in enumerate(kernels))
         if field < context:
             layers = f"model.channels={channels}" if explicit else f"model.depth={depth}"
-            raise ValueError(f"{layers} and model.kernel={kernel} see {field} symbols (the receptive field), "
-                             f"fewer than data.context={context}; add layers or widen model.kernel")
+            raise ValueError(
+                f"{layers} and model.kernel={kernel} see {field} symbols (the receptive field), "
+                f"fewer than data.context={context}; add layers or widen model.kernel"
+            )
         self.embed = nn.Embedding(vocab_size, dim)
         layers, width = [], dim
         for i, (out, k) in enumerate(zip(channels, kernels)):

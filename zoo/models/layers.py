@@ -30,8 +30,10 @@ def require_causal_norm(norm: str) -> None:
     """Batch statistics mix the positions of a sequence, so in training position t would see the
     symbols after it: a language model normalizes per position or not at all."""
     if norm == "batch":
-        raise ValueError("model.norm=batch lets a language model see later positions through the batch "
-                         "statistics; use model.norm=layer or none")
+        raise ValueError(
+            "model.norm=batch lets a language model see later positions through the batch "
+            "statistics; use model.norm=layer or none"
+        )
     require_choice("norm", norm, ["layer", "none"])
 
 
@@ -43,6 +45,9 @@ def conv_stem(input_shape, channels: int, stride: int = 1) -> tuple[nn.Module, t
     require_positive(stem=channels, stem_stride=stride)
     spatial = tuple(input_shape[1:])
     conv, norm, kernel = (nn.Conv1d, nn.BatchNorm1d, 5) if len(spatial) == 1 else (nn.Conv2d, nn.BatchNorm2d, 3)
-    stem = nn.Sequential(conv(input_shape[0], channels, kernel, stride=stride, padding=kernel // 2, bias=False),
-                         norm(channels), nn.ReLU())
+    stem = nn.Sequential(
+        conv(input_shape[0], channels, kernel, stride=stride, padding=kernel // 2, bias=False),
+        norm(channels),
+        nn.ReLU(),
+    )
     return stem, (channels, *((size + stride - 1) // stride for size in spatial))

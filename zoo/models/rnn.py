@@ -18,23 +18,42 @@ class RNN(nn.Module):
 
     table_input = "tokens"  # what it reads of a table's rows (zoo.models.table)
 
-    def __init__(self, input_shape, num_classes, cell="gru", dim=64, depth=1, bidirectional=True,
-                 dropout=0.0, pool="flatten", stem=64, stem_stride=2):
+    def __init__(
+        self,
+        input_shape,
+        num_classes,
+        cell="gru",
+        dim=64,
+        depth=1,
+        bidirectional=True,
+        dropout=0.0,
+        pool="flatten",
+        stem=64,
+        stem_stride=2,
+    ):
         super().__init__()
         require_choice("cell", cell, CELLS)
         require_choice("pool", pool, ["last", "mean", "flatten"])
         require_positive(dim=dim, depth=depth)
         require_dropout(dropout)
         if len(input_shape) not in (2, 3):
-            raise ValueError(f"model=rnn takes (channels, length) or (channels, height, width) inputs, "
-                             f"not shape {tuple(input_shape)}")
+            raise ValueError(
+                f"model=rnn takes (channels, length) or (channels, height, width) inputs, "
+                f"not shape {tuple(input_shape)}"
+            )
         self.stem, input_shape = conv_stem(input_shape, stem, stem_stride) if stem else (nn.Identity(), input_shape)
         steps = input_shape[1]
         features = input_shape[0] * (input_shape[2] if len(input_shape) == 3 else 1)
         directions = 2 if bidirectional else 1
         self.pool = pool
-        self.rnn = CELLS[cell](features, dim, num_layers=depth, batch_first=True, bidirectional=bidirectional,
-                               dropout=dropout if depth > 1 else 0.0)
+        self.rnn = CELLS[cell](
+            features,
+            dim,
+            num_layers=depth,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if depth > 1 else 0.0,
+        )
         width = dim * directions * (steps if pool == "flatten" else 1)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
@@ -61,12 +80,13 @@ class RNNLM(nn.Module):
     """Embedded symbols through a unidirectional recurrence, a linear readout at every step (the
     classic char-RNN). A bidirectional recurrence would read the symbols it is asked to predict."""
 
-    def __init__(self, vocab_size, context, cell="gru", dim=256, depth=1, embed=64, dropout=0.2,
-                 bidirectional=False):
+    def __init__(self, vocab_size, context, cell="gru", dim=256, depth=1, embed=64, dropout=0.2, bidirectional=False):
         super().__init__()
         if bidirectional:
-            raise ValueError(f"model.bidirectional={bidirectional!r} would let a language model read the "
-                             f"symbols it predicts; use model.bidirectional=false")
+            raise ValueError(
+                f"model.bidirectional={bidirectional!r} would let a language model read the "
+                f"symbols it predicts; use model.bidirectional=false"
+            )
         require_choice("cell", cell, CELLS)
         require_positive(dim=dim, depth=depth, embed=embed)
         require_dropout(dropout)

@@ -4,9 +4,16 @@ import torch
 from torch import nn
 
 
-def generate(net: nn.Module, prompt: torch.LongTensor, length: int, context: int, temperature: float = 1.0,
-             top_k: int | None = None, generator: torch.Generator | None = None,
-             start: int | None = None) -> torch.LongTensor:
+def generate(
+    net: nn.Module,
+    prompt: torch.LongTensor,
+    length: int,
+    context: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    start: int | None = None,
+) -> torch.LongTensor:
     """`length` symbol ids that continue `prompt` (a 1-D LongTensor of ids, not empty).
 
     The net sees at most the last `context` symbols, the longest sequence it was trained on. The logits
@@ -36,7 +43,7 @@ def generate(net: nn.Module, prompt: torch.LongTensor, length: int, context: int
             for _ in range(length):
                 seen = ids[-context:]
                 if start is not None and (seen == start).any():
-                    seen = seen[int((seen == start).nonzero()[-1]):]
+                    seen = seen[int((seen == start).nonzero()[-1]) :]
                 logits = net(seen.unsqueeze(0))[0, -1]
                 if temperature == 0:
                     following = logits.argmax().unsqueeze(0)
@@ -49,4 +56,4 @@ def generate(net: nn.Module, prompt: torch.LongTensor, length: int, context: int
                 ids = torch.cat([ids, following])
     finally:
         net.train(was_training)
-    return ids[len(prompt):]
+    return ids[len(prompt) :]

@@ -37,12 +37,15 @@ class TableInputs(nn.Module):
         return (token_dim, self.numeric + len(self.categories))
 
     def forward(self, x):
-        values, codes = x[:, :self.numeric], x[:, self.numeric:].long()
+        values, codes = x[:, : self.numeric], x[:, self.numeric :].long()
         if self.form == "vector":
-            return torch.cat([values, *(F.one_hot(codes[:, i], count).to(values.dtype)
-                                        for i, count in enumerate(self.categories))], dim=1)
-        tokens = [values.unsqueeze(-1) * self.weight] + [embedding(codes[:, i]).unsqueeze(1)
-                                                          for i, embedding in enumerate(self.embeddings)]
+            return torch.cat(
+                [values, *(F.one_hot(codes[:, i], count).to(values.dtype) for i, count in enumerate(self.categories))],
+                dim=1,
+            )
+        tokens = [values.unsqueeze(-1) * self.weight] + [
+            embedding(codes[:, i]).unsqueeze(1) for i, embedding in enumerate(self.embeddings)
+        ]
         return (torch.cat(tokens, dim=1) + self.bias).transpose(1, 2)
 
 

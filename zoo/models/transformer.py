@@ -23,8 +23,7 @@ class CausalSelfAttention(nn.MultiheadAttention):
         batch, steps, dim = x.shape
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).split(dim, dim=2)
         q, k, v = (t.view(batch, steps, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                             is_causal=True)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
         return self.out_proj(out.transpose(1, 2).reshape(batch, steps, dim))
 
 
@@ -63,8 +62,19 @@ class Transformer(nn.Module):
 
     table_input = "tokens"  # what it reads of a table's rows (zoo.models.table)
 
-    def __init__(self, input_shape, num_classes, dim=64, depth=2, heads=4, patch=4, mlp_ratio=2.0,
-                 dropout=0.1, pool="mean", stem=32):
+    def __init__(
+        self,
+        input_shape,
+        num_classes,
+        dim=64,
+        depth=2,
+        heads=4,
+        patch=4,
+        mlp_ratio=2.0,
+        dropout=0.1,
+        pool="mean",
+        stem=32,
+    ):
         super().__init__()
         require_positive(dim=dim, depth=depth, heads=heads, patch=patch)
         require_dropout(dropout)
@@ -72,8 +82,10 @@ class Transformer(nn.Module):
         check_blocks(dim, heads, mlp_ratio)
         spatial = tuple(input_shape[1:])
         if len(spatial) not in (1, 2):
-            raise ValueError(f"model=transformer takes (channels, length) or (channels, height, width) inputs, "
-                             f"not shape {tuple(input_shape)}")
+            raise ValueError(
+                f"model=transformer takes (channels, length) or (channels, height, width) inputs, "
+                f"not shape {tuple(input_shape)}"
+            )
         if any(size % patch for size in spatial):
             raise ValueError(f"model.patch={patch} must divide the input size {'x'.join(map(str, spatial))}")
         conv = nn.Conv1d if len(spatial) == 1 else nn.Conv2d
@@ -106,16 +118,17 @@ class TransformerLM(nn.Module):
     The head is not tied to the token embedding: at a character vocabulary the embedding is a small
     share of the weights, so tying would save little and would couple the input and output tables."""
 
-    def __init__(self, vocab_size, context, dim=128, depth=4, heads=4, mlp_ratio=4.0, dropout=0.0,
-                 positions=None):
+    def __init__(self, vocab_size, context, dim=128, depth=4, heads=4, mlp_ratio=4.0, dropout=0.0, positions=None):
         super().__init__()
         positions = context if positions is None else positions
         require_positive(dim=dim, depth=depth, heads=heads, positions=positions)
         require_dropout(dropout)
         check_blocks(dim, heads, mlp_ratio)
         if context > positions:
-            raise ValueError(f"data.context={context} is longer than model.positions={positions}; "
-                             f"set model.positions>={context} or null (the context)")
+            raise ValueError(
+                f"data.context={context} is longer than model.positions={positions}; "
+                f"set model.positions>={context} or null (the context)"
+            )
         self.token_embed = nn.Embedding(vocab_size, dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, positions, dim))
         # GPT-2's scale: small embeddings let the first blocks start near the identity.

@@ -71,8 +71,15 @@ class Task(L.LightningModule, ABC):
     headline: str
     hp_metrics: dict[str, str]
 
-    def __init__(self, net: nn.Module, optimizer=None, scheduler=None, label_smoothing: float = 0.0,
-                 hparams: dict | None = None, views: dict[str, L.Callback | None] | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer=None,
+        scheduler=None,
+        label_smoothing: float = 0.0,
+        hparams: dict | None = None,
+        views: dict[str, L.Callback | None] | None = None,
+    ):
         super().__init__()
         # The task's views and measurements (conf/task/<name>.yaml `views`, built by Hydra); a plain list, not
         # submodules: they are callbacks, not part of the model. `task.views.<name>=null` switches one off.
@@ -128,8 +135,12 @@ class Task(L.LightningModule, ABC):
     def final_metrics(cls) -> list[str]:
         """What metrics.json and the summary show, in order."""
         names = cls.metrics
-        return ([f"train/{name}" for name in names] + [f"val/{name}" for name in names] + [cls.best_metric()]
-                + [f"test/{name}" for name in names])
+        return (
+            [f"train/{name}" for name in names]
+            + [f"val/{name}" for name in names]
+            + [cls.best_metric()]
+            + [f"test/{name}" for name in names]
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -212,4 +223,3 @@ class Task(L.LightningModule, ABC):
         total_steps = int(self.trainer.estimated_stepping_batches)
         scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-

@@ -4,6 +4,7 @@ conf/task/classification.yaml."""
 
 import torch
 import torch.nn.functional as F
+
 from zoo.tasks.base import Fraction, Task, WeightedMean
 
 

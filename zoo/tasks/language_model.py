@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from zoo.data.text import BOUNDARY, IGNORED, Vocabulary
+from zoo.data.vocabulary import BOUNDARY, IGNORED, Vocabulary
 from zoo.errors import ZooError
 from zoo.tasks.base import Task
 
@@ -17,11 +17,23 @@ class LanguageModel(Task):
     metrics = ("loss", "bpc", "ppl")
     monitor, mode = "val/loss", "min"
     headline = "test/bpc"
-    hp_metrics = {"hp/val_loss_best": "val/loss_best", "hp/test_bpc": "test/bpc", "hp/test_loss": "test/loss",
-                  "hp/test_ppl": "test/ppl"}
+    hp_metrics = {
+        "hp/val_loss_best": "val/loss_best",
+        "hp/test_bpc": "test/bpc",
+        "hp/test_loss": "test/loss",
+        "hp/test_ppl": "test/ppl",
+    }
 
-    def __init__(self, net, optimizer=None, scheduler=None, label_smoothing: float = 0.0,
-                 hparams: dict | None = None, sample: dict | None = None, views: dict | None = None):
+    def __init__(
+        self,
+        net,
+        optimizer=None,
+        scheduler=None,
+        label_smoothing: float = 0.0,
+        hparams: dict | None = None,
+        sample: dict | None = None,
+        views: dict | None = None,
+    ):
         super().__init__(net, optimizer, scheduler, label_smoothing, hparams, views)
         self.vocabulary = Vocabulary.from_dict(self.hparams["dataset"]["vocabulary"])
         self.context = int(self.hparams["dataset"]["context"])
@@ -44,8 +56,10 @@ class LanguageModel(Task):
         """The prompt's ids; a character the training text lacks is refused, not read as the unknown symbol."""
         unknown = sorted({character for character in prompt if character not in self.vocabulary.ids})
         if unknown:
-            raise ZooError(f"{key}={prompt!r} holds characters the training text never had: "
-                           f"{''.join(unknown)!r}; use characters of the corpus")
+            raise ZooError(
+                f"{key}={prompt!r} holds characters the training text never had: "
+                f"{''.join(unknown)!r}; use characters of the corpus"
+            )
         if self.vocabulary.lines and not prompt.startswith("\n"):
             prompt = "\n" + prompt  # every line mode sample starts at the boundary
         return self.vocabulary.encode(prompt)
@@ -66,15 +80,24 @@ class LanguageModel(Task):
         getattr(self, f"{stage}_loss").update(loss, weight=(y != IGNORED).sum())
         return loss, logits
 
-    def generate(self, prompt: str, length: int, temperature: float = 1.0, top_k: int | None = None,
-                 seed: int = 0) -> str:
+    def generate(
+        self, prompt: str, length: int, temperature: float = 1.0, top_k: int | None = None, seed: int = 0
+    ) -> str:
         """`length` characters after `prompt`, sampled; the same seed gives the same text."""
         from zoo.models.sampling import generate
 
         generator = torch.Generator(device=self.device).manual_seed(seed)
         prompt_ids = self.encode_prompt(prompt).to(self.device)
-        ids = generate(self.net, prompt_ids, length, self.context, temperature=temperature, top_k=top_k,
-                       generator=generator, start=BOUNDARY if self.vocabulary.lines else None)
+        ids = generate(
+            self.net,
+            prompt_ids,
+            length,
+            self.context,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+            start=BOUNDARY if self.vocabulary.lines else None,
+        )
         return self.vocabulary.decode(ids.cpu())
 
     def callbacks(self):

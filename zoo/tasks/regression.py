@@ -24,8 +24,17 @@ class ErrorSums(Metric):
     def update(self, predicted: torch.Tensor, target: torch.Tensor) -> None:
         predicted, target = predicted.detach().double(), target.double()
         error = predicted - target
-        self.sums.add_(torch.stack([(error**2).sum(), error.abs().sum(), target.sum(), (target**2).sum(),
-                                    torch.tensor(float(len(target)), dtype=torch.float64, device=target.device)]))
+        self.sums.add_(
+            torch.stack(
+                [
+                    (error**2).sum(),
+                    error.abs().sum(),
+                    target.sum(),
+                    (target**2).sum(),
+                    torch.tensor(float(len(target)), dtype=torch.float64, device=target.device),
+                ]
+            )
+        )
 
     def compute(self) -> torch.Tensor:
         return self.sums
@@ -36,11 +45,23 @@ class Regression(Task):
     metrics = ("loss", "rmse", "mae", "r2")
     monitor, mode = "val/rmse", "min"
     headline = "test/rmse"
-    hp_metrics = {"hp/val_rmse_best": "val/rmse_best", "hp/test_rmse": "test/rmse", "hp/test_mae": "test/mae",
-                  "hp/test_r2": "test/r2", "hp/test_loss": "test/loss"}
+    hp_metrics = {
+        "hp/val_rmse_best": "val/rmse_best",
+        "hp/test_rmse": "test/rmse",
+        "hp/test_mae": "test/mae",
+        "hp/test_r2": "test/r2",
+        "hp/test_loss": "test/loss",
+    }
 
-    def __init__(self, net, optimizer=None, scheduler=None, label_smoothing: float = 0.0,
-                 hparams: dict | None = None, views: dict | None = None):
+    def __init__(
+        self,
+        net,
+        optimizer=None,
+        scheduler=None,
+        label_smoothing: float = 0.0,
+        hparams: dict | None = None,
+        views: dict | None = None,
+    ):
         super().__init__(net, optimizer, scheduler, label_smoothing, hparams, views)
         self.target_mean, self.target_std = self.hparams["dataset"]["target"]["scale"]
 
@@ -50,8 +71,11 @@ class Regression(Task):
     def derived(self, values):
         squared, absolute, total, total_squares, count = values["errors"]
         variance = total_squares - total**2 / count  # of the targets, times the count
-        return {"rmse": (squared / count).sqrt().float(), "mae": (absolute / count).float(),
-                "r2": (1 - squared / variance).float() if variance > 0 else torch.tensor(float("nan"))}
+        return {
+            "rmse": (squared / count).sqrt().float(),
+            "mae": (absolute / count).float(),
+            "r2": (1 - squared / variance).float() if variance > 0 else torch.tensor(float("nan")),
+        }
 
     @classmethod
     def example_input(cls, model_inputs):

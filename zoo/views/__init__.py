@@ -34,10 +34,15 @@ def measuring(net: torch.nn.Module, grad: bool = False):
     was_training = net.training
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
-    cast = net.register_forward_pre_hook(lambda module, inputs: tuple(
-        x.to(dtype) if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs))
-    with (torch.random.fork_rng(devices=devices), torch.inference_mode(False), torch.set_grad_enabled(grad),
-          torch.backends.cudnn.flags(enabled=not grad)):
+    cast = net.register_forward_pre_hook(
+        lambda module, inputs: tuple(x.to(dtype) if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs)
+    )
+    with (
+        torch.random.fork_rng(devices=devices),
+        torch.inference_mode(False),
+        torch.set_grad_enabled(grad),
+        torch.backends.cudnn.flags(enabled=not grad),
+    ):
         net.eval()
         try:
             yield net
@@ -70,8 +75,9 @@ def show_input(axes, values: torch.Tensor, datamodule, label: str, reference: to
         if datamodule.pixel_max:
             raw = raw / datamodule.pixel_max
         else:
-            low, high = ((reference.detach().float().cpu() * std + mean).aminmax() if reference is not None
-                         else raw.aminmax())
+            low, high = (
+                (reference.detach().float().cpu() * std + mean).aminmax() if reference is not None else raw.aminmax()
+            )
             raw = (raw - low) / (high - low).clamp_min(1e-8)
         raw = raw.clamp(0, 1)
         picture = raw.permute(1, 2, 0).numpy() if raw.shape[0] == 3 else raw.mean(dim=0).numpy()

@@ -18,6 +18,13 @@ import lightning as L
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
+# zoo-compare's rows of them: the name in `results` -> the row's name.
+CLASSICAL = {
+    "hgb": "gradient boosting (sklearn)",
+    "logistic": "logistic regression (sklearn)",
+    "ridge": "ridge regression (sklearn)",
+}
+
 
 def classical_scores(datamodule) -> dict[str, float]:
     """Fit both classical models on the data module's training split; their test scores by result name."""
@@ -27,25 +34,31 @@ def classical_scores(datamodule) -> dict[str, float]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    (x, y), (x_test, y_test) = ((a.cpu().numpy(), b.cpu().numpy()) for a, b in
-                                (datamodule.splits["train"], datamodule.splits["test"]))
+    (x, y), (x_test, y_test) = (
+        (a.cpu().numpy(), b.cpu().numpy()) for a, b in (datamodule.splits["train"], datamodule.splits["test"])
+    )
     schema = datamodule.encoding.schema()
     numeric = schema["numeric"]
     codes = list(range(numeric, x.shape[1]))
     # HistGradientBoosting takes categories of fewer than 256 codes natively; a wider column stays a number.
     native = [column for column, count in zip(codes, schema["categories"]) if count <= 255]
-    one_hot = ColumnTransformer([("categories", OneHotEncoder(handle_unknown="ignore"), codes)],
-                                remainder="passthrough")
+    one_hot = ColumnTransformer(
+        [("categories", OneHotEncoder(handle_unknown="ignore"), codes)], remainder="passthrough"
+    )
     seed = datamodule.split_seed
     if datamodule.task == "classification":
         boosted = HistGradientBoostingClassifier(categorical_features=native or None, random_state=seed)
         linear = make_pipeline(one_hot, LogisticRegression(max_iter=2000))
         models = {"hgb": boosted, "logistic": linear}
-        return {f"{name}_test_acc": float((model.fit(x, y).predict(x_test) == y_test).mean())
-                for name, model in models.items()}
+        return {
+            f"{name}_test_acc": float((model.fit(x, y).predict(x_test) == y_test).mean())
+            for name, model in models.items()
+        }
     mean, std = datamodule.target_scale
-    models = {"hgb": HistGradientBoostingRegressor(categorical_features=native or None, random_state=seed),
-              "ridge": make_pipeline(one_hot, Ridge())}
+    models = {
+        "hgb": HistGradientBoostingRegressor(categorical_features=native or None, random_state=seed),
+        "ridge": make_pipeline(one_hot, Ridge()),
+    }
     scores = {}
     for name, model in models.items():
         predicted = model.fit(x, y).predict(x_test) * std + mean

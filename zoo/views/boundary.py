@@ -77,8 +77,9 @@ def draw_points(axes, datamodule) -> None:
         points = datamodule.points[split]
         labels = datamodule.splits[split][1].cpu()
         colours = [CLASS_COLOURS[label] for label in labels.tolist()]
-        axes.scatter(points[:, 0], points[:, 1], c=colours, s=12, edgecolors=edge, linewidths=0.6,
-                     label=f"{split} ({edge} edge)")
+        axes.scatter(
+            points[:, 0], points[:, 1], c=colours, s=12, edgecolors=edge, linewidths=0.6, label=f"{split} ({edge} edge)"
+        )
 
 
 def boundary_figure(net: torch.nn.Module, datamodule, resolution: int = 100) -> Figure:
@@ -88,8 +89,15 @@ def boundary_figure(net: torch.nn.Module, datamodule, resolution: int = 100) -> 
     low, high = datamodule.plane
     figure = Figure(figsize=(4.2, 4), dpi=80)
     axes = figure.add_subplot()
-    image = axes.imshow(output.numpy(), extent=(low, high, low, high), origin="lower", cmap=PLAYGROUND,
-                        vmin=0, vmax=1, interpolation="bilinear")
+    image = axes.imshow(
+        output.numpy(),
+        extent=(low, high, low, high),
+        origin="lower",
+        cmap=PLAYGROUND,
+        vmin=0,
+        vmax=1,
+        interpolation="bilinear",
+    )
     if output.min() < 0.5 < output.max():
         axes.contour(output.numpy(), levels=[0.5], extent=(low, high, low, high), colors="black", linewidths=1)
     draw_points(axes, datamodule)
@@ -98,8 +106,9 @@ def boundary_figure(net: torch.nn.Module, datamodule, resolution: int = 100) -> 
     axes.set_xlabel("x")
     axes.set_ylabel("y")
     names = datamodule.class_names
-    axes.set_title(f"P({names[1]}): blue {names[1]}, orange {names[0]}\nwhite edge: train, black edge: test",
-                   fontsize=8)
+    axes.set_title(
+        f"P({names[1]}): blue {names[1]}, orange {names[0]}\nwhite edge: train, black edge: test", fontsize=8
+    )
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     figure.subplots_adjust(left=0.13, right=0.92, bottom=0.12, top=0.92)  # fixed: tight_layout costs half the time
     return figure
@@ -171,8 +180,12 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
     shown = [run for run in runs if TESTED_TAG in run["events"].Tags().get("images", [])]
     if not shown:
         return None
-    shown.sort(key=lambda run: [str(run["hparams"].get(key)) for key in ("data.shape", "data.features", "model")]
-               + [run["hparams"].get("data.noise", 0), run["hparams"].get("seed", 0)])
+    shown.sort(
+        key=lambda run: (
+            [str(run["hparams"].get(key)) for key in ("data.shape", "data.features", "model")]
+            + [run["hparams"].get("data.noise", 0), run["hparams"].get("seed", 0)]
+        )
+    )
     seeds = len({run["hparams"].get("seed") for run in shown}) > 1
     columns = min(4, len(shown))
     rows = math.ceil(len(shown) / columns)

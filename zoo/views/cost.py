@@ -78,8 +78,14 @@ def count_flops(net: torch.nn.Module, example: torch.Tensor) -> dict[str, float]
     return {"flops_forward": forward.get_total_flops() / samples, "flops_train_step": step.get_total_flops() / samples}
 
 
-def latency_ms(net: torch.nn.Module, sample: torch.Tensor, calls: int = 30, warmup: int = 5,
-               forward_context=contextlib.nullcontext, max_seconds: float = 2.0) -> float:
+def latency_ms(
+    net: torch.nn.Module,
+    sample: torch.Tensor,
+    calls: int = 30,
+    warmup: int = 5,
+    forward_context=contextlib.nullcontext,
+    max_seconds: float = 2.0,
+) -> float:
     """Median milliseconds of one forward pass on `sample` (a batch of one) in eval mode, on the network's
     device (waiting for the GPU before and after each call), after `warmup` calls that are not timed.
     `forward_context` is the run's precision (autocast), so a mixed-precision run is timed as it runs.
@@ -111,7 +117,11 @@ class ComputeCost(L.Callback):
     the HPARAMS row as hp/flops_forward, hp/flops_train_step and hp/latency_ms."""
 
     def __init__(self, latency_calls: int = 30, warmup_calls: int = 5, latency_max_seconds: float = 2.0):
-        self.latency_calls, self.warmup_calls, self.latency_max_seconds = latency_calls, warmup_calls, latency_max_seconds
+        self.latency_calls, self.warmup_calls, self.latency_max_seconds = (
+            latency_calls,
+            warmup_calls,
+            latency_max_seconds,
+        )
         self.results: dict[str, float] = {}
 
     @rank_zero_only
@@ -123,19 +133,27 @@ class ComputeCost(L.Callback):
     def on_test_end(self, trainer, pl_module):
         # as the run's inputs reach the network: in half precision where the run trains in it (bf16-true)
         sample = trainer.precision_plugin.convert_input(pl_module.example_input(trainer.datamodule.model_inputs)[:1])
-        self.results["latency_ms"] = latency_ms(pl_module.net, sample, self.latency_calls, self.warmup_calls,
-                                                trainer.precision_plugin.forward_context, self.latency_max_seconds)
+        self.results["latency_ms"] = latency_ms(
+            pl_module.net,
+            sample,
+            self.latency_calls,
+            self.warmup_calls,
+            trainer.precision_plugin.forward_context,
+            self.latency_max_seconds,
+        )
 
 
 def compare_figure(runs: list[dict], out: Path) -> Path | None:
     """cost.png for zoo-compare: each run's headline test score against its forward FLOPs per sample (log
     scale), one point per run labelled by its model, one panel per data set. None where no run counted FLOPs."""
-    from zoo.compare import score_columns, task_of
+    from zoo.grouping import score_columns, task_of
 
-    counted = [run for run in runs if run.get("flops_forward") and run[score_columns(task_of(run["hparams"]))[0]]
-               is not None]
+    counted = [
+        run for run in runs if run.get("flops_forward") and run[score_columns(task_of(run["hparams"]))[0]] is not None
+    ]
     if not counted:
         return None
+
     def panel(run: dict) -> tuple[str, str]:  # one data set may serve two tasks (a table's two targets)
         return str(run["hparams"].get("data")), task_of(run["hparams"]).name
 
@@ -151,8 +169,9 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
         for run in members:
             model = str(run["hparams"].get("model"))
             axes.scatter(run["flops_forward"], run[score], color=colors[model], s=30)
-            axes.annotate(model, (run["flops_forward"], run[score]), textcoords="offset points", xytext=(4, 3),
-                          fontsize=8)
+            axes.annotate(
+                model, (run["flops_forward"], run[score]), textcoords="offset points", xytext=(4, 3), fontsize=8
+            )
         axes.set_xscale("log")
         axes.margins(x=0.12)  # room for the labels of the outermost points
         axes.set_xlabel("forward FLOPs per sample (log scale)")

@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from zoo.compare import keys_within_models, label, order, setting_text
+from zoo.grouping import keys_within_models, label, order, setting_text
 
 # What tells the points of one line apart: the fraction (and so the number of samples) and the repeats.
 POINT_KEYS = {"seed", "data.train_fraction"}
@@ -28,8 +28,11 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
     """data_hunger.png: test accuracy against training samples (log scale), one panel per data set, one line
     per family (and per other setting that differs), the mean over seeds with min to max shaded. Drawn
     where the classification runs vary in `data.train_fraction`; else None."""
-    points = [(run, train_samples(run)) for run in runs
-              if run["hparams"].get("task", "classification") == "classification" and run.get("test_acc") is not None]
+    points = [
+        (run, train_samples(run))
+        for run in runs
+        if run["hparams"].get("task", "classification") == "classification" and run.get("test_acc") is not None
+    ]
     points = [(run, samples) for run, samples in points if samples is not None]
     fractions = {}  # the data sets whose runs vary in data.train_fraction: one panel each
     for run, _ in points:
@@ -52,10 +55,15 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
         for config, accuracies in members:
             sizes = sorted(accuracies)
             seeds = max(len(values) for values in accuracies.values())
-            axes.plot(sizes, [statistics.fmean(accuracies[size]) for size in sizes], marker="o",
-                      label=label(config, keys, seeds))
-            axes.fill_between(sizes, [min(accuracies[size]) for size in sizes],
-                              [max(accuracies[size]) for size in sizes], alpha=0.2)
+            axes.plot(
+                sizes,
+                [statistics.fmean(accuracies[size]) for size in sizes],
+                marker="o",
+                label=label(config, keys, seeds),
+            )
+            axes.fill_between(
+                sizes, [min(accuracies[size]) for size in sizes], [max(accuracies[size]) for size in sizes], alpha=0.2
+            )
         axes.set_xscale("log")
         # the sample counts themselves as ticks: log scale's minor labels would crowd each other
         sizes = sorted({size for _, accuracies in members for size in accuracies})

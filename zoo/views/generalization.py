@@ -26,8 +26,8 @@ def split_accuracy(net: torch.nn.Module, datamodule, split: str, batch_size: int
     correct = 0
     with measuring(net):
         for start in range(0, len(targets), batch_size):
-            logits = net(inputs[start:start + batch_size])
-            correct += int((logits.argmax(dim=1) == targets[start:start + batch_size]).sum())
+            logits = net(inputs[start : start + batch_size])
+            correct += int((logits.argmax(dim=1) == targets[start : start + batch_size]).sum())
     return correct / len(targets)
 
 

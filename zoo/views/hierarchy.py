@@ -39,7 +39,7 @@ def mosaic(tiles: torch.Tensor, columns: int) -> torch.Tensor:
     grid = torch.full((rows * (height + 1) - 1, min(n, columns) * (width + 1) - 1), float("nan"))
     for i, tile in enumerate(tiles):
         top, left = (i // columns) * (height + 1), (i % columns) * (width + 1)
-        grid[top:top + height, left:left + width] = tile
+        grid[top : top + height, left : left + width] = tile
     return grid
 
 
@@ -58,8 +58,14 @@ def filters_figure(net: nn.Module) -> Figure:
         if shown.dim() == 3:  # (out, in, k): each filter's line, a gap between filters
             k = shown.shape[2]
             for column in range(outs):
-                axes.plot(range(column * (k + 2), column * (k + 2) + k), shown[column, row].numpy(),
-                          color=f"C{column % 10}", marker=".", markersize=3, linewidth=1)
+                axes.plot(
+                    range(column * (k + 2), column * (k + 2) + k),
+                    shown[column, row].numpy(),
+                    color=f"C{column % 10}",
+                    marker=".",
+                    markersize=3,
+                    linewidth=1,
+                )
             axes.axhline(0, color="0.7", linewidth=0.5)
             axes.set_ylim(-1.1 * limit, 1.1 * limit)
             axes.set_xticks([column * (k + 2) + (k - 1) / 2 for column in range(outs)], range(outs), fontsize=7)
@@ -82,8 +88,10 @@ def feature_maps(net: nn.Module, example: torch.Tensor) -> list[torch.Tensor]:
     ends = [i - 1 for i, layer in enumerate(layers) if isinstance(layer, CONVS) and i > 0] + [len(layers) - 1]
     maps = []
     # Through the network's own forward pass, so that `measuring` prepares its input as for any call.
-    hooks = [layers[i].register_forward_hook(lambda module, inputs, output: maps.append(output[0].float().cpu()))
-             for i in ends]
+    hooks = [
+        layers[i].register_forward_hook(lambda module, inputs, output: maps.append(output[0].float().cpu()))
+        for i in ends
+    ]
     try:
         with measuring(net):
             net(example)
@@ -98,14 +106,19 @@ def feature_maps_figure(net: nn.Module, datamodule, index: int = 0) -> Figure:
     colour scale per block). A 1-D block is one image, a row per channel, stretched to the input's length
     so that positions line up; a 2-D block is its channels' images side by side, 8 to a row."""
     inputs, targets = datamodule.splits["test"]
-    example = inputs[index:index + 1]
+    example = inputs[index : index + 1]
     maps = feature_maps(net, example)
     shown_input = example[0].float().cpu()
     one_d = shown_input.dim() == 2  # (channels, length)
     figure = Figure(figsize=(7, 1.2 + (1.1 if one_d else 1.5) * len(maps)), dpi=80)
     axes = figure.add_subplot(len(maps) + 1, 1, 1)
-    show_input(axes, shown_input, datamodule, f"test example {index}, class "
-               f"{datamodule.class_names[int(targets[index])]}; at most {MAX_CHANNELS} channels a block")
+    show_input(
+        axes,
+        shown_input,
+        datamodule,
+        f"test example {index}, class "
+        f"{datamodule.class_names[int(targets[index])]}; at most {MAX_CHANNELS} channels a block",
+    )
     if one_d:  # on the feature maps' axis below, which stretch each block to the input's length
         length = shown_input.shape[1]
         axes.set_xlim(-0.5, length - 0.5)
@@ -116,8 +129,13 @@ def feature_maps_figure(net: nn.Module, datamodule, index: int = 0) -> Figure:
         axes = figure.add_subplot(len(maps) + 1, 1, block + 1)
         shown = fmap[:MAX_CHANNELS]
         if one_d:
-            axes.imshow(shown.numpy(), aspect="auto", cmap="viridis", interpolation="nearest",
-                        extent=(-0.5, length - 0.5, len(shown) - 0.5, -0.5))
+            axes.imshow(
+                shown.numpy(),
+                aspect="auto",
+                cmap="viridis",
+                interpolation="nearest",
+                extent=(-0.5, length - 0.5, len(shown) - 0.5, -0.5),
+            )
             if block < len(maps):
                 axes.set_xticks([])
         else:
@@ -139,5 +157,6 @@ class FeatureMaps(EveryFewEpochs):
         if writer is None or conv_features(pl_module.net) is None:
             return
         writer.add_figure("hierarchy/filters", filters_figure(pl_module.net), trainer.global_step)
-        writer.add_figure("hierarchy/feature_maps", feature_maps_figure(pl_module.net, trainer.datamodule),
-                          trainer.global_step)
+        writer.add_figure(
+            "hierarchy/feature_maps", feature_maps_figure(pl_module.net, trainer.datamodule), trainer.global_step
+        )

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_only
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
 from zoo.errors import ZooError
@@ -28,7 +28,7 @@ from zoo.views import measuring, show_input
 
 def batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int):
     for start in range(0, len(targets), batch_size):
-        yield inputs[start:start + batch_size], targets[start:start + batch_size]
+        yield inputs[start : start + batch_size], targets[start : start + batch_size]
 
 
 def accuracy(correct: torch.Tensor, total: int) -> list[float]:
@@ -42,8 +42,14 @@ def count_correct(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
         return (net(inputs).argmax(dim=1) == targets).sum()
 
 
-def accuracy_under_noise(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, sizes: list[float],
-                         batch_size: int = 1024, seed: int = 0) -> list[float]:
+def accuracy_under_noise(
+    net: torch.nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    sizes: list[float],
+    batch_size: int = 1024,
+    seed: int = 0,
+) -> list[float]:
     """The accuracy on `inputs` plus Gaussian noise of each standard deviation in `sizes` (model input
     units). One seeded draw of noise serves every size, so the curve changes only with the size and the
     same run gives the same curve."""
@@ -66,8 +72,9 @@ def fgsm_directions(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.T
     return gradient.sign()
 
 
-def fgsm_accuracy(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, epsilons: list[float],
-                  batch_size: int = 1024) -> list[float]:
+def fgsm_accuracy(
+    net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, epsilons: list[float], batch_size: int = 1024
+) -> list[float]:
     """The accuracy on FGSM's x + eps * sign(grad_x loss) for each eps in `epsilons` (model input units),
     one gradient per batch for every eps; eps 0 gives the clean accuracy."""
     with measuring(net, grad=True):
@@ -79,8 +86,13 @@ def fgsm_accuracy(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
     return accuracy(correct, len(targets))
 
 
-def robustness_figure(noise_sizes: list[float], noise_acc: list[float], epsilons: list[float],
-                      fgsm_acc: list[float], chance: float | None = None) -> Figure:
+def robustness_figure(
+    noise_sizes: list[float],
+    noise_acc: list[float],
+    epsilons: list[float],
+    fgsm_acc: list[float],
+    chance: float | None = None,
+) -> Figure:
     """Both accuracy curves against the size, in standard deviations of the data."""
     figure = Figure(figsize=(5.5, 4), dpi=80)
     axes = figure.add_subplot()
@@ -114,8 +126,10 @@ def adversarial_figure(net: torch.nn.Module, datamodule, epsilon: float, count: 
     images = inputs.dim() == 4
     figure = Figure(figsize=(7, 2.2 * len(chosen) + 0.4), dpi=80)
     for row, index in enumerate(chosen):
-        pair = [(inputs[index], f"clean: predicted {names[before[index]]} (true {names[targets[index]]})"),
-                (perturbed[index], f"eps {epsilon:g}: predicted {names[after[index]]}")]
+        pair = [
+            (inputs[index], f"clean: predicted {names[before[index]]} (true {names[targets[index]]})"),
+            (perturbed[index], f"eps {epsilon:g}: predicted {names[after[index]]}"),
+        ]
         first = None
         for column, (values, label) in enumerate(pair):
             axes = figure.add_subplot(len(chosen), 2, 2 * row + column + 1, sharey=None if images else first)
@@ -136,16 +150,26 @@ class Robustness(L.Callback):
     `fgsm` (standard deviations of the data), as curves and a figure; a few adversarial examples at
     `reference_fgsm`; `noise_acc_<reference_noise>` and `fgsm_acc_<reference_fgsm>` in `results`."""
 
-    def __init__(self, noise: list[float] = (0.0, 0.1, 0.25, 0.5, 1.0),
-                 fgsm: list[float] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2),
-                 reference_noise: float = 0.5, reference_fgsm: float = 0.1, examples: int = 4, seed: int = 0):
+    def __init__(
+        self,
+        noise: list[float] = (0.0, 0.1, 0.25, 0.5, 1.0),
+        fgsm: list[float] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2),
+        reference_noise: float = 0.5,
+        reference_fgsm: float = 0.1,
+        examples: int = 4,
+        seed: int = 0,
+    ):
         for key, sizes, reference in (("noise", noise, reference_noise), ("fgsm", fgsm, reference_fgsm)):
             if not sizes or any(size < 0 for size in sizes) or len({step_of(s) for s in sizes}) < len(sizes):
-                raise ZooError(f"task.views.robustness.{key}={list(sizes)}: give a list of sizes >= 0 that differ "
-                               f"by at least 0.01, e.g. [0,0.1,0.5]")
+                raise ZooError(
+                    f"task.views.robustness.{key}={list(sizes)}: give a list of sizes >= 0 that differ "
+                    f"by at least 0.01, e.g. [0,0.1,0.5]"
+                )
             if reference not in sizes:
-                raise ZooError(f"task.views.robustness.reference_{key}={reference} is not one of "
-                               f"task.views.robustness.{key}={list(sizes)}; choose one of them")
+                raise ZooError(
+                    f"task.views.robustness.reference_{key}={reference} is not one of "
+                    f"task.views.robustness.{key}={list(sizes)}; choose one of them"
+                )
         self.noise, self.fgsm = [float(s) for s in noise], [float(s) for s in fgsm]
         self.reference_noise, self.reference_fgsm = reference_noise, reference_fgsm
         self.examples, self.seed = examples, seed
@@ -171,8 +195,10 @@ class Robustness(L.Callback):
                 if self.examples:
                     figure = adversarial_figure(net, datamodule, self.reference_fgsm, self.examples)
                     writer.add_figure("robust/adversarial_examples", figure, trainer.global_step)
-        self.results = {f"noise_acc_{self.reference_noise:g}": noise_acc[self.noise.index(self.reference_noise)],
-                        f"fgsm_acc_{self.reference_fgsm:g}": fgsm_acc[self.fgsm.index(self.reference_fgsm)]}
+        self.results = {
+            f"noise_acc_{self.reference_noise:g}": noise_acc[self.noise.index(self.reference_noise)],
+            f"fgsm_acc_{self.reference_fgsm:g}": fgsm_acc[self.fgsm.index(self.reference_fgsm)],
+        }
 
 
 def curve(run: dict, tag: str) -> dict[float, float]:
@@ -187,7 +213,7 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
     """zoo-compare: accuracy against FGSM's eps and against the noise's size, one line per group of runs
     (a family, or whatever else tells the groups apart), mean over seeds; one row of panels per data set.
     Writes robustness.png, or nothing when no run measured robustness."""
-    from zoo.compare import group_runs, keys_within_models, label, order, setting_text
+    from zoo.grouping import group_runs, keys_within_models, label, order, setting_text
 
     measured = [run for run in runs if curve(run, "robust/fgsm_acc")]
     if not measured:

@@ -20,8 +20,13 @@ from zoo.tensorboard_extras import tensorboard_writer
 from zoo.views import measuring
 
 
-def integrated_gradients(net: torch.nn.Module, inputs: torch.Tensor, classes: torch.Tensor,
-                         baseline: torch.Tensor | None = None, steps: int = 32) -> torch.Tensor:
+def integrated_gradients(
+    net: torch.nn.Module,
+    inputs: torch.Tensor,
+    classes: torch.Tensor,
+    baseline: torch.Tensor | None = None,
+    steps: int = 32,
+) -> torch.Tensor:
     """Attributions of each input value to the logit of `classes` (one per sample), shaped like `inputs`:
     (x - baseline) times the mean gradient at `steps` points along the path (midpoints of equal pieces)."""
     baseline = torch.zeros_like(inputs) if baseline is None else baseline.expand_as(inputs)
@@ -50,14 +55,16 @@ def show_attribution(figure: Figure, cell, values: torch.Tensor, attribution: to
     colours = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}
     if values.dim() == 1:
         axes = figure.add_subplot(cell)
-        axes.bar(range(len(values)), attribution.numpy(), color=["tab:red" if a > 0 else "tab:blue" for a in attribution])
+        axes.bar(
+            range(len(values)), attribution.numpy(), color=["tab:red" if a > 0 else "tab:blue" for a in attribution]
+        )
         axes.set_xlabel("feature")
         axes.set_ylabel("attribution")
     elif values.dim() == 2:
         axes = figure.add_subplot(cell)
         signal, weight = values.mean(dim=0).numpy(), attribution.sum(dim=0).numpy()
         points = torch.stack([torch.arange(len(signal)), torch.from_numpy(signal)], dim=1).numpy()
-        line = LineCollection([points[i:i + 2] for i in range(len(points) - 1)], linewidth=2.5, cmap="RdBu_r")
+        line = LineCollection([points[i : i + 2] for i in range(len(points) - 1)], linewidth=2.5, cmap="RdBu_r")
         line.set_array((weight[:-1] + weight[1:]) / 2)
         line.set_clim(-limit, limit)
         axes.plot(signal, color="lightgray", linewidth=1)  # where the attribution is near zero
@@ -68,8 +75,7 @@ def show_attribution(figure: Figure, cell, values: torch.Tensor, attribution: to
         inner = cell.subgridspec(1, 2, wspace=0.05)
         picture = figure.add_subplot(inner[0])
         shown = values.permute(1, 2, 0) if values.shape[0] == 3 else values.mean(dim=0)
-        picture.imshow(((shown - shown.min()) / (shown.max() - shown.min()).clamp_min(1e-8)).numpy(),
-                       cmap="gray")
+        picture.imshow(((shown - shown.min()) / (shown.max() - shown.min()).clamp_min(1e-8)).numpy(), cmap="gray")
         axes = figure.add_subplot(inner[1])
         axes.imshow(attribution.sum(dim=0).numpy(), **colours)
         for each in (picture, axes):
@@ -98,12 +104,17 @@ def saliency_figure(net: torch.nn.Module, datamodule, count: int = 8, steps: int
     figure = Figure(figsize=(3.2 * columns, 2.6 * rows + 0.5), dpi=80)
     grid = figure.add_gridspec(rows, columns)
     for index in range(len(chosen)):
-        title = (f"true {names[targets[index]]}, predicted {names[predicted[index]]}\n"
-                 f"sum {attributions[index].sum().item():.2f}, logit gain {gain[index].item():.2f}")
-        show_attribution(figure, grid[index // columns, index % columns], inputs[index].float().cpu(),
-                         attributions[index], title)
-    figure.suptitle("integrated gradients of the predicted class's logit from the training mean "
-                    "(red: for it, blue: against)", fontsize=10)
+        title = (
+            f"true {names[targets[index]]}, predicted {names[predicted[index]]}\n"
+            f"sum {attributions[index].sum().item():.2f}, logit gain {gain[index].item():.2f}"
+        )
+        show_attribution(
+            figure, grid[index // columns, index % columns], inputs[index].float().cpu(), attributions[index], title
+        )
+    figure.suptitle(
+        "integrated gradients of the predicted class's logit from the training mean (red: for it, blue: against)",
+        fontsize=10,
+    )
     figure.tight_layout()
     return figure
 

@@ -1,0 +1,212 @@
+"""Building a run's objects from its config: the data set, the task it declares, the network the model registry
+builds for the data, the Trainer with zoo's callbacks. Everything is built from zoo's own configs and registry
+through Hydra's instantiate; a setting an object refuses reaches the user as one line."""
+
+import difflib
+import inspect
+import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from zoo import CONFIG_DIR, models
+from zoo.callbacks import CtrlCBetweenBatches, HandBackResults, StopOnNonFiniteLoss, Throughput
+from zoo.checkpoints import AtomicCheckpointIO, DataDescription, RandomState
+from zoo.errors import ZooError
+from zoo.tasks.base import Task
+
+CLASSIFICATION = "zoo.tasks.classification.Classification"  # conf/train.yaml's default task
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's advertising and its warnings that do not apply to zoo out of the terminal."""
+
+    class DropTips(logging.Filter):
+        def filter(self, record):
+            # Its TF32 advice too: zoo's own switch is tf32=true (see conf/train.yaml).
+            return "Tip:" not in record.getMessage() and "set_float32_matmul_precision" not in record.getMessage()
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(DropTips())
+    # Lightning's own use of a deprecated torch API: nothing a zoo user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    # zoo logs its metrics once per epoch; only the learning-rate curve follows log_every_n_steps.
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
+    # A non-finite loss stops the run with zoo's own message (StopOnNonFiniteLoss).
+    warnings.filterwarnings("ignore", message=r"Encountered `nan` values in tensor")
+    # On several processes zoo logs what torchmetrics computed over all of them already.
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('[^']*', ..., sync_dist=True\)`")
+
+
+class QuietLightning(L.Callback):
+    """quiet_lightning() in every process that trains: those ddp_spawn starts begin with Python's defaults."""
+
+    def setup(self, trainer, pl_module, stage):
+        quiet_lightning()
+
+
+def task_class(cfg: DictConfig, data) -> type[Task]:
+    """The run's task, which must be the one its data set declares."""
+    task = hydra.utils.get_class(cfg.task._target_)
+    if task.name != data.task:
+        raise ZooError(
+            f"data={data.name} trains task={data.task}, not task={task.name}; "
+            f"leave task to the data (drop task={task.name})"
+        )
+    return task
+
+
+def take_the_datas_task(cfg: DictConfig, data) -> None:
+    """A data set that learns its task from its content (data=table: classes or a quantity, `data.task=auto`) puts
+    that task's config (conf/task/<task>.yaml) in place of the default, classification. Another task chosen on the
+    command line stays, and must agree (task_class)."""
+    if "task" in cfg.data and data.task != "classification" and cfg.task._target_ == CLASSIFICATION:
+        cfg.task = OmegaConf.load(Path(CONFIG_DIR) / "task" / f"{data.task}.yaml")
+
+
+def build(config: DictConfig, **kwargs):
+    """Hydra's instantiate, for objects that check their own settings (a data set, a task's views): their
+    ZooError, which Hydra would wrap in its multi-line report, reaches the user as its one line."""
+    try:
+        return instantiate(config, **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ZooError):
+            raise error.__cause__ from None
+        raise
+
+
+def build_network(cfg: DictConfig, data) -> torch.nn.Module:
+    """Build the configured model for what the data declares (`data.model_inputs`, for its task), and check
+    that a batch goes through."""
+    task = task_class(cfg, data)
+    settings = OmegaConf.to_container(cfg.model, resolve=True)
+    name = settings.pop("name")
+    where = f"model={name} on data={data.name}"
+    try:
+        net = models.build(name, data.model_inputs, data.task, **settings)
+    except (ValueError, TypeError) as error:
+        suited = data.suited_models or [name]  # what to use instead, where the data says
+        hint = "" if name in suited else f"; data={data.name} suits " + " or ".join(f"model={m}" for m in suited)
+        raise ZooError(f"{where}: {error}{hint}") from None
+    example = task.example_input(data.model_inputs)
+    try:
+        with torch.no_grad():
+            net.eval()(example)
+    except RuntimeError as error:
+        raise ZooError(
+            f"{where}: the model cannot take inputs of shape {tuple(example.shape[1:])}: {str(error).splitlines()[0]}"
+        ) from None
+    return net.train()
+
+
+def compile_network(net: torch.nn.Module) -> None:
+    """trainer.compile=true: torch.compile the network in place. Its state_dict keys stay those of the plain
+    network, so its checkpoints open in zoo-eval and zoo-predict as any other. The compilation happens in the
+    first training step, which zoo.callbacks.Throughput times apart (metrics.json `compile_s`); evaluation in
+    eval mode and the views compile their own variants when they first run."""
+    # TorchInductor builds its kernels with a C++ compiler (on CPUs; Triton's launchers on GPUs): without one the
+    # first step would fail deep inside torch with a page of traceback.
+    compiler = os.environ.get("CXX") or next((name for name in ("g++", "c++", "clang++") if shutil.which(name)), None)
+    if compiler is None or not shutil.which(compiler):
+        raise ZooError(
+            "trainer.compile=true needs a C++ compiler, which torch.compile builds its kernels with, and "
+            "none was found (g++, c++, clang++ or $CXX): install one, or leave trainer.compile=false"
+        )
+    net.compile()
+
+
+def build_trainer(cfg: DictConfig, resume_step: int | None = None, task_callbacks: list[L.Callback] = ()) -> L.Trainer:
+    """The Trainer with the configured callbacks and loggers, the task's own views, and what every zoo
+    run needs: atomic checkpoints, the random state and the data's description inside them, a stop on a
+    non-finite loss, the throughput clock, Ctrl-C between batches, and what hands their results back to
+    the process that called fit (zoo.callbacks)."""
+    # An entry without a target is a preset's tweak of a callback that is switched off (callbacks=none).
+    callbacks = [
+        instantiate(entry)
+        for entry in (cfg.get("callbacks") or {}).values()
+        if entry is not None and "_target_" in entry
+    ]
+    loggers = []
+    for entry in (cfg.get("logger") or {}).values():
+        if entry is None:
+            continue
+        if resume_step is not None and entry._target_.endswith("TensorBoardLogger"):
+            # TensorBoard drops what the killed run logged past the checkpoint: no duplicate steps.
+            loggers.append(instantiate(entry, purge_step=resume_step))
+        else:
+            loggers.append(instantiate(entry))
+    extra = {}
+    if torch.cuda.is_available():
+        # True float32 unless the config asks for TF32 (10-bit mantissa) matmuls and convolutions.
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.get("tf32", False))
+        if cfg.trainer.get("precision") == "bf16-mixed" and not torch.cuda.is_bf16_supported():
+            logging.getLogger(__name__).warning("this GPU has no bf16: training with 16-mixed precision instead")
+            extra["precision"] = "16-mixed"
+    # Without a ModelCheckpoint of the config's, Lightning would add its own under the logger's folder.
+    if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
+        extra["enable_checkpointing"] = False
+    compiled = bool(cfg.trainer.get("compile", False))
+    zoo_callbacks = list(task_callbacks) + [
+        Throughput(first_step_apart=compiled),
+        RandomState(),
+        DataDescription(),
+        StopOnNonFiniteLoss(),
+        HandBackResults(),
+        QuietLightning(),
+        CtrlCBetweenBatches(),
+    ]
+    # trainer.compile is zoo's (compile_network), not a setting of Lightning's Trainer.
+    lightning_settings = OmegaConf.to_container(cfg.trainer, resolve=True)
+    lightning_settings.pop("compile", None)
+    try:
+        return instantiate(
+            lightning_settings,
+            callbacks=callbacks + zoo_callbacks,
+            logger=loggers or False,
+            plugins=[AtomicCheckpointIO()],
+            **extra,
+        )
+    except InstantiationException as error:  # a strategy or device count Lightning refuses: its reason, one line
+        if not isinstance(error.__cause__, (MisconfigurationException, ValueError)):
+            raise
+        raise ZooError(
+            f"Lightning's Trainer refuses these trainer settings: {' '.join(str(error.__cause__).split())}"
+        ) from None
+
+
+def check_trainer_keys(trainer_cfg: DictConfig) -> None:
+    known = set(inspect.signature(L.Trainer.__init__).parameters) - {"self"}
+    for key in trainer_cfg:
+        if key not in ("_target_", "compile") and key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean trainer.{close[0]}?" if close else ""
+            raise ZooError(f"trainer.{key} is not a setting of Lightning's Trainer{hint}")
+
+
+def build_run(cfg: DictConfig):
+    """(data module, network, task) of the run `cfg` describes, the data prepared (generated, found or downloaded
+    now, so a missing data set fails before anything trains) and the task holding the run's hyperparameters."""
+    datamodule = build(cfg.data)
+    take_the_datas_task(cfg, datamodule)
+    net = build_network(cfg, datamodule)
+    if cfg.trainer.get("compile"):
+        compile_network(net)
+    datamodule.prepare_data()
+    hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading
+    hparams["dataset"] = datamodule.describe()
+    task = build(cfg.task, _convert_="all")(
+        net=net,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        hparams=hparams,
+    )
+    return datamodule, net, task

@@ -1,0 +1,120 @@
+"""A user's image folder as files: which images it holds, in which class and split folders, what was left alone,
+and the signature that names its caches; and the checks of data=images' settings. All of it before any image is
+decoded (zoo.data.images decodes them)."""
+
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+
+from zoo.data.image_files import is_image_name
+from zoo.errors import ZooError
+
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def list_folder(root: Path) -> tuple[list[tuple[str, str, str | None]], list[str], list[str]]:
+    """(images as (relative path, class, the split its folder names or None), classes, ignored files). The
+    layout is train/ (val/, test/) of class folders where a train/ folder exists, else class folders."""
+    layout = (root / "train").is_dir()
+    tops = sorted(entry for entry in root.iterdir() if not entry.name.startswith("."))
+    if layout:
+        others = [entry.name for entry in tops if entry.is_dir() and entry.name not in SPLIT_FOLDERS]
+        if others:
+            raise ZooError(
+                f"data.path={root} holds train/ and also {', '.join(others[:3])}/: with a train/ folder, "
+                f"every class folder goes inside train/ (and val/, test/)"
+            )
+        folders = [(root / split, split) for split in SPLIT_FOLDERS if (root / split).is_dir()]
+    else:
+        folders = [(root, None)]
+    images, ignored, classes = [], [], {}
+    for folder, split in folders:
+        for entry in sorted(folder.iterdir()):
+            if entry.is_file():
+                ignored.append(str(entry.relative_to(root)))  # a file beside the class folders
+                continue
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            classes.setdefault(split, set()).add(entry.name)
+            # os.walk's strings, not a Path per file: a folder of 100,000 images is listed in a few MiB.
+            for where, folders_within, names in os.walk(entry):
+                folders_within[:] = sorted(name for name in folders_within if not name.startswith("."))
+                prefix = os.path.relpath(where, root)
+                for name in sorted(names):
+                    relative = os.path.join(prefix, name)
+                    (images.append((relative, entry.name, split)) if is_image_name(name) else ignored.append(relative))
+    names = sorted(classes.get("train" if layout else None, set()))
+    check_classes(root, layout, names, classes, images)
+    return images, names, ignored
+
+
+def check_classes(root: Path, layout: bool, names: list[str], classes: dict, images: list) -> None:
+    where = f"data.path={root}" + ("/train" if layout else "")
+    if not names:
+        raise ZooError(
+            f"{where} holds no class folders: put each class's images in a folder named after the class "
+            f"({root}/cat/1.jpg, {root}/dog/2.png, ...)"
+        )
+    counts = Counter((split, name) for _, name, split in images)
+    empty = [name for split in classes for name in sorted(classes[split]) if not counts[(split, name)]]
+    if not any(counts.values()):
+        raise ZooError(f"{where} holds no images (.png .jpg .jpeg .bmp .webp .gif) in its class folders")
+    if empty:
+        folder = next(
+            f"{split}/{name}" if split else name
+            for split in classes
+            for name in sorted(classes[split])
+            if not counts[(split, name)]
+        )
+        raise ZooError(f"data.path={root}: the class folder {folder} holds no images; add some or remove the folder")
+    if len(names) < 2:
+        raise ZooError(f"{where} holds one class ({names[0]}); a classifier needs at least two class folders")
+    for split in ("val", "test"):
+        unknown = sorted(classes.get(split, set()) - set(names))
+        if unknown:
+            raise ZooError(
+                f"data.path={root}/{split} holds class {unknown[0]}, which train/ lacks; every class "
+                f"must have training images"
+            )
+
+
+def folder_signature(root: Path, images: list) -> str:
+    """What identifies the folder's content for the caches: its path and every image's name, size and time."""
+    digest = hashlib.sha1(str(root.resolve()).encode())
+    for relative, _, _ in images:
+        stat = os.stat(os.path.join(root, relative))
+        digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def check_settings(
+    path, channels, size, val_fraction, test_fraction, in_memory, memory_budget_mb, num_workers, skip_bad_files
+) -> None:
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if not path:
+        raise ZooError(
+            "data=images needs data.path=<folder>: one subfolder of images per class, e.g. "
+            "data.path=~/pets with pets/cat/*.jpg and pets/dog/*.png"
+        )
+    if channels not in (None, 1, 3):
+        raise ZooError(f"data.channels={channels!r} must be 1 (gray), 3 (RGB) or null (3 if any image has colour)")
+    if not (isinstance(size, int) and not isinstance(size, bool) and size >= 4):
+        raise ZooError(f"data.size={size!r} must be an integer of at least 4 (pixels of the square images)")
+    if not (number(test_fraction) and 0 <= test_fraction < 1) or val_fraction + test_fraction >= 1:
+        raise ZooError(
+            f"data.test_fraction={test_fraction!r} must be a number in [0, 1), with data.val_fraction "
+            f"leaving images to train on"
+        )
+    if in_memory not in ("auto", True, False):
+        raise ZooError(f"data.in_memory={in_memory!r} must be auto, true or false")
+    if not (number(memory_budget_mb) and memory_budget_mb > 0):
+        raise ZooError(f"data.memory_budget_mb={memory_budget_mb!r} must be a positive number")
+    if num_workers != "auto" and not (
+        isinstance(num_workers, int) and not isinstance(num_workers, bool) and num_workers >= 0
+    ):
+        raise ZooError(f"data.num_workers={num_workers!r} must be auto or an integer >= 0")
+    if not isinstance(skip_bad_files, bool):
+        raise ZooError(f"data.skip_bad_files={skip_bad_files!r} must be true or false")

@@ -1,0 +1,64 @@
+"""What a run tells: the line it starts with, and at its end the row of TensorBoard's HPARAMS tab and the summary
+table."""
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+
+def precision_used(trainer: L.Trainer, cfg: DictConfig) -> str:
+    """The trainer's precision, marked `+tf32` where float32 matmuls and convolutions ran as TF32."""
+    tf32 = trainer.strategy.root_device.type == "cuda" and bool(cfg.get("tf32", False))
+    return str(trainer.precision) + ("+tf32" if tf32 else "")
+
+
+def measured_in(metrics: dict[str, float]) -> dict[str, float]:
+    """What the run's views measured (zoo/views/: their `results`, handed back as `measured/<name>`), by name."""
+    return {key.removeprefix("measured/"): value for key, value in metrics.items() if key.startswith("measured/")}
+
+
+def processes(trainer: L.Trainer) -> str:
+    """How many processes train, where more than one does."""
+    if trainer.world_size == 1:
+        return ""
+    return f" on {trainer.world_size} processes ({trainer.num_nodes} node{'s' * (trainer.num_nodes > 1)})"
+
+
+def budget(trainer: L.Trainer) -> str:
+    """What the run trains for, in Lightning's terms: epochs, steps, or whichever comes first."""
+    epochs = f"{trainer.max_epochs} epochs" if trainer.max_epochs not in (None, -1) else ""
+    steps = f"{trainer.max_steps} steps" if trainer.max_steps not in (None, -1) else ""
+    return " or ".join(part for part in (epochs, steps) if part) or "ever (stop it with Ctrl-C)"
+
+
+def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict, step: int) -> None:
+    """Write the run's row of TensorBoard's HPARAMS tab. Only a run that finished gets here, so a failed
+    or interrupted run leaves no row that looks finished. Finalizing flushes it to disk at once,
+    also for the last job of a multirun."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(hparams, metrics, step=step)
+            logger.finalize("success")
+
+
+def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> None:
+    table = Table(title=f"{result['model']} on {result['data']}", show_header=False)
+    table.add_row("parameters", f"{result['params']:,}")
+    table.add_row(
+        "training time",
+        f"{result['train_time_s']:.1f} s ({result['samples_per_s']:,.0f} samples/s) "
+        f"on {result['device']}, {result['precision']}",
+    )
+    if result["compile_s"] is not None:
+        table.add_row("compile", f"{result['compile_s']:.1f} s (the first training step)")
+    for key in final_metrics:
+        if result[key] is not None:
+            table.add_row(key, f"{result[key]:.4f}")
+    for key, value in result["measured"].items():
+        table.add_row(key, f"{value:.4g}")
+    table.add_row("written to", str(output_dir))
+    Console().print(table)
