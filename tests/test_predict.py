@@ -13,7 +13,8 @@ from sklearn.datasets import load_digits
 import zoo
 from zoo.data.digits import Digits
 from zoo.data.mnist1d import MNIST1D
-from zoo.predict import Predictor, read_images
+from zoo.predict import read_images
+from zoo.predictor import Predictor
 
 from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 

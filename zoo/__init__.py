@@ -17,7 +17,7 @@ def load(path):
     """The model saved at `path` (a checkpoint, or a run directory for its best checkpoint) as an
     nn.Module in eval mode that takes raw inputs, as the data set stores them, and returns logits;
     `.class_names` names its outputs and `.probabilities(x)` gives each class's probability."""
-    from zoo.predict import load as load_predictor  # here, so `import zoo` stays light
+    from zoo.predictor import load as load_predictor  # here, so `import zoo` stays light
 
     return load_predictor(path)
 

@@ -2,12 +2,16 @@
 and the signature that names its caches; and the checks of data=images' settings. All of it before any image is
 decoded (zoo.data.images decodes them)."""
 
+import csv
 import hashlib
 import os
 from collections import Counter
 from pathlib import Path
 
+import torch
+
 from zoo.data.image_files import is_image_name
+from zoo.data.splits import split_off
 from zoo.errors import ZooError
 
 SPLIT_FOLDERS = ("train", "val", "test")
@@ -118,3 +122,42 @@ def check_settings(
         raise ZooError(f"data.num_workers={num_workers!r} must be auto or an integer >= 0")
     if not isinstance(skip_bad_files, bool):
         raise ZooError(f"data.skip_bad_files={skip_bad_files!r} must be true or false")
+
+
+def write_splits(path: Path, images: list, split_of: dict[str, str], skipped: list[tuple[str, str]]) -> None:
+    """splits.csv: every file of the folder with its class and split (train, val, test; train_unused where
+    data.train_fraction left it out; skipped, with the reason, where it could not be read)."""
+    why = dict(skipped)
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["file", "class", "split", "reason"])
+        for relative, name, _ in images:
+            split = "skipped" if relative in why else split_of.get(relative, "")
+            writer.writerow([relative, name, split, why.get(relative, "")])
+
+
+def assign_splits(
+    labels: torch.Tensor,
+    given: list[str | None],
+    test_fraction: float,
+    val_fraction: float,
+    split_seed: int,
+    root: Path,
+) -> dict[str, torch.Tensor]:
+    """Record positions of each split: the folder's own, and the others drawn from train, stratified."""
+    positions = {
+        split: torch.tensor([i for i, g in enumerate(given) if g == split], dtype=torch.long) for split in SPLIT_FOLDERS
+    }
+    if given[0] is None:
+        positions["train"] = torch.arange(len(given))
+    generator = torch.Generator().manual_seed(split_seed)
+    for split, fraction in (("test", test_fraction), ("val", val_fraction)):
+        if not len(positions[split]) and fraction:
+            train = positions["train"]
+            positions["train"], positions[split] = split_off(train, labels[train], fraction, generator)
+    if not len(positions["test"]):
+        raise ZooError(
+            f"data.path={root}: too few images for a test split with data.test_fraction="
+            f"{test_fraction}; add images or a test/ folder"
+        )
+    return positions

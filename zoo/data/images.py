@@ -14,10 +14,8 @@ when they fit `data.memory_budget_mb` (`data.in_memory=auto`), or streams them f
 (zoo.data.streaming); both serve the same batches. Class names are the folder names, sorted.
 """
 
-import csv
 import math
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -25,14 +23,11 @@ import torch
 from zoo.data.augment import ImageAugmentation
 from zoo.data.base import InMemoryDataModule
 from zoo.data.image_cache import DecodedImages
-from zoo.data.image_folder import SPLIT_FOLDERS, check_settings, list_folder
+from zoo.data.image_folder import assign_splits, check_settings, list_folder, write_splits
 from zoo.data.loaders import evaluation_loader, process_share
-from zoo.data.splits import split_off, stratified_subset
-from zoo.data.streaming import RecordFile, StreamedLoader
+from zoo.data.splits import stratified_subset
+from zoo.data.streaming import FirstSamples, RecordFile, StreamedLoader
 from zoo.errors import ZooError
-
-# In streamed mode the views (zoo/views/), which read whole splits in memory, see at most this many samples of each.
-VIEW_SAMPLES = 10_000
 
 
 class ImageFolder(InMemoryDataModule):
@@ -113,26 +108,6 @@ class ImageFolder(InMemoryDataModule):
             )
         return files, labels, [listed[name][1] for name in files]
 
-    def assign_splits(self, labels: torch.Tensor, given: list[str | None]) -> dict[str, torch.Tensor]:
-        """Record positions of each split: the folder's own, and the others drawn from train, stratified."""
-        positions = {
-            split: torch.tensor([i for i, g in enumerate(given) if g == split], dtype=torch.long)
-            for split in SPLIT_FOLDERS
-        }
-        if given[0] is None:
-            positions["train"] = torch.arange(len(given))
-        generator = torch.Generator().manual_seed(self.split_seed)
-        for split, fraction in (("test", self.test_fraction), ("val", self.val_fraction)):
-            if not len(positions[split]) and fraction:
-                train = positions["train"]
-                positions["train"], positions[split] = split_off(train, labels[train], fraction, generator)
-        if not len(positions["test"]):
-            raise ZooError(
-                f"data.path={self.root}: too few images for a test split with data.test_fraction="
-                f"{self.test_fraction}; add images or a test/ folder"
-            )
-        return positions
-
     def plan(self) -> None:
         """Which records each split holds (`indices`), each file's split and the training part's statistics:
         everything setup() needs but the pixels, known before any trainer exists (write_run_files)."""
@@ -140,7 +115,7 @@ class ImageFolder(InMemoryDataModule):
             return
         self.prepare_data()
         files, labels, given = self.records()
-        positions = self.assign_splits(labels, given)
+        positions = assign_splits(labels, given, self.test_fraction, self.val_fraction, self.split_seed, self.root)
         self.samples_per_epoch = len(positions["train"])
         trained = positions["train"]
         if self.train_fraction != 1:
@@ -172,7 +147,7 @@ class ImageFolder(InMemoryDataModule):
             for split, kept in self.indices.items():
                 self.splits[split] = (((pixels[kept].float() - mean_) / std_).to(device), self.labels[kept].to(device))
         else:
-            self.splits = FirstSamples(self, device)
+            self.splits = FirstSamples(self.record_file(), self.indices, device)
 
     def load(self):
         """The raw pixels (uint8) and classes of the train and test splits (zoo-export checks on the test split)."""
@@ -199,59 +174,37 @@ class ImageFolder(InMemoryDataModule):
             share=share,
         )
 
-    def streamed(
-        self,
-        split: str,
-        shuffle: bool,
-        share,
-        samples_per_epoch=None,
-        split_batches=False,
-        augment=None,
-        batch_size=None,
-    ):
-        records = self.record_file(augment, share)
+    def streamed(self, split: str, batch_size: int, training: bool = False, shuffle: bool = False, augment=None):
+        """A StreamedLoader of `split`: as TensorLoader would serve it from memory. Workers read the training batches
+        only; evaluation reads its batches here, in order, between epochs."""
+        share = process_share(self.trainer, batch_size if training else None)
         pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
-        # Workers for the training batches only: evaluation reads its batches here, in order, between epochs.
         return StreamedLoader(
-            records,
+            self.record_file(augment, share),
             self.indices[split],
-            batch_size or self.eval_batch_size,
+            batch_size,
             shuffle=shuffle,
             seed=self.seed,
-            samples_per_epoch=samples_per_epoch,
+            samples_per_epoch=self.samples_per_epoch if training else None,
             share=share,
-            split_batches=split_batches,
-            workers=self.num_workers if shuffle else 0,
+            split_batches=training,
+            workers=self.num_workers if training else 0,
             pin_memory=pin,
         )
 
     def train_dataloader(self):
         if self.in_memory:
             return super().train_dataloader()
+        # overfit_batches means the same batches every epoch: in order, untransformed.
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
-        return self.streamed(
-            "train",
-            not overfitting,
-            process_share(self.trainer, self.batch_size),
-            samples_per_epoch=self.samples_per_epoch,
-            split_batches=True,
-            augment=None if overfitting else self.augmentation,
-            batch_size=self.batch_size,
-        )
+        augment = None if overfitting else self.augmentation
+        return self.streamed("train", self.batch_size, training=True, shuffle=not overfitting, augment=augment)
 
     def val_dataloader(self):
-        return (
-            evaluation_loader(self, "val")
-            if self.in_memory
-            else self.streamed("val", False, process_share(self.trainer))
-        )
+        return evaluation_loader(self, "val") if self.in_memory else self.streamed("val", self.eval_batch_size)
 
     def test_dataloader(self):
-        return (
-            evaluation_loader(self, "test")
-            if self.in_memory
-            else self.streamed("test", False, process_share(self.trainer))
-        )
+        return evaluation_loader(self, "test") if self.in_memory else self.streamed("test", self.eval_batch_size)
 
     # --- what the run keeps -----------------------------------------------------------------------------------
     def describe(self) -> dict:
@@ -268,19 +221,7 @@ class ImageFolder(InMemoryDataModule):
         """splits.csv: every file of the folder with its class and split (train, val, test; train_unused where
         data.train_fraction left it out; skipped, with the reason, where it could not be read)."""
         self.plan()
-        why = dict(self.skipped)
-        with open(folder / "splits.csv", "w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(["file", "class", "split", "reason"])
-            for relative, name, _ in self.images:
-                writer.writerow(
-                    [
-                        relative,
-                        name,
-                        "skipped" if relative in why else self.split_of.get(relative, ""),
-                        why.get(relative, ""),
-                    ]
-                )
+        write_splits(folder / "splits.csv", self.images, self.split_of, self.skipped)
         sizes = ", ".join(f"{split} {len(kept):,}" for split, kept in self.indices.items())
         ignored = (
             f"; ignored {len(self.ignored)} files that are not images "
@@ -304,27 +245,3 @@ class ImageFolder(InMemoryDataModule):
                 f"listed in {folder / 'splits.csv'}",
                 flush=True,
             )
-
-
-class FirstSamples(Mapping):
-    """`splits` of a streamed run: each split's first VIEW_SAMPLES samples, normalized, read on first use (the
-    views read whole splits in memory)."""
-
-    def __init__(self, data: ImageFolder, device: torch.device):
-        self.data, self.device, self.loaded = data, device, {}
-
-    def __getitem__(self, split):
-        if split not in self.loaded:
-            with torch.inference_mode(False):  # first read inside Lightning's test loop; FGSM needs gradients
-                self.loaded[split] = self.read(split)
-        return self.loaded[split]
-
-    def read(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.data.record_file()[(None, 0, tuple(self.data.indices[split][:VIEW_SAMPLES].tolist()))]
-        return x.to(self.device), y.to(self.device)
-
-    def __iter__(self):
-        return iter(SPLIT_FOLDERS)
-
-    def __len__(self):
-        return len(SPLIT_FOLDERS)

@@ -11,6 +11,7 @@ the same arithmetic on the same pixels, so a run streams exactly what it would h
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -143,3 +144,27 @@ class StreamedLoader:
 
     def __iter__(self):
         return iter(self.loader)
+
+
+class FirstSamples(Mapping):
+    """`splits` of a streamed run: each split's first `limit` samples, normalized, read on first use, where the
+    views (zoo/views/) read whole splits in memory."""
+
+    def __init__(
+        self, records: RecordFile, indices: dict[str, torch.Tensor], device: torch.device, limit: int = 10_000
+    ):
+        self.records, self.indices, self.device, self.limit = records, indices, device, limit
+        self.loaded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __getitem__(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if split not in self.loaded:
+            with torch.inference_mode(False):  # first read inside Lightning's test loop; FGSM needs gradients
+                x, y = self.records[(None, 0, tuple(self.indices[split][: self.limit].tolist()))]
+                self.loaded[split] = (x.to(self.device), y.to(self.device))
+        return self.loaded[split]
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
