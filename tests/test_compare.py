@@ -159,14 +159,17 @@ def test_flat_hparams_have_one_shape_for_every_family(compose_config, model):
     assert flat["model"] == model and "_target_" not in json.dumps(flat)
 
 
-def test_every_model_setting_has_an_hparams_column():
+def test_every_model_setting_has_an_hparams_column_of_its_type():
+    """The columns come from the registry's builders: every setting of conf/model/ has one, numbers as numbers."""
     from zoo import CONFIG_DIR
-    from zoo.hparams import MODEL_KEYS
+    from zoo.hparams import model_keys
 
     for path in (Path(CONFIG_DIR) / "model").glob("*.yaml"):
         settings = yaml.safe_load(path.read_text())
         settings = settings.get("model", settings)  # a file in the global package (model/mlp.yaml) nests them
-        assert set(settings) - {"name"} <= set(MODEL_KEYS), path.name
+        assert set(settings) - {"name"} <= set(model_keys()), path.name
+    assert model_keys()["dim"] is float and model_keys()["positions"] is float and model_keys()["stem"] is float
+    assert model_keys()["kernel"] is str and model_keys()["channels"] is str and model_keys()["bidirectional"] is str
 
 
 def test_run_tensorboard_holds_config_parameters_histograms_and_confusion_matrix(sweep):

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from zoo import CONFIG_DIR
-from zoo.checks import check_overrides
+from zoo.build import build_named
 from zoo.errors import ZooError
 
 from conftest import TINY, read_metrics, run_dirs, train_py
@@ -63,24 +64,39 @@ BAD_OVERRIDES = [
         "`Trainer(devices=0)` value is not a valid input using cpu accelerator.",
     ),
 ]
-# The views' settings (zoo/views/), checked before anything loads; a view switched off is not checked.
+# The views' settings (zoo/views/), checked as the run builds them; a view switched off is not checked.
 BAD_VIEW_SETTINGS = [
     ("task.views.saliency.examples=0", "task.views.saliency.examples=0 must be a positive integer"),
     ("task.views.saliency.steps=0", "task.views.saliency.steps=0 must be a positive integer"),
     ("task.views.robustness.fgsm=[0,a]", "task.views.robustness.fgsm=[0, 'a'] must be a list of numbers >= 0"),
     ("task.views.robustness.examples=-1", "task.views.robustness.examples=-1 must be an integer >= 0"),
-    ("task.views.decision_boundary.every_n_epochs=0", "every_n_epochs=0 must be a positive integer"),
-    ("task.views.decision_boundary.every_n_epochs=null", "every_n_epochs=null must be a positive integer"),
-    ("task.views.feature_maps.every_n_epochs=-2", "every_n_epochs=-2 must be a positive integer"),
+    (
+        "task.views.decision_boundary.every_n_epochs=0",
+        "task.views.decision_boundary.every_n_epochs=0 must be a positive integer",
+    ),
+    (
+        "task.views.decision_boundary.every_n_epochs=null",
+        "task.views.decision_boundary.every_n_epochs=null must be a positive integer",
+    ),
+    ("task.views.feature_maps.every_n_epochs=-2", "task.views.feature_maps.every_n_epochs=-2 must be a positive integer"),
     ("callbacks.compute_cost.latency_calls=0", "callbacks.compute_cost.latency_calls=0 must be a positive integer"),
 ]
 
 
 @pytest.mark.parametrize("override, message", BAD_VIEW_SETTINGS, ids=[o for o, _ in BAD_VIEW_SETTINGS])
-def test_a_views_bad_setting_is_refused_in_one_line(override, message):
-    with pytest.raises(ZooError, match=re.escape(message)):
-        check_overrides([override], CONFIG_DIR)
-    check_overrides([f"{override.rsplit('.', 1)[0]}=null"], CONFIG_DIR)  # a view switched off has nothing to check
+def test_a_views_bad_setting_is_refused_in_one_line(override, message, compose_config):
+    """Each view checks its own settings (zoo/views/) as train() builds it, and the error names its whole key."""
+    group = "callbacks" if override.startswith("callbacks.") else "task.views"
+
+    def built(*overrides):
+        cfg = compose_config(*overrides)
+        return build_named(group, OmegaConf.select(cfg, group))
+
+    with pytest.raises(ZooError, match=f"^{re.escape(message)}") as error:
+        built(override)
+    assert "\n" not in str(error.value)
+    view = override.split("=")[0].rsplit(".", 1)[0].rsplit(".", 1)[1]
+    assert view not in built(f"{override.rsplit('.', 1)[0]}=null")  # a view switched off has nothing to check
 
 
 @pytest.mark.parametrize("overrides, message", BAD_OVERRIDES, ids=[" ".join(o) for o, _ in BAD_OVERRIDES])

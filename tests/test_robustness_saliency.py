@@ -12,7 +12,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from zoo import models
-from zoo.build import build
+from zoo.build import build_named
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
 from zoo.views.robustness import Robustness, accuracy_under_noise, fgsm_accuracy
@@ -84,14 +84,14 @@ def test_integrated_gradients_are_complete(mnist1d):
 
 
 def test_robustness_settings_that_cannot_work_name_the_key(compose_config):
-    with pytest.raises(ZooError, match=r"reference_fgsm=0.3 is not one of task.views.robustness.fgsm"):
+    with pytest.raises(ZooError, match=r"reference_fgsm=0.3 is not one of fgsm=\[0, 0.1\]"):
         Robustness(fgsm=[0, 0.1], reference_fgsm=0.3)
-    with pytest.raises(ZooError, match=r"task.views.robustness.noise=\[0, -1\]"):
-        Robustness(noise=[0, -1], reference_noise=0)
-    # as train() builds the task: the view's one line, not Hydra's multi-line instantiation report
+    with pytest.raises(ZooError, match=r"noise=\[0, 0.001\]: give sizes that differ by at least 0.01"):
+        Robustness(noise=[0, 0.001], reference_noise=0)
+    # as train() builds the task's views: the view's one line under its whole key, not Hydra's multi-line report
     cfg = compose_config("task.views.robustness.noise=[0,-1]", "task.views.robustness.reference_noise=0")
-    with pytest.raises(ZooError, match=r"^task.views.robustness.noise=\[0, -1\]: give a list") as error:
-        build(cfg.task, _convert_="all")
+    with pytest.raises(ZooError, match=r"^task.views.robustness.noise=\[0, -1\] must be a list") as error:
+        build_named("task.views", cfg.task.views)
     assert "\n" not in str(error.value)
 
 

@@ -84,6 +84,21 @@ def build(config: DictConfig, **kwargs):
         raise
 
 
+def build_named(group: str, entries) -> dict:
+    """The entries of a group of named objects (`task.views`, `callbacks`), built one by one: a setting one of them
+    refuses is named by its whole key (`task.views.saliency.steps=0 must be ...`). An entry set to null is off; an
+    entry without a target is a preset's tweak of an object that is switched off (callbacks=none)."""
+    built = {}
+    for name, entry in (entries or {}).items():
+        if entry is None or "_target_" not in entry:
+            continue
+        try:
+            built[name] = build(entry, _convert_="all")
+        except ZooError as error:
+            raise ZooError(f"{group}.{name}.{error}") from None
+    return built
+
+
 def build_network(cfg: DictConfig, data) -> torch.nn.Module:
     """Build the configured model for what the data declares (`data.model_inputs`, for its task), and check
     that a batch goes through."""
@@ -129,12 +144,7 @@ def build_trainer(cfg: DictConfig, resume_step: int | None = None, task_callback
     run needs: atomic checkpoints, the random state and the data's description inside them, a stop on a
     non-finite loss, the throughput clock, Ctrl-C between batches, and what hands their results back to
     the process that called fit (zoo.callbacks)."""
-    # An entry without a target is a preset's tweak of a callback that is switched off (callbacks=none).
-    callbacks = [
-        instantiate(entry)
-        for entry in (cfg.get("callbacks") or {}).values()
-        if entry is not None and "_target_" in entry
-    ]
+    callbacks = list(build_named("callbacks", cfg.get("callbacks")).values())
     loggers = []
     for entry in (cfg.get("logger") or {}).values():
         if entry is None:
@@ -203,7 +213,10 @@ def build_run(cfg: DictConfig):
     datamodule.prepare_data()
     hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading
     hparams["dataset"] = datamodule.describe()
-    task = build(cfg.task, _convert_="all")(
+    views = build_named("task.views", cfg.task.get("views"))
+    task_settings = OmegaConf.to_container(cfg.task, resolve=True)
+    task_settings.pop("views", None)
+    task = build(OmegaConf.create(task_settings), _convert_="all", views=views)(
         net=net,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,

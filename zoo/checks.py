@@ -11,7 +11,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
 
@@ -84,7 +84,6 @@ def check_config(cfg: DictConfig) -> None:
         )
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
     _require(cfg, "trainer.compile", "must be true or false", lambda v: isinstance(v, bool))
-    check_views(cfg)
     import torch
 
     on_cpu = _get(cfg, "trainer.accelerator") == "cpu" or not torch.cuda.is_available()
@@ -98,39 +97,6 @@ def check_config(cfg: DictConfig) -> None:
             "trainer=gpu and trainer=ddp need a CUDA device and none is available; use trainer=cpu or "
             "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)"
         )
-
-
-POSITIVE_INT = ("must be a positive integer", lambda v: is_int(v) and v > 0)
-COUNT = ("must be an integer >= 0", lambda v: is_int(v) and v >= 0)
-SIZES = (
-    "must be a list of numbers >= 0, e.g. [0,0.1,0.5]",
-    lambda v: isinstance(v, (list, ListConfig)) and len(v) > 0 and all(is_number(x) and x >= 0 for x in v),
-)
-# The settings of the views (zoo/views/), checked where the view is on (not null).
-VIEW_SETTINGS = {
-    "callbacks.compute_cost.latency_calls": POSITIVE_INT,
-    "callbacks.compute_cost.warmup_calls": COUNT,
-    "callbacks.compute_cost.latency_max_seconds": ("must be a positive number", lambda v: is_number(v) and v > 0),
-    "task.views.feature_maps.every_n_epochs": POSITIVE_INT,
-    "task.views.decision_boundary.every_n_epochs": POSITIVE_INT,
-    "task.views.decision_boundary.units": COUNT,
-    "task.views.robustness.noise": SIZES,
-    "task.views.robustness.fgsm": SIZES,
-    "task.views.robustness.reference_noise": ("must be a number >= 0", lambda v: is_number(v) and v >= 0),
-    "task.views.robustness.reference_fgsm": ("must be a number >= 0", lambda v: is_number(v) and v >= 0),
-    "task.views.robustness.examples": COUNT,
-    "task.views.robustness.seed": ("must be an integer", is_int),
-    "task.views.saliency.examples": POSITIVE_INT,
-    "task.views.saliency.steps": POSITIVE_INT,
-}
-
-
-def check_views(cfg: DictConfig) -> None:
-    for key, (rule, ok) in VIEW_SETTINGS.items():
-        view, _, setting = key.rpartition(".")
-        node = _get(cfg, view)
-        if node is not None and setting in node:
-            _require_present(cfg, key, rule, ok)
 
 
 # Hydra's plugins behind zoo's sweep presets (the cluster extra, pyproject.toml): group=choice -> (module, package).

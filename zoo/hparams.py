@@ -6,32 +6,31 @@ a neutral value of the key's type (0 for numbers, "-" for text). Keys read like 
 overrides (`model.dim`, `optimizer.lr`), so a column names the override that changes it.
 """
 
+import functools
+import inspect
+import typing
+
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-# Every model setting any family has, with its column type. Lists (`kernel=[5,3,3]`) and booleans are
-# shown as text. tests/test_compare.py checks that every key in conf/model/ is listed here.
-MODEL_KEYS: dict[str, type] = {
-    "dim": float,
-    "depth": float,
-    "dropout": float,
-    "norm": str,
-    "activation": str,
-    "channels": str,
-    "kernel": str,
-    "stride": float,
-    "pool": str,
-    "head": str,
-    "cell": str,
-    "bidirectional": str,
-    "heads": float,
-    "patch": float,
-    "mlp_ratio": float,
-    "embed": float,
-    "positions": float,
-    "stem": float,
-    "stem_stride": float,
-}
+
+@functools.cache
+def model_keys() -> dict[str, type]:
+    """Every model setting any family has (the model registry's builders, for every task), with its column type: a
+    number (int or float, or None) is a float column; text, a flag or a list (`kernel=[5,3,3]`) a text column."""
+    from zoo import models
+
+    keys: dict[str, type] = {}
+    for (_, _), builder in models.builders().items():
+        for parameter in inspect.signature(builder).parameters.values():
+            if parameter.default is parameter.empty:
+                continue  # what the data declares, not a setting
+            kinds = set(typing.get_args(parameter.annotation) or [parameter.annotation]) - {type(None)}
+            numeric = bool(kinds) and kinds <= {int, float}
+            keys[parameter.name] = float if numeric and keys.get(parameter.name, float) is float else str
+    return dict(sorted(keys.items()))
+
+
 NEUTRAL = {float: 0.0, str: "-"}
 
 # What the HPARAMS tab shows for every run, from the run's final metrics; each task adds its own (its
@@ -61,7 +60,7 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 
     optimizer = cfg.optimizer
     scheduler = cfg.get("scheduler") or {}
     flat = {"task": get_class(cfg.task._target_).name, "model": str(model["name"]), "data": str(cfg.data.name)}
-    flat |= {f"model.{key}": as_type(model.get(key), kind) for key, kind in MODEL_KEYS.items()}
+    flat |= {f"model.{key}": as_type(model.get(key), kind) for key, kind in model_keys().items()}
     flat |= {
         "optimizer": _class_name(optimizer.get("_target_")),
         "optimizer.lr": float(optimizer.lr),

@@ -99,10 +99,9 @@ def task_class(name: str) -> type:
 
 
 def view_modules() -> list[ModuleType]:
-    """zoo/views/'s modules, one per view."""
-    import zoo.views
-
-    return [importlib.import_module(f"zoo.views.{info.name}") for info in pkgutil.iter_modules(zoo.views.__path__)]
+    """zoo/views/'s modules, one per view (imported by name, as the classes a config names are)."""
+    package = importlib.import_module("zoo.views")
+    return [importlib.import_module(f"zoo.views.{info.name}") for info in pkgutil.iter_modules(package.__path__)]
 
 
 def comparison_figures() -> list:

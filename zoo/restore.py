@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.build import build_network
 from zoo.checkpoints import load_checkpoint
 from zoo.errors import ZooError
-from zoo.run import checkpoint_to_open
+from zoo.export_folder import is_export_folder
+from zoo.run import Run
 from zoo.tasks.base import Task
 
 
@@ -50,3 +51,15 @@ def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
         if "data_dir" in saved["data"]:
             saved["data"]["data_dir"] = data_dir
     return OmegaConf.create(saved)
+
+
+def checkpoint_to_open(path: Path) -> Path:
+    """The checkpoint a path means: a run folder's (Run.checkpoint), or the file itself."""
+    if not path.is_dir():
+        return path
+    if is_export_folder(path):
+        raise ZooError(
+            f"{path} is a folder zoo-export wrote, not a run: load it with zoo.load or zoo-predict, "
+            f"or give the run's folder or checkpoint"
+        )
+    return Run(path).checkpoint()

@@ -129,20 +129,6 @@ class Run:
         )
 
 
-def checkpoint_to_open(path: Path) -> Path:
-    """The checkpoint a path means: a run folder's (Run.checkpoint), or the file itself."""
-    from zoo.export_folder import is_export_folder
-
-    if not path.is_dir():
-        return path
-    if is_export_folder(path):
-        raise ZooError(
-            f"{path} is a folder zoo-export wrote, not a run: load it with zoo.load or zoo-predict, "
-            f"or give the run's folder or checkpoint"
-        )
-    return Run(path).checkpoint()
-
-
 def continued_run(resume: str) -> Path | None:
     """The run folder that `resume` (a run folder or a checkpoint in its checkpoints/) continues; None for a
     checkpoint kept elsewhere."""

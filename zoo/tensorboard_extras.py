@@ -1,14 +1,12 @@
 """What a run's TensorBoard shows beyond the metric curves: the resolved config, the parameters of
 each layer, each metric's training and validation curves on one chart (CUSTOM SCALARS), weight and bias
 histograms every few epochs; and the tasks' own views, the test split's
-confusion matrix (classification), a text sample after every validation (language models) and the test split's
-predictions against the true values (regression)."""
+confusion matrix (classification) and a text sample after every validation (language models)."""
 
 import lightning as L
 import torch
 import yaml
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
 
@@ -127,36 +125,3 @@ class TextSamples(L.Callback):
             f"step {trainer.global_step}, temperature {self.temperature}:\n\n{shown}",
             trainer.global_step,
         )
-
-
-class PredictedVsTrue(L.Callback):
-    """After testing (regression): every test sample's prediction against its true value, in the target's units,
-    as a scatter in the IMAGES tab (`test/predicted_vs_true`), with the line where they are equal."""
-
-    @rank_zero_only
-    def on_test_end(self, trainer, pl_module):
-        from zoo.views import measuring
-
-        writer = tensorboard_writer(trainer)
-        if writer is None:
-            return
-        inputs, targets = trainer.datamodule.splits["test"]
-        batch = trainer.datamodule.eval_batch_size
-        with measuring(pl_module.net), torch.no_grad(), trainer.precision_plugin.forward_context():
-            predicted = torch.cat(
-                [pl_module.net(inputs[i : i + batch]).squeeze(-1).float() for i in range(0, len(inputs), batch)]
-            )
-        true, predicted = pl_module.in_units(targets.float()).cpu(), pl_module.in_units(predicted).cpu()
-        figure = Figure(figsize=(5, 5))
-        axes = figure.add_subplot()
-        axes.scatter(true.numpy(), predicted.numpy(), s=8, alpha=0.6)
-        low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
-        axes.plot([low, high], [low, high], color="gray", linewidth=1, label="predicted = true")
-        target = pl_module.hparams["dataset"]["target"]["name"]
-        axes.set_xlabel(f"true {target}")
-        axes.set_ylabel(f"predicted {target}")
-        axes.set_title(f"test split, {len(true)} rows")
-        axes.legend(fontsize="small")
-        axes.grid(alpha=0.3)
-        figure.tight_layout()
-        writer.add_figure("test/predicted_vs_true", figure, trainer.global_step)

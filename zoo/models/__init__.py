@@ -33,6 +33,11 @@ def register(name: str, task: str = "classification"):
     return add
 
 
+def builders() -> dict[tuple[str, str], Callable[..., nn.Module]]:
+    """Every registered builder, by (task, name)."""
+    return dict(_BUILDERS)
+
+
 def list_models(task: str = "classification") -> list[str]:
     task = BORROWED.get(task, (task, {}))[0]
     return sorted(name for served, name in _BUILDERS if served == task)

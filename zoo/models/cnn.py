@@ -34,19 +34,19 @@ class CNN(nn.Module):
 
     def __init__(
         self,
-        input_shape,
-        num_classes,
-        dim=32,
-        depth=3,
-        channels=None,
-        kernel=5,
-        stride=1,
-        norm="batch",
-        pool="max",
-        head="gap",
-        dropout=0.0,
-        activation="relu",
-    ):
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        dim: int = 32,
+        depth: int = 3,
+        channels: list[int] | None = None,
+        kernel: int | list[int] = 5,
+        stride: int = 1,
+        norm: str = "batch",
+        pool: str = "max",
+        head: str = "gap",
+        dropout: float = 0.0,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         if len(input_shape) - 1 not in LAYERS:
             raise ValueError(
@@ -120,16 +120,16 @@ class CNNLM(nn.Module):
 
     def __init__(
         self,
-        vocab_size,
-        context,
-        dim=128,
-        depth=6,
-        channels=None,
-        kernel=2,
-        norm="layer",
-        dropout=0.0,
-        activation="relu",
-    ):
+        vocab_size: int,
+        context: int,
+        dim: int = 128,
+        depth: int = 6,
+        channels: list[int] | None = None,
+        kernel: int | list[int] = 2,
+        norm: str = "layer",
+        dropout: float = 0.0,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         explicit = bool(channels)
         channels = list(channels) if channels else [dim] * depth

@@ -12,7 +12,7 @@ from zoo.models import register
 class Linear(nn.Module):
     table_input = "vector"  # what it reads of a table's rows (zoo.models.table)
 
-    def __init__(self, input_shape, num_classes):
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__()
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
 
@@ -25,7 +25,7 @@ class Bigram(nn.Module):
     """The next symbol's logits read from a table row chosen by the current symbol alone: the
     baseline every other language model must beat. `context` is accepted and unused."""
 
-    def __init__(self, vocab_size, context):
+    def __init__(self, vocab_size: int, context: int) -> None:
         super().__init__()
         self.table = nn.Embedding(vocab_size, vocab_size)
         nn.init.zeros_(self.table.weight)  # start from the uniform guess, log2(vocab_size) bits, not from noise

@@ -31,7 +31,16 @@ def hidden_layers(width, dim, depth, dropout, norm, activation) -> list[nn.Modul
 class MLP(nn.Module):
     table_input = "vector"  # what it reads of a table's rows (zoo.models.table)
 
-    def __init__(self, input_shape, num_classes, dim=256, depth=2, dropout=0.1, norm="batch", activation="relu"):
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        dim: int = 256,
+        depth: int = 2,
+        dropout: float = 0.1,
+        norm: str = "batch",
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         layers = hidden_layers(math.prod(input_shape), dim, depth, dropout, norm, activation)
         self.layers = nn.Sequential(nn.Flatten(), *layers, nn.Linear(dim, num_classes))
@@ -47,7 +56,17 @@ class MLPLM(nn.Module):
     its own learned embedding (id `vocab_size`, one row past the vocabulary), so no real symbol stands in
     for "nothing yet". All positions are computed at once by unfolding the padded sequence into windows."""
 
-    def __init__(self, vocab_size, context, embed=16, dim=256, depth=2, dropout=0.2, norm="layer", activation="relu"):
+    def __init__(
+        self,
+        vocab_size: int,
+        context: int,
+        embed: int = 16,
+        dim: int = 256,
+        depth: int = 2,
+        dropout: float = 0.2,
+        norm: str = "layer",
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         require_positive(embed=embed)
         require_causal_norm(norm)

@@ -20,17 +20,17 @@ class RNN(nn.Module):
 
     def __init__(
         self,
-        input_shape,
-        num_classes,
-        cell="gru",
-        dim=64,
-        depth=1,
-        bidirectional=True,
-        dropout=0.0,
-        pool="flatten",
-        stem=64,
-        stem_stride=2,
-    ):
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        cell: str = "gru",
+        dim: int = 64,
+        depth: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        pool: str = "flatten",
+        stem: int = 64,
+        stem_stride: int = 2,
+    ) -> None:
         super().__init__()
         require_choice("cell", cell, CELLS)
         require_choice("pool", pool, ["last", "mean", "flatten"])
@@ -80,7 +80,17 @@ class RNNLM(nn.Module):
     """Embedded symbols through a unidirectional recurrence, a linear readout at every step (the
     classic char-RNN). A bidirectional recurrence would read the symbols it is asked to predict."""
 
-    def __init__(self, vocab_size, context, cell="gru", dim=256, depth=1, embed=64, dropout=0.2, bidirectional=False):
+    def __init__(
+        self,
+        vocab_size: int,
+        context: int,
+        cell: str = "gru",
+        dim: int = 256,
+        depth: int = 1,
+        embed: int = 64,
+        dropout: float = 0.2,
+        bidirectional: bool = False,
+    ) -> None:
         super().__init__()
         if bidirectional:
             raise ValueError(

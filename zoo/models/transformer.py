@@ -64,17 +64,17 @@ class Transformer(nn.Module):
 
     def __init__(
         self,
-        input_shape,
-        num_classes,
-        dim=64,
-        depth=2,
-        heads=4,
-        patch=4,
-        mlp_ratio=2.0,
-        dropout=0.1,
-        pool="mean",
-        stem=32,
-    ):
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        dim: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        patch: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+        pool: str = "mean",
+        stem: int = 32,
+    ) -> None:
         super().__init__()
         require_positive(dim=dim, depth=depth, heads=heads, patch=patch)
         require_dropout(dropout)
@@ -118,7 +118,17 @@ class TransformerLM(nn.Module):
     The head is not tied to the token embedding: at a character vocabulary the embedding is a small
     share of the weights, so tying would save little and would couple the input and output tables."""
 
-    def __init__(self, vocab_size, context, dim=128, depth=4, heads=4, mlp_ratio=4.0, dropout=0.0, positions=None):
+    def __init__(
+        self,
+        vocab_size: int,
+        context: int,
+        dim: int = 128,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        positions: int | None = None,
+    ) -> None:
         super().__init__()
         positions = context if positions is None else positions
         require_positive(dim=dim, depth=depth, heads=heads, positions=positions)

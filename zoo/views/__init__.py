@@ -16,11 +16,42 @@ input drawn as its kind is best seen) and `EveryFewEpochs` (the schedule of a vi
 """
 
 import contextlib
+import numbers
 from abc import ABC, abstractmethod
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
+
+from zoo.errors import ZooError
+
+
+def is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+# The rules of the views' settings: (what the value must be, the test).
+POSITIVE_INT = ("must be a positive integer", lambda v: is_int(v) and v > 0)
+COUNT = ("must be an integer >= 0", lambda v: is_int(v) and v >= 0)
+NUMBER_AT_LEAST_0 = ("must be a number >= 0", lambda v: is_number(v) and v >= 0)
+POSITIVE_NUMBER = ("must be a positive number", lambda v: is_number(v) and v > 0)
+INTEGER = ("must be an integer", is_int)
+SIZES = (
+    "must be a list of numbers >= 0, e.g. [0,0.1,0.5]",
+    lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(is_number(x) and x >= 0 for x in v),
+)
+
+
+def require(**settings: tuple) -> None:
+    """Each setting's (value, rule): one line, `<setting>=<value> <what it must be>`, for the first that breaks
+    its rule. Building the view (zoo.build) puts the setting's config key in front (task.views.saliency.)."""
+    for setting, (value, (rule, ok)) in settings.items():
+        if not ok(value):
+            raise ZooError(f"{setting}={'null' if value is None else repr(value)} {rule}")
 
 
 @contextlib.contextmanager
@@ -92,6 +123,7 @@ class EveryFewEpochs(L.Callback, ABC):
     once per step (the last epoch's drawing and the end's are the same weights). Subclasses implement `draw`."""
 
     def __init__(self, every_n_epochs: int = 10):
+        require(every_n_epochs=(every_n_epochs, POSITIVE_INT))
         self.every_n_epochs = every_n_epochs
         self.drawn_at_step: int | None = None
 

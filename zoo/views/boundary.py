@@ -19,7 +19,7 @@ from matplotlib.image import imread
 
 from zoo.models.layers import ACTIVATIONS
 from zoo.tensorboard_extras import tensorboard_writer
-from zoo.views import EveryFewEpochs, measuring
+from zoo.views import COUNT, EveryFewEpochs, measuring, require
 from zoo.views.hierarchy import mosaic
 
 OUTPUT_TAG, FIRST_LAYER_TAG, TESTED_TAG = "boundary/output", "boundary/first_layer", "boundary/tested"
@@ -144,6 +144,7 @@ class DecisionBoundary(EveryFewEpochs):
 
     def __init__(self, every_n_epochs: int = 10, units: int = 16):
         super().__init__(every_n_epochs)
+        require(units=(units, COUNT))
         self.units = units
 
     @rank_zero_only

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from zoo.views import measuring
+from zoo.views import COUNT, POSITIVE_INT, POSITIVE_NUMBER, measuring, require
 
 
 @contextlib.contextmanager
@@ -117,11 +117,13 @@ class ComputeCost(L.Callback):
     the HPARAMS row as hp/flops_forward, hp/flops_train_step and hp/latency_ms."""
 
     def __init__(self, latency_calls: int = 30, warmup_calls: int = 5, latency_max_seconds: float = 2.0):
-        self.latency_calls, self.warmup_calls, self.latency_max_seconds = (
-            latency_calls,
-            warmup_calls,
-            latency_max_seconds,
+        require(
+            latency_calls=(latency_calls, POSITIVE_INT),
+            warmup_calls=(warmup_calls, COUNT),
+            latency_max_seconds=(latency_max_seconds, POSITIVE_NUMBER),
         )
+        self.latency_calls, self.warmup_calls = latency_calls, warmup_calls
+        self.latency_max_seconds = latency_max_seconds
         self.results: dict[str, float] = {}
 
     @rank_zero_only

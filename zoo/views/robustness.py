@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from zoo.errors import ZooError
 from zoo.tensorboard_extras import tensorboard_writer
-from zoo.views import measuring, show_input
+from zoo.views import COUNT, INTEGER, NUMBER_AT_LEAST_0, SIZES, measuring, require, show_input
 
 
 def batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int):
@@ -159,17 +159,19 @@ class Robustness(L.Callback):
         examples: int = 4,
         seed: int = 0,
     ):
+        require(
+            noise=(noise, SIZES),
+            fgsm=(fgsm, SIZES),
+            reference_noise=(reference_noise, NUMBER_AT_LEAST_0),
+            reference_fgsm=(reference_fgsm, NUMBER_AT_LEAST_0),
+            examples=(examples, COUNT),
+            seed=(seed, INTEGER),
+        )
         for key, sizes, reference in (("noise", noise, reference_noise), ("fgsm", fgsm, reference_fgsm)):
-            if not sizes or any(size < 0 for size in sizes) or len({step_of(s) for s in sizes}) < len(sizes):
-                raise ZooError(
-                    f"task.views.robustness.{key}={list(sizes)}: give a list of sizes >= 0 that differ "
-                    f"by at least 0.01, e.g. [0,0.1,0.5]"
-                )
+            if len({step_of(s) for s in sizes}) < len(sizes):
+                raise ZooError(f"{key}={list(sizes)}: give sizes that differ by at least 0.01, e.g. [0,0.1,0.5]")
             if reference not in sizes:
-                raise ZooError(
-                    f"task.views.robustness.reference_{key}={reference} is not one of "
-                    f"task.views.robustness.{key}={list(sizes)}; choose one of them"
-                )
+                raise ZooError(f"reference_{key}={reference} is not one of {key}={list(sizes)}; choose one of them")
         self.noise, self.fgsm = [float(s) for s in noise], [float(s) for s in fgsm]
         self.reference_noise, self.reference_fgsm = reference_noise, reference_fgsm
         self.examples, self.seed = examples, seed

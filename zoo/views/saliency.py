@@ -17,7 +17,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from zoo.tensorboard_extras import tensorboard_writer
-from zoo.views import measuring
+from zoo.views import POSITIVE_INT, measuring, require
 
 
 def integrated_gradients(
@@ -124,6 +124,7 @@ class Saliency(L.Callback):
     along each path), in IMAGES as `saliency/examples`."""
 
     def __init__(self, examples: int = 8, steps: int = 32):
+        require(examples=(examples, POSITIVE_INT), steps=(steps, POSITIVE_INT))
         self.examples, self.steps = examples, steps
 
     @rank_zero_only
