@@ -80,7 +80,7 @@ def test_two_processes_see_together_the_batch_one_process_sees():
         TensorLoader(x, y, 16, shuffle=True, seed=3, share=(rank, 2), split_batches=True, augment=augment)
         for rank in range(2)
     ]
-    for whole, first, second in zip(one, *parts):
+    for whole, first, second in zip(one, *parts, strict=False):
         assert torch.equal(whole[0], torch.cat([first[0], second[0]]))
         assert torch.equal(whole[1], torch.cat([first[1], second[1]]))
 
@@ -96,10 +96,14 @@ def test_batches_are_transformed_by_seed_epoch_and_batch_and_evaluation_is_not(d
         train.sampler.set_epoch(epoch)
         return datamodule, train
 
-    batches = lambda seed, epoch, augment=True: [x for x, _ in loader(seed, epoch, augment)[1]]
+    def batches(seed, epoch, augment=True):
+        return [x for x, _ in loader(seed, epoch, augment)[1]]
+
     plain, augmented = batches(0, 1, augment=False), batches(0, 1)
-    assert all(a.shape == p.shape and not torch.equal(a, p) for a, p in zip(augmented, plain))
-    assert all(torch.equal(a, b) for a, b in zip(augmented, batches(0, 1)))  # what a resumed run sees again
+    assert all(a.shape == p.shape and not torch.equal(a, p) for a, p in zip(augmented, plain, strict=False))
+    assert all(
+        torch.equal(a, b) for a, b in zip(augmented, batches(0, 1), strict=False)
+    )  # what a resumed run sees again
     assert not torch.equal(augmented[0], batches(0, 2)[0]) and not torch.equal(augmented[0], batches(1, 1)[0])
     datamodule, _ = loader(0, 1)
     assert torch.equal(next(iter(datamodule.test_dataloader()))[0], datamodule.splits["test"][0][:1024])

@@ -316,7 +316,7 @@ def test_an_interrupted_run_leaves_no_finished_row(tmp_path, data_dir):
         assert run.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
     run.send_signal(signal.SIGINT)
-    _, stderr = run.communicate(timeout=60)
+    _, _stderr = run.communicate(timeout=60)
     assert run.returncode != 0
     [events_dir] = {p.parent for p in tmp_path.rglob("events.out.tfevents.*")}
     with pytest.raises(KeyError, match="hparams"):  # no HPARAMS session was written

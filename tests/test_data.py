@@ -113,7 +113,7 @@ def test_mnist_files_in_the_real_format_load(tmp_path, cls, folder):
     write_mnist_files(tmp_path, folder)
     datamodule = cls(name=folder.lower(), data_dir=tmp_path, download=False, val_fraction=0.25)
     datamodule.setup()
-    (x, y), (x_val, _), (x_test, y_test) = (datamodule.splits[s] for s in ("train", "val", "test"))
+    (x, _y), (x_val, _), (x_test, y_test) = (datamodule.splits[s] for s in ("train", "val", "test"))
     assert x.shape[1:] == datamodule.input_shape == (1, 28, 28)
     assert (len(x), len(x_val), len(x_test)) == (48, 16, 32)
     assert torch.equal(y_test, torch.arange(32) % 10)

@@ -3,6 +3,7 @@ trains on a seeded, stratified, nested part of the training split for the same n
 `generalization` view reports the tested network's accuracy on that part and its gap to the test accuracy;
 zoo-compare draws test accuracy against training samples; experiment=data_hunger composes the sweep."""
 
+import itertools
 import json
 
 import pytest
@@ -46,7 +47,7 @@ def test_each_class_keeps_its_share(by_fraction):
 
 def test_smaller_parts_lie_inside_larger_ones(by_fraction):
     parts = [set(by_fraction[fraction].indices["train"].tolist()) for fraction in FRACTIONS]
-    for smaller, larger in zip(parts, parts[1:]):
+    for smaller, larger in itertools.pairwise(parts):
         assert smaller < larger
 
 
@@ -172,7 +173,7 @@ def test_the_gap_is_train_minus_test_accuracy_of_the_tested_weights(runs, data_d
 
 
 def test_zoo_compare_draws_accuracy_against_training_samples(runs, tmp_path):
-    log_dir, found = runs
+    log_dir, _found = runs
     assert compare.main(["--logdir", str(log_dir), "--out", str(tmp_path / "both")]) == 0
     figure = tmp_path / "both" / "data_hunger.png"
     assert figure.stat().st_size > 10_000

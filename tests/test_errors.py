@@ -7,7 +7,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from zoo import CONFIG_DIR
 from zoo.build import build_named
 from zoo.errors import ZooError
 
@@ -78,7 +77,10 @@ BAD_VIEW_SETTINGS = [
         "task.views.decision_boundary.every_n_epochs=null",
         "task.views.decision_boundary.every_n_epochs=null must be a positive integer",
     ),
-    ("task.views.feature_maps.every_n_epochs=-2", "task.views.feature_maps.every_n_epochs=-2 must be a positive integer"),
+    (
+        "task.views.feature_maps.every_n_epochs=-2",
+        "task.views.feature_maps.every_n_epochs=-2 must be a positive integer",
+    ),
     ("callbacks.compute_cost.latency_calls=0", "callbacks.compute_cost.latency_calls=0 must be a positive integer"),
 ]
 

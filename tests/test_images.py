@@ -283,6 +283,6 @@ def test_channels_follow_the_images_unless_given(tmp_path):
     assert data.input_shape == (1, 8, 8) and data.class_names == ["a", "b"]
     data = ImageFolder(name="images", data_dir=str(tmp_path / "data"), path=str(gray), size=8, channels=3)
     assert data.input_shape == (3, 8, 8)
-    with pytest.raises(ZooError, match="data.channels=2 must be 1"):
+    with pytest.raises(ZooError, match=r"data\.channels=2 must be 1"):
         ImageFolder(name="images", data_dir=str(tmp_path / "data"), path=str(gray), channels=2)
     assert json.loads(next((tmp_path / "data" / "images").rglob("colour.json")).read_text()) == {"colour": False}

@@ -137,7 +137,8 @@ def test_every_family_learns_a_repeated_sentence(name):
             "rnn",
             16,
             {"bidirectional": True},
-            "model.bidirectional=True would let a language model read the symbols it predicts; use model.bidirectional=false",
+            "model.bidirectional=True would let a language model read the symbols it predicts; "
+            "use model.bidirectional=false",
         ),
         (
             "mlp",

@@ -207,7 +207,7 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeyp
 
 def test_zoo_train_resumes_a_run_in_its_folder(both_ways):
     _, result = both_ways
-    with pytest.raises(zoo.ZooError, match="optimizer.lr is") as error:
+    with pytest.raises(zoo.ZooError, match=r"optimizer\.lr is") as error:
         zoo.train(f"resume={result['run_dir']}", "optimizer.lr=0.5")
     assert "\n" not in str(error.value)
     resumed = zoo.train(f"resume={result['run_dir']}", "trainer.max_epochs=3")

@@ -116,7 +116,7 @@ def test_zoo_predict_reads_a_folder_of_images_at_the_data_sets_scale(digits_run,
     folder = tmp_path / "digits"
     folder.mkdir()
     names = [f"digit_{i}.png" for i in range(len(pixels))]
-    for name, image in zip(names, pixels):
+    for name, image in zip(names, pixels, strict=False):
         Image.fromarray(image).save(folder / name)
     (folder / "notes.txt").write_text("not an image: skipped")
     output = tmp_path / "out" / "predictions.csv"

@@ -218,5 +218,5 @@ def test_the_guess_of_the_task_and_its_override(tmp_path):
         Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target="stars", task="regression").task
         == "regression"
     )
-    with pytest.raises(ZooError, match="data.task=regression needs a numeric target; 'churn'"):
+    with pytest.raises(ZooError, match=r"data\.task=regression needs a numeric target; 'churn'"):
         Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target="churn", task="regression")

@@ -4,6 +4,7 @@ windows that predict every character once, seeded epochs, line mode, one-line er
 import functools
 import http.server
 import importlib.util
+import operator
 import threading
 from pydoc_data.topics import topics
 
@@ -208,7 +209,9 @@ def test_line_mode_makes_each_name_a_sample_between_boundaries(tmp_path):
     texts = corpus.texts
     assert [len(texts[split]) for split in SPLITS] == [16, 2, 2]
     assert corpus.split_sizes() == {"train": 16, "val": 2, "test": 2}
-    assert sorted(sum((texts[split] for split in SPLITS), [])) == sorted(NAMES)  # every name once, no empty line
+    assert sorted(functools.reduce(operator.iadd, (texts[split] for split in SPLITS), [])) == sorted(
+        NAMES
+    )  # every name once, no empty line
     assert set(vocabulary.characters) == set("".join(texts["train"]))
     x, y = corpus.splits["train"]
     for row, name in enumerate(texts["train"]):
@@ -303,7 +306,7 @@ def test_bad_input_stops_with_one_line_that_names_it(tmp_path, content, settings
     message = str(error.value)
     assert "\n" not in message and expected in message and f"data.path={path}" in message
     with pytest.raises(ZooError):  # the model, built before the data is prepared, meets the same error
-        TextCorpus(path=str(path), **settings).model_inputs
+        _ = TextCorpus(path=str(path), **settings).model_inputs
 
 
 @pytest.mark.parametrize(

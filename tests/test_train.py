@@ -104,7 +104,7 @@ def test_the_same_seed_gives_the_same_metrics(tmp_path, data_dir):
         result = train_py("model=cnn", "seed=3", *TINY, log_dir=tmp_path / attempt, data_dir=data_dir)
         assert result.returncode == 0, result.stderr[-3000:]
     first, second = (read_metrics(run_dirs(tmp_path / attempt)[0]) for attempt in ("first", "second"))
-    for key in FINAL_METRICS + ["params"]:
+    for key in [*FINAL_METRICS, "params"]:
         assert first[key] == second[key], key
 
 

@@ -8,9 +8,10 @@ import logging
 import os
 import shutil
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import hydra
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
@@ -23,6 +24,7 @@ from zoo import CONFIG_DIR, models
 from zoo.callbacks import CtrlCBetweenBatches, HandBackResults, StopOnNonFiniteLoss, Throughput
 from zoo.checkpoints import AtomicCheckpointIO, DataDescription, RandomState
 from zoo.errors import ZooError
+from zoo.registry import load_class, plain
 from zoo.tasks.base import Task
 
 CLASSIFICATION = "zoo.tasks.classification.Classification"  # conf/train.yaml's default task
@@ -56,7 +58,7 @@ class QuietLightning(L.Callback):
 
 def task_class(cfg: DictConfig, data) -> type[Task]:
     """The run's task, which must be the one its data set declares."""
-    task = hydra.utils.get_class(cfg.task._target_)
+    task: type[Task] = load_class(cfg.task._target_)
     if task.name != data.task:
         raise ZooError(
             f"data={data.name} trains task={data.task}, not task={task.name}; "
@@ -103,7 +105,7 @@ def build_network(cfg: DictConfig, data) -> torch.nn.Module:
     """Build the configured model for what the data declares (`data.model_inputs`, for its task), and check
     that a batch goes through."""
     task = task_class(cfg, data)
-    settings = OmegaConf.to_container(cfg.model, resolve=True)
+    settings = plain(cfg.model)
     name = settings.pop("name")
     where = f"model={name} on data={data.name}"
     try:
@@ -139,7 +141,9 @@ def compile_network(net: torch.nn.Module) -> None:
     net.compile()
 
 
-def build_trainer(cfg: DictConfig, resume_step: int | None = None, task_callbacks: list[L.Callback] = ()) -> L.Trainer:
+def build_trainer(
+    cfg: DictConfig, resume_step: int | None = None, task_callbacks: Sequence[L.Callback] = ()
+) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers, the task's own views, and what every zoo
     run needs: atomic checkpoints, the random state and the data's description inside them, a stop on a
     non-finite loss, the throughput clock, Ctrl-C between batches, and what hands their results back to
@@ -154,7 +158,7 @@ def build_trainer(cfg: DictConfig, resume_step: int | None = None, task_callback
             loggers.append(instantiate(entry, purge_step=resume_step))
         else:
             loggers.append(instantiate(entry))
-    extra = {}
+    extra: dict[str, Any] = {}
     if torch.cuda.is_available():
         # True float32 unless the config asks for TF32 (10-bit mantissa) matmuls and convolutions.
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.get("tf32", False))
@@ -165,7 +169,8 @@ def build_trainer(cfg: DictConfig, resume_step: int | None = None, task_callback
     if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
         extra["enable_checkpointing"] = False
     compiled = bool(cfg.trainer.get("compile", False))
-    zoo_callbacks = list(task_callbacks) + [
+    zoo_callbacks = [
+        *list(task_callbacks),
         Throughput(first_step_apart=compiled),
         RandomState(),
         DataDescription(),
@@ -175,7 +180,7 @@ def build_trainer(cfg: DictConfig, resume_step: int | None = None, task_callback
         CtrlCBetweenBatches(),
     ]
     # trainer.compile is zoo's (compile_network), not a setting of Lightning's Trainer.
-    lightning_settings = OmegaConf.to_container(cfg.trainer, resolve=True)
+    lightning_settings = plain(cfg.trainer)
     lightning_settings.pop("compile", None)
     try:
         return instantiate(
@@ -195,7 +200,7 @@ def build_trainer(cfg: DictConfig, resume_step: int | None = None, task_callback
 
 def check_trainer_keys(trainer_cfg: DictConfig) -> None:
     known = set(inspect.signature(L.Trainer.__init__).parameters) - {"self"}
-    for key in trainer_cfg:
+    for key in map(str, trainer_cfg):
         if key not in ("_target_", "compile") and key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean trainer.{close[0]}?" if close else ""
@@ -211,10 +216,10 @@ def build_run(cfg: DictConfig):
     if cfg.trainer.get("compile"):
         compile_network(net)
     datamodule.prepare_data()
-    hparams = OmegaConf.to_container(cfg, resolve=True)  # plain containers: safe for weights_only loading
+    hparams = plain(cfg)  # plain containers: safe for weights_only loading
     hparams["dataset"] = datamodule.describe()
     views = build_named("task.views", cfg.task.get("views"))
-    task_settings = OmegaConf.to_container(cfg.task, resolve=True)
+    task_settings = plain(cfg.task)
     task_settings.pop("views", None)
     task = build(OmegaConf.create(task_settings), _convert_="all", views=views)(
         net=net,

@@ -32,8 +32,10 @@ class Throughput(L.Callback):
     called fit."""
 
     def __init__(self, first_step_apart: bool = False):
-        self.samples, self.seconds, self._start = 0, 0.0, None
-        self.earlier_wall_seconds, self._fit_start = 0.0, None
+        self.samples, self.seconds = 0, 0.0
+        self._start: float | None = None
+        self.earlier_wall_seconds = 0.0
+        self._fit_start: float | None = None
         self.first_step_seconds, self._first_step_due = 0.0, first_step_apart
 
     def _stop(self, pl_module):
@@ -55,7 +57,7 @@ class Throughput(L.Callback):
             if pl_module.device.type == "cuda":
                 torch.cuda.synchronize(pl_module.device)
             now = time.perf_counter()
-            self.first_step_seconds += now - self._start
+            self.first_step_seconds += now - (self._start or now)
             self._start = now
             return
         self.samples += len(batch[0]) * trainer.world_size  # each process trains on an equal share of the batch
@@ -217,7 +219,9 @@ class StepTimer(L.Callback):
 
     def __init__(self, path: str):
         self.path = path
-        self.started_at, self.steps, self.epoch_starts = None, [], []
+        self.started_at: float | None = None
+        self.steps: list[float] = []
+        self.epoch_starts: list[int] = []
 
     def on_train_epoch_start(self, trainer, pl_module):
         self.epoch_starts.append(len(self.steps))

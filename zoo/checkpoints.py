@@ -145,7 +145,7 @@ class RandomState(L.Callback):
 
 
 def own_random_state() -> dict:
-    state = {"cpu": torch.get_rng_state()}
+    state: dict[str, torch.Tensor | list[torch.Tensor]] = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

@@ -146,7 +146,7 @@ def one_value(override: Override) -> str:
     value = override.value()
     if isinstance(value, IntervalSweep):
         return f"{override.get_key_element()}={value.start}"
-    return override.input_line
+    return override.input_line or ""
 
 
 def check_overrides(arguments: list[str], config_dir: str) -> list[DictConfig]:
@@ -199,7 +199,7 @@ def unknown_key_message(key: str, other_overrides: list[str]) -> str:
     parent, _, name = key.rpartition(".")
     cfg = compose(config_name="train", overrides=other_overrides)
     node = OmegaConf.select(cfg, parent) if parent else cfg
-    known = [k for k in node if not str(k).startswith("_")] if isinstance(node, DictConfig) else []
+    known = [str(k) for k in node if not str(k).startswith("_")] if isinstance(node, DictConfig) else []
     close = difflib.get_close_matches(name, known, n=1)
     prefix = f"{parent}." if parent else ""
     if parent and node is None:  # a group of settings that is off (null), such as data.augment on data=mnist

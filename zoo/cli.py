@@ -18,6 +18,7 @@ from zoo.checks import check_overrides
 from zoo.distributed import outside_the_run_dir, rank_started_outside
 from zoo.errors import ZooError
 from zoo.multirun import FailedJob, register_resolvers
+from zoo.registry import load_class
 from zoo.run import Run, continued_run, run_name
 
 # Hydra's own flags, some with a value of their own: Hydra handles these command lines itself.
@@ -85,7 +86,7 @@ def hydra_main(cfg: DictConfig):
         logging.getLogger(__name__).exception("the job failed")  # the traceback goes to the job's log file
         return FailedJob(f"{type(error).__name__}: {error}", cfg.task._target_)
     # What a Hydra sweeper optimizes (hparams_search=...); its direction is the task's `mode` (max for accuracy).
-    return result[hydra.utils.get_class(cfg.task._target_).best_metric()]
+    return result[load_class(cfg.task._target_).best_metric()]
 
 
 def check_log_dir(log_dir: Path) -> None:

@@ -68,7 +68,7 @@ def classical_rows(groups: list[tuple[dict, list[dict]]], keys: list[str], task)
                         "data": data,
                         "model": title,
                         **dict.fromkeys(keys),
-                        **dict(zip(own, values)),
+                        **dict(zip(own, values, strict=False)),
                         "runs": len(scores),
                         f"{score}_mean": mean(scores),
                         f"{score}_std": spread(scores),
@@ -137,7 +137,7 @@ def cells(row: dict, keys: list[str], task) -> list[str]:
 
 def write_markdown(tables: list[tuple], path: Path) -> None:
     """One Markdown table per task, in the order given: (task, rows, keys, metric)."""
-    lines = []
+    lines: list[str] = []
     for task, rows, keys, metric in tables:
         if lines:
             lines.append("")

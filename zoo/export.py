@@ -7,6 +7,7 @@ several formats may go to one folder, but only one checkpoint's.
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from zoo.arguments import parse_settings
 from zoo.errors import ZooError
@@ -21,6 +22,7 @@ from zoo.export_formats import (
     output_layout,
     traceable,
 )
+from zoo.registry import plain
 from zoo.run import Run
 
 USAGE = (
@@ -46,7 +48,6 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
 
     for name in formats:
         require_export_extra(*EXTRAS[name])
-    from omegaconf import OmegaConf
 
     from zoo import models
     from zoo.export_folder import write_config
@@ -73,9 +74,9 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ZooError(f"could not create output={folder}: {error.strerror}") from None
-    config = {
+    config: dict[str, Any] = {
         "task": task.name,
-        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "model": plain(cfg.model),
         "data": dataset,
         "inputs": input_layout(task.name, dataset, full),
         "outputs": output_layout(task.name, dataset),

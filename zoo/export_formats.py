@@ -116,7 +116,7 @@ def write_safetensors(net, target: Path, folder: Path, dataset: dict):
     from zoo.export_folder import load_network
     from zoo.predictor import Predictor
 
-    save_model(net, target)
+    save_model(net, str(target))
     rebuilt, config = load_network(folder)
     return rebuilt if config["task"] == "language_model" else Predictor(rebuilt, config["data"]).eval()
 

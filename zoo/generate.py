@@ -45,8 +45,10 @@ def generate_text(
         raise ZooError('prompt= is empty; give the text to continue, e.g. prompt="The " (prompt="\\n" in line mode)')
     if device == "cuda" and not torch.cuda.is_available():
         raise ZooError("device=cuda but this machine has no CUDA GPU; use device=cpu")
+    from zoo.tasks.language_model import LanguageModel
+
     path, _, _, task = restore(ckpt)
-    if task.name != "language_model":
+    if not isinstance(task, LanguageModel):
         raise ZooError(
             f"{path} is a {task.name} model; zoo-generate samples from language models "
             f"(train one with: python train.py data=text)"

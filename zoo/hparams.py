@@ -9,9 +9,11 @@ overrides (`model.dim`, `optimizer.lr`), so a column names the override that cha
 import functools
 import inspect
 import typing
+from typing import Any
 
-from hydra.utils import get_class
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from zoo.registry import load_class, plain
 
 
 @functools.cache
@@ -55,11 +57,14 @@ def _class_name(target: str | None) -> str:
 def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 1) -> dict:
     """The run's hyperparameters, resolved, flat, with fixed keys and types. `processes`: how many trained
     together (README "More than one device")."""
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    data = OmegaConf.to_container(cfg.data, resolve=True)
+    model, data = plain(cfg.model), plain(cfg.data)
     optimizer = cfg.optimizer
     scheduler = cfg.get("scheduler") or {}
-    flat = {"task": get_class(cfg.task._target_).name, "model": str(model["name"]), "data": str(cfg.data.name)}
+    flat: dict[str, Any] = {
+        "task": load_class(cfg.task._target_).name,
+        "model": str(model["name"]),
+        "data": str(cfg.data.name),
+    }
     flat |= {f"model.{key}": as_type(model.get(key), kind) for key, kind in model_keys().items()}
     flat |= {
         "optimizer": _class_name(optimizer.get("_target_")),

@@ -74,9 +74,9 @@ def direction(task_target: str) -> str:
 
 
 def task_mode(task_target: str) -> str:
-    from hydra.utils import get_class
+    from zoo.registry import load_class
 
-    return get_class(task_target).mode
+    return load_class(task_target).mode
 
 
 def register_resolvers() -> None:

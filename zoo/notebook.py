@@ -16,14 +16,15 @@ from zoo import CONFIG_DIR
 from zoo.checks import check_overrides
 from zoo.cli import check_log_dir
 from zoo.errors import ZooError
+from zoo.registry import plain
 from zoo.run import continued_run, new_folder, run_name
 
 
-def train(*overrides: str) -> dict:
+def train(*given: str) -> dict:
     """Train as `python train.py <overrides>` would: the same config, the same checks (a bad override raises
     a one-line ZooError), the run written to a new logs/runs/<time>_<data>_<model> and TensorBoard run.
     Returns the run's metrics (what metrics.json holds) and "run_dir", the run's folder."""
-    overrides = list(overrides)
+    overrides = list(given)
     for override in overrides:
         if not isinstance(override, str):
             raise ZooError(f'zoo.train takes overrides as strings such as "model=cnn", not {override!r}')
@@ -94,7 +95,7 @@ def resumed_job(composed: DictConfig, overrides: list[str]) -> DictConfig:
 
 def hydra_sets_output_dir(cfg: DictConfig) -> bool:
     """paths.output_dir is Hydra's run directory (conf/paths/default.yaml), not one the overrides give."""
-    return str(OmegaConf.to_container(cfg.paths)["output_dir"]).startswith("${hydra:")
+    return str(plain(cfg.paths, resolve=False)["output_dir"]).startswith("${hydra:")
 
 
 def open_run(run, data_dir: str | None = None):
@@ -111,9 +112,9 @@ def open_run(run, data_dir: str | None = None):
     datamodule.check_matches(saved)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    normalization = getattr(datamodule, "normalization", None) or {}
+    normalization = datamodule.normalization or {}
     for key, value in normalization.items():
-        if key in saved and any(abs(a - b) > 1e-6 * max(1.0, abs(b)) for a, b in zip(value, saved[key])):
+        if key in saved and any(abs(a - b) > 1e-6 * max(1.0, abs(b)) for a, b in zip(value, saved[key], strict=False)):
             raise ZooError(
                 f"the data in {cfg.paths.data_dir} is not the data {path} was trained on: its training "
                 f"part's {key} is {value}, the run's was {saved[key]}; give the run's data with data_dir="

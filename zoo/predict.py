@@ -93,7 +93,9 @@ def write_csv(target: Path, id_column: str, ids: list, logits: torch.Tensor, cla
             writer = csv.writer(file)
             writer.writerow([id_column, "predicted_index", "predicted", *class_names])
             # The class is the logits' argmax, as training scores it (rounded probabilities can tie).
-            for row_id, best, row in zip(ids, logits.argmax(dim=1).tolist(), logits.softmax(dim=1).tolist()):
+            for row_id, best, row in zip(
+                ids, logits.argmax(dim=1).tolist(), logits.softmax(dim=1).tolist(), strict=False
+            ):
                 writer.writerow([row_id, best, class_names[best], *(f"{p:.6f}" for p in row)])
 
     write_atomically(target, write)
@@ -116,7 +118,7 @@ def predict_rows(predictor: Predictor, source: Path, target: Path) -> int:
         predicted[f"predicted_{predictor.target}"] = out.numpy()
     else:
         predicted[f"predicted_{predictor.target}"] = [predictor.class_names[i] for i in out.argmax(dim=1).tolist()]
-        for name, column in zip(predictor.class_names, out.softmax(dim=1).T.tolist()):
+        for name, column in zip(predictor.class_names, out.softmax(dim=1).T.tolist(), strict=False):
             predicted[f"p_{name}"] = np.round(column, 6)
     write_atomically(target, lambda partial: predicted.to_csv(partial, index=False))
     return len(rows)
@@ -135,9 +137,9 @@ def write_atomically(target: Path, write) -> None:
         partial.unlink(missing_ok=True)
 
 
-def predict(ckpt: str, source: str, output: str | None = None) -> Path:
-    """Predict every input in `source` with the model at `ckpt`; write the CSV and return where."""
-    source = Path(source)
+def predict(ckpt: str, given: str, output: str | None = None) -> Path:
+    """Predict every input in `given` (a file or folder) with the model at `ckpt`; write the CSV and return where."""
+    source = Path(given)
     if source.suffix.lower() in TABLE_SUFFIXES:
         if not source.is_file():
             raise ZooError(f"input {source} does not exist")
@@ -155,14 +157,14 @@ def predict(ckpt: str, source: str, output: str | None = None) -> Path:
     if predictor.regression or predictor.encoding is not None:
         raise ZooError(f"input {source}: a model of a table takes its rows, a .csv or .parquet file")
     if files[0].suffix.lower() == ".npy":
-        inputs, id_column, ids = read_array(files[0]), "index", None
+        inputs, id_column = read_array(files[0]), "index"
+        ids: list[int | str] = list(range(len(inputs)))
     else:
         inputs, id_column = read_images(files, predictor), "file"
         ids = [str(path.relative_to(source)) if source.is_dir() else path.name for path in files]
     x = predictor.normalize(inputs)  # checks the shape and values of all inputs before any is predicted
     with torch.no_grad():
         logits = torch.cat([predictor.net(x[start : start + BATCH_SIZE]) for start in range(0, len(x), BATCH_SIZE)])
-    ids = ids or list(range(len(x)))
     write_csv(target, id_column, ids, logits, predictor.class_names)
     print(f"zoo: predicted {len(ids)} inputs of {source} with {predictor.checkpoint}; written to {target}")
     return target

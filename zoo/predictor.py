@@ -88,7 +88,9 @@ class Predictor(nn.Module):
 
     def outputs(self, out: torch.Tensor) -> torch.Tensor:
         """The network's outputs as the model gives them: logits, or a regressor's values in the target's units."""
-        return out.squeeze(-1) * self.scale[1] + self.scale[0] if self.regression else out
+        if self.scale is None:
+            return out
+        return out.squeeze(-1) * self.scale[1] + self.scale[0]
 
     @torch.no_grad()
     def probabilities(self, x) -> torch.Tensor:

@@ -18,6 +18,9 @@ import pkgutil
 import re
 from pathlib import Path
 from types import ModuleType
+from typing import Any, cast
+
+from omegaconf import DictConfig, OmegaConf
 
 from zoo import CONFIG_DIR
 from zoo.errors import ZooError
@@ -62,6 +65,12 @@ def targets_in(node, prefix: str = ""):
             yield from targets_in(child, f"{prefix}{index}.")
 
 
+def plain(node: DictConfig, resolve: bool = True) -> dict[str, Any]:
+    """A config node as plain Python containers (interpolations resolved): what checkpoints store, and what zoo
+    reads settings from."""
+    return cast(dict[str, Any], OmegaConf.to_container(node, resolve=resolve))
+
+
 def options(group: str) -> list[str]:
     """The options of a config group (`options("data")`: cifar10, digits, ...)."""
     return sorted(path.stem for path in (Path(CONFIG_DIR) / group).glob("*.yaml"))
@@ -82,7 +91,7 @@ def targets(group: str) -> dict[str, str]:
     return found
 
 
-def load_class(target: str) -> type:
+def load_class(target: str) -> Any:
     """The class `target` names, imported only where it is one of zoo's own (known_targets)."""
     if target not in known_targets():
         raise ZooError(f"{target!r} is not one of zoo's own classes")
@@ -90,7 +99,7 @@ def load_class(target: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def task_class(name: str) -> type:
+def task_class(name: str) -> Any:
     """The task class of a task's name (conf/task/<name>.yaml)."""
     known = targets("task")
     if name not in known:

@@ -105,7 +105,7 @@ def touched_keys(composed: DictConfig, overrides: list[str]):
         group = override.key_or_group
         # The other groups only: a named key is compared on its own, and may not exist without this group
         # (task.sample.length needs data=text, which chooses the language-model task).
-        others = [o.input_line for o in groups if o is not override]
+        others = [o.input_line or "" for o in groups if o is not override]
         without = leaves(OmegaConf.to_container(compose(config_name="train", overrides=others), resolve=False))
         for leaf in dict.fromkeys([*literal, *without]):
             if leaf == "resume":  # what to continue, not a setting of the run (a requeued job sets it itself)

@@ -91,6 +91,7 @@ class ConfusionMatrix(L.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         classes = len(trainer.datamodule.class_names)
         pairs = batch[1] * classes + outputs.argmax(dim=1)
+        assert self.confusion is not None  # made at the epoch's start
         # Counted and kept on the model's device until the epoch ends, with no step that waits for the GPU
         # (moving the counts each batch would, and so would bincount, which sizes its output from the data).
         self.confusion.view(-1).index_add_(0, pairs, torch.ones_like(pairs))

@@ -5,6 +5,7 @@ folder's metrics.json holds too (zoo.run). The command line around it is zoo.cli
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
 from zoo import models
@@ -67,7 +68,9 @@ def train(cfg: DictConfig) -> dict:
     # resets them: under ddp_spawn the callbacks of this process never ran.
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     measured = measured_in(metrics)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best = (
+        trainer.checkpoint_callback.best_model_path if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else ""
+    )
     with readable_errors(datamodule):
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
     tested = {key: float(value) for key, value in trainer.callback_metrics.items()}

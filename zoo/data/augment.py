@@ -90,7 +90,10 @@ class SignalAugmentation(Augmentation):
         weight = (source - below)[:, None, :]
         below = below.long() % length
         above = (below + 1) % length
-        index = lambda positions: positions[:, None, :].expand(-1, x.shape[1], -1)
+
+        def index(positions: torch.Tensor) -> torch.Tensor:  # the same time index for every channel
+            return positions[:, None, :].expand(-1, x.shape[1], -1)
+
         resampled = x.gather(2, index(below)) * (1 - weight) + x.gather(2, index(above)) * weight
         ramp = torch.linspace(-1, 1, length, device=x.device, dtype=x.dtype)
         resampled = resampled * settings["amplitude"].to(x.dtype)[:, None, None]

@@ -7,11 +7,12 @@ training device does not. `data.augment` transforms each training batch, seeded 
 """
 
 from abc import abstractmethod
+from collections.abc import Mapping
 
 import torch
 
 from zoo.data.contract import ZooDataModule
-from zoo.data.loaders import TensorLoader, evaluation_loader, process_share
+from zoo.data.loaders import TensorLoader, evaluation_loader, overfitting, process_share
 from zoo.data.splits import seeded_split, stratified_subset
 from zoo.errors import ZooError
 
@@ -43,7 +44,7 @@ class InMemoryDataModule(ZooDataModule):
         self.val_fraction, self.seed, self.split_seed = val_fraction, seed, split_seed
         self.train_fraction = train_fraction
         self.eval_batch_size = eval_batch_size
-        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]] = {}
         # Which samples of load()'s training arrays the train and val splits hold (after setup()).
         self.indices: dict[str, torch.Tensor] = {}
         # Samples per training epoch: those of the whole training part, whatever `train_fraction` keeps.
@@ -98,31 +99,29 @@ class InMemoryDataModule(ZooDataModule):
         # Which of load()'s training samples each split holds (zoo.data.toy keeps each input's 2-D point by it).
         self.indices = {"train": keep, "val": held_out}
         # Normalize per channel with statistics of the samples trained on alone: no peeking at the rest.
-        dims = [0] + list(range(2, x.dim()))
+        dims = [0, *list(range(2, x.dim()))]
         mean = x[keep].mean(dim=dims, keepdim=True)
         std = x[keep].std(dim=dims, keepdim=True).clamp_min(1e-8)
         self.normalization = {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()}
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        for split, (inputs, targets) in {
-            "train": (x[keep], y[keep]),
-            "val": (x[held_out], y[held_out]),
-            "test": (x_test, y_test),
-        }.items():
-            self.splits[split] = (((inputs - mean) / std).to(device), targets.long().to(device))
+        raw = {"train": (x[keep], y[keep]), "val": (x[held_out], y[held_out]), "test": (x_test, y_test)}
+        self.splits = {
+            split: (((inputs - mean) / std).to(device), targets.long().to(device))
+            for split, (inputs, targets) in raw.items()
+        }
 
     def train_dataloader(self):
-        # Lightning's overfit_batches means the same batches every epoch; it can only unshuffle a DataLoader.
-        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
+        overfit = overfitting(self.trainer)
         return TensorLoader(
             *self.splits["train"],
             self.batch_size,
-            shuffle=not overfitting,
+            shuffle=not overfit,
             seed=self.seed,
             samples_per_epoch=self.samples_per_epoch,
             share=process_share(self.trainer, self.batch_size),
             split_batches=True,
             # overfit_batches means the same batches every epoch: untransformed.
-            augment=None if overfitting else self.augmentation,
+            augment=None if overfit else self.augmentation,
         )
 
     def val_dataloader(self):

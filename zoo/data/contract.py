@@ -6,7 +6,7 @@ derives from `ZooDataModule` and fills these members; nothing in zoo asks a data
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -34,12 +34,15 @@ class ZooDataModule(L.LightningDataModule, ABC):
     task: str = "classification"
     batch_size: int
     eval_batch_size: int
-    class_names: list[str] = []
+    class_names: Sequence[str] = ()
     pixel_max: float | None = None
-    continuous_inputs: bool = True
     suited_models: tuple[str, ...] | None = None
     normalization: dict[str, list[float]] | None = None
     splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+
+    @property
+    def continuous_inputs(self) -> bool:
+        return True
 
     @property
     @abstractmethod

@@ -11,7 +11,7 @@ from zoo.data.base import InMemoryDataModule
 class Digits(InMemoryDataModule):
     input_shape = (1, 8, 8)
     num_classes = 10
-    class_names = [str(digit) for digit in range(10)]
+    class_names = tuple(str(digit) for digit in range(10))
     pixel_max = 16.0  # scikit-learn stores the digits as 0-16
 
     def __init__(self, test_fraction: float = 0.2, **kwargs):

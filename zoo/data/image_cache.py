@@ -73,7 +73,8 @@ class DecodedImages:
 
     def decode_all(self, meta: Path) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        kept, skipped = [], []
+        kept: list[str] = []
+        skipped: list[tuple[str, str]] = []
         sums = np.zeros((len(self.images), self.channels, 2))  # one row per image kept, in record order
 
         def write(partial: Path) -> None:

@@ -53,8 +53,9 @@ def read_image(path: Path, channels: int, size: int | tuple[int, int]) -> torch.
 
     height, width = (size, size) if isinstance(size, int) else size
     try:
-        with Image.open(path) as image:
-            image.load()  # decodes now: a truncated or damaged file raises here
+        with Image.open(path) as opened:
+            opened.load()  # decodes now: a truncated or damaged file raises here
+            image: Image.Image = opened
             if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit (or wider) gray: to 8 bits
                 image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8))
             pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))

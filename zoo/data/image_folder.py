@@ -29,10 +29,12 @@ def list_folder(root: Path) -> tuple[list[tuple[str, str, str | None]], list[str
                 f"data.path={root} holds train/ and also {', '.join(others[:3])}/: with a train/ folder, "
                 f"every class folder goes inside train/ (and val/, test/)"
             )
-        folders = [(root / split, split) for split in SPLIT_FOLDERS if (root / split).is_dir()]
+        folders: list[tuple[Path, str | None]] = [(root / s, s) for s in SPLIT_FOLDERS if (root / s).is_dir()]
     else:
         folders = [(root, None)]
-    images, ignored, classes = [], [], {}
+    images: list[tuple[str, str, str | None]] = []
+    ignored: list[str] = []
+    classes: dict[str | None, set[str]] = {}
     for folder, split in folders:
         for entry in sorted(folder.iterdir()):
             if entry.is_file():

@@ -24,7 +24,7 @@ from zoo.data.augment import ImageAugmentation
 from zoo.data.base import InMemoryDataModule
 from zoo.data.image_cache import DecodedImages
 from zoo.data.image_folder import assign_splits, check_settings, list_folder, write_splits
-from zoo.data.loaders import evaluation_loader, process_share
+from zoo.data.loaders import evaluation_loader, overfitting, process_share
 from zoo.data.splits import stratified_subset
 from zoo.data.streaming import FirstSamples, RecordFile, StreamedLoader
 from zoo.errors import ZooError
@@ -60,7 +60,7 @@ class ImageFolder(InMemoryDataModule):
             num_workers,
             skip_bad_files,
         )
-        self.root = Path(path).expanduser().resolve()
+        self.root = Path(str(path)).expanduser().resolve()
         if not self.root.is_dir():
             raise ZooError(
                 f"data.path={path} "
@@ -78,7 +78,7 @@ class ImageFolder(InMemoryDataModule):
             len(self.images) * math.prod(self.input_shape) * 4 <= budget if in_memory == "auto" else bool(in_memory)
         )
         # auto: leave two cores to the training process (on 2 cores, workers only compete with it: BENCHMARKS.md)
-        self.num_workers = max(0, min(4, (os.cpu_count() or 1) - 2)) if num_workers == "auto" else num_workers
+        self.num_workers = max(0, min(4, (os.cpu_count() or 1) - 2)) if num_workers == "auto" else int(num_workers)
         self.split_of: dict[str, str] = {}  # file -> split, after setup
         self.skipped: list[tuple[str, str]] = []  # (file, why), after prepare_data
 
@@ -140,12 +140,11 @@ class ImageFolder(InMemoryDataModule):
         if self.in_memory:
             pixels = self.cache.read()
             view = (1, -1, 1, 1)
-            mean_, std_ = (
-                torch.tensor(self.normalization["mean"]).view(view),
-                torch.tensor(self.normalization["std"]).view(view),
-            )
-            for split, kept in self.indices.items():
-                self.splits[split] = (((pixels[kept].float() - mean_) / std_).to(device), self.labels[kept].to(device))
+            mean_, std_ = (torch.tensor(values).view(view) for values in self.statistics())
+            self.splits = {
+                split: (((pixels[kept].float() - mean_) / std_).to(device), self.labels[kept].to(device))
+                for split, kept in self.indices.items()
+            }
         else:
             self.splits = FirstSamples(self.record_file(), self.indices, device)
 
@@ -163,13 +162,17 @@ class ImageFolder(InMemoryDataModule):
     def make_augmentation(self, settings: dict):
         return ImageAugmentation(**settings, data=self.name)
 
+    def statistics(self) -> tuple[list[float], list[float]]:
+        """The training part's per-channel mean and std (after plan())."""
+        assert self.normalization is not None, "plan() first"
+        return self.normalization["mean"], self.normalization["std"]
+
     def record_file(self, augment=None, share=(0, 1)) -> RecordFile:
         return RecordFile(
             self.cache.records,
             self.input_shape,
             self.labels,
-            self.normalization["mean"],
-            self.normalization["std"],
+            *self.statistics(),
             augment=augment,
             share=share,
         )
@@ -195,10 +198,9 @@ class ImageFolder(InMemoryDataModule):
     def train_dataloader(self):
         if self.in_memory:
             return super().train_dataloader()
-        # overfit_batches means the same batches every epoch: in order, untransformed.
-        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
-        augment = None if overfitting else self.augmentation
-        return self.streamed("train", self.batch_size, training=True, shuffle=not overfitting, augment=augment)
+        overfit = overfitting(self.trainer)
+        augment = None if overfit else self.augmentation
+        return self.streamed("train", self.batch_size, training=True, shuffle=not overfit, augment=augment)
 
     def val_dataloader(self):
         return evaluation_loader(self, "val") if self.in_memory else self.streamed("val", self.eval_batch_size)

@@ -11,6 +11,7 @@ computed (torchmetrics).
 """
 
 import math
+from typing import Any
 
 import torch
 from torch.utils.data import SequentialSampler
@@ -46,6 +47,12 @@ def own_share(positions: torch.Tensor, share: tuple[int, int]) -> torch.Tensor:
     """This process's contiguous part of `positions` (parts differ in length by one at most)."""
     rank, processes = share
     return positions.tensor_split(processes)[rank] if processes > 1 else positions
+
+
+def overfitting(trainer: Any) -> bool:
+    """Whether Lightning's overfit_batches is on: the same batches every epoch, in order and untransformed (Lightning
+    can only unshuffle a DataLoader, so zoo's loaders ask)."""
+    return trainer is not None and trainer.overfit_batches > 0
 
 
 def process_share(trainer, batch_size: int | None = None) -> tuple[int, int]:
@@ -106,7 +113,7 @@ class TensorLoader:
     def positions(self) -> torch.Tensor:
         """The samples of this epoch in the order served: of all processes for a training loader, of
         this process for an evaluation loader."""
-        if self.shuffle:
+        if isinstance(self.sampler, EpochPermutation):  # shuffled
             order = self.sampler.order()
         else:
             order = torch.arange(self.samples_per_epoch) % len(self.x)
@@ -124,7 +131,7 @@ class TensorLoader:
 
     def batch_generator(self, batch: int) -> torch.Generator:
         """A generator for the random transformations of one batch, seeded by (seed, epoch, batch) alone."""
-        epoch = getattr(self.sampler, "epoch", 0)
+        epoch = self.sampler.epoch if isinstance(self.sampler, EpochPermutation) else 0
         # hash() of a tuple of ints is the same in every process and run (unlike that of a string); 0xA06 keeps
         # this stream apart from any other seeded by the same numbers.
         return torch.Generator().manual_seed(hash((self.seed, epoch, batch, 0xA06)))
@@ -133,6 +140,5 @@ class TensorLoader:
 def evaluation_loader(datamodule, split: str) -> TensorLoader:
     """Every sample of the data module's `split` once, in order, in batches of its `eval_batch_size`;
     each process evaluates its own part."""
-    return TensorLoader(
-        *datamodule.splits[split], datamodule.eval_batch_size, shuffle=False, share=process_share(datamodule.trainer)
-    )
+    x, y = datamodule.splits[split]
+    return TensorLoader(x, y, datamodule.eval_batch_size, shuffle=False, share=process_share(datamodule.trainer))

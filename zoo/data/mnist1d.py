@@ -24,7 +24,7 @@ class MNIST1D(InMemoryDataModule):
     1000 test signals of 40 points, the split of the paper."""
 
     num_classes = 10
-    class_names = [str(digit) for digit in range(10)]
+    class_names = tuple(str(digit) for digit in range(10))
 
     def __init__(self, generator: dict | None = None, **kwargs):
         super().__init__(**kwargs)

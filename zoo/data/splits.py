@@ -9,7 +9,7 @@ import torch
 def seeded_split(size: int, holdout_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of the kept and held-out parts of a random split that depends only on `seed`."""
     order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
-    holdout = int(round(size * holdout_fraction))
+    holdout = round(size * holdout_fraction)
     return order[holdout:], order[:holdout]
 
 
@@ -19,11 +19,11 @@ def split_off(
     """(kept, drawn) positions: `fraction` of `positions` drawn at random (round(n * fraction) of each class's n
     where `labels`, of the samples at `positions`, are given: stratified), both sorted."""
     groups = [positions] if labels is None else [positions[labels == label] for label in torch.unique(labels).tolist()]
-    drawn = [
+    parts = [
         members[torch.randperm(len(members), generator=generator)[: math.floor(len(members) * fraction + 0.5)]]
         for members in groups
     ]
-    drawn = torch.cat(drawn).sort().values if drawn else positions[:0]
+    drawn = torch.cat(parts).sort().values if parts else positions[:0]
     return positions[~torch.isin(positions, drawn)], drawn
 
 

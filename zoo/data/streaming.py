@@ -132,7 +132,7 @@ class StreamedLoader:
 
     def positions(self) -> torch.Tensor:
         """The records of this epoch in the order served (as TensorLoader.positions, mapped into the file)."""
-        if self.shuffle:
+        if self.sampler is not None:  # shuffled
             order = self.sampler.order()
         else:
             order = torch.arange(self.samples_per_epoch) % len(self.split)
@@ -140,7 +140,7 @@ class StreamedLoader:
 
     def batch_seed(self, batch: int) -> int:
         """The seed of TensorLoader.batch_generator for this batch: (seed, epoch, batch) alone."""
-        return hash((self.seed, self.sampler.epoch, batch, 0xA06))
+        return hash((self.seed, self.sampler.epoch if self.sampler is not None else 0, batch, 0xA06))
 
     def __iter__(self):
         return iter(self.loader)

@@ -4,9 +4,10 @@ Read with pandas (pyarrow for Parquet; the tables extra). Every column but the t
 feature: numeric columns are numbers, and columns of text or booleans, and numeric ones listed in
 `data.categorical`, are categories. Rows whose target is missing are left out (and counted).
 
-The target decides the task (`data.task=auto`): text or booleans, or whole numbers with at most table_files.MAX_CLASSES distinct
-values, are classes (classification; the class names are the values); other numbers are regression, where the model
-learns the target standardized by the training split's mean and std and is scored in the target's own units.
+The target decides the task (`data.task=auto`): text or booleans, or whole numbers with at most
+table_files.MAX_CLASSES distinct values, are classes (classification; the class names are the values); other numbers
+are regression, where the model learns the target standardized by the training split's mean and std and is scored
+in the target's own units.
 `data.task=classification|regression` overrides the guess.
 
 The splits are drawn once by `split_seed` (test, then validation out of the rest; stratified by class for
@@ -88,7 +89,7 @@ class Table(InMemoryDataModule):
             frame, target, list(categorical or []), list(drop or [])
         )
         if self.task == "classification":
-            texts = [category_text(value) for value in values.tolist()]
+            texts = [str(category_text(value)) for value in values.tolist()]  # no missing values: dropped above
             numbers = all(text.lstrip("-").isdigit() for text in texts)  # classes 2, 10 in that order, not 10, 2
             self.class_names = sorted(set(texts), key=lambda text: (int(text), "") if numbers else (0, text))
             y = torch.tensor([self.class_names.index(text) for text in texts])
@@ -115,9 +116,9 @@ class Table(InMemoryDataModule):
         self.x = torch.from_numpy(self.encoding.encode(frame))
         if self.task == "regression":
             trained = y[self.rows_trained]
-            self.target_scale = [float(trained.mean()), float(trained.std()) if len(trained) > 1 else 1.0]
-            self.target_scale[1] = self.target_scale[1] or 1.0
-            self.y = ((y - self.target_scale[0]) / self.target_scale[1]).float()
+            mean, std = float(trained.mean()), (float(trained.std()) if len(trained) > 1 else 1.0) or 1.0
+            self.target_scale: list[float] | None = [mean, std]
+            self.y = ((y - mean) / std).float()
         else:
             self.target_scale, self.y = None, y.long()
         self.input_shape = (self.encoding.width,)

@@ -15,7 +15,7 @@ import sys
 import torch
 
 from zoo.data.contract import ZooDataModule
-from zoo.data.loaders import TensorLoader, evaluation_loader, process_share
+from zoo.data.loaders import TensorLoader, evaluation_loader, overfitting, process_share
 from zoo.data.vocabulary import IGNORED, Vocabulary, read_text, reference_docs
 from zoo.data.windows import WindowLoader, cut, evaluation_windows, line_samples
 from zoo.errors import ZooError
@@ -74,6 +74,7 @@ class TextCorpus(ZooDataModule):
     @property
     def vocabulary(self) -> Vocabulary:
         self.load()
+        assert self._vocabulary is not None  # load() built it
         return self._vocabulary
 
     @property
@@ -108,9 +109,15 @@ class TextCorpus(ZooDataModule):
             return
         self.check_settings()
         text = read_text(self.path) if self.path else reference_docs()
-        texts = self.split_lines(text) if self.lines else self.split_characters(text)
+        texts: dict[str, str | list[str]] = dict(self.split_lines(text) if self.lines else self.split_characters(text))
         self._vocabulary = Vocabulary("".join(texts["train"]), self.lines)
         self.texts = texts
+
+    def split_texts(self) -> dict[str, str | list[str]]:
+        """Each split's text (line mode: its lines), read on first use."""
+        self.load()
+        assert self.texts is not None  # load() read them
+        return self.texts
 
     def split_characters(self, text: str) -> dict[str, str]:
         sizes = self.portions(len(text))
@@ -164,9 +171,9 @@ class TextCorpus(ZooDataModule):
 
     def characters(self) -> dict[str, int]:
         """The number of characters of text in each split (line mode: of its lines, without line ends)."""
-        self.load()
         return {
-            split: len(text) if isinstance(text, str) else sum(map(len, text)) for split, text in self.texts.items()
+            split: len(text) if isinstance(text, str) else sum(map(len, text))
+            for split, text in self.split_texts().items()
         }
 
     def describe(self) -> dict:
@@ -190,10 +197,9 @@ class TextCorpus(ZooDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        self.load()
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        for split, text in self.texts.items():
-            if self.lines:
+        for split, text in self.split_texts().items():
+            if isinstance(text, list):  # line mode
                 x, y = line_samples(text, self.vocabulary, self.context)
             else:
                 block = self.vocabulary.encode(text)
@@ -223,8 +229,7 @@ class TextCorpus(ZooDataModule):
         return int((self.splits[split][1] != IGNORED).sum())
 
     def train_dataloader(self):
-        # Lightning's overfit_batches means the same batches every epoch; it can only unshuffle a DataLoader.
-        shuffle = not (self.trainer is not None and self.trainer.overfit_batches > 0)
+        shuffle = not overfitting(self.trainer)
         share = process_share(self.trainer, self.batch_size)
         if self.lines:
             return TensorLoader(

@@ -5,6 +5,7 @@ Offline with no files, the run stops with one line that names the folder and the
 
 import pickle
 from abc import abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ class TorchvisionDataModule(InMemoryDataModule):
 
     dataset_class: type
     mirror_is_same_class = True  # whether data.augment.flip may mirror the images (not digits)
-    files: list[str]  # what must lie in `folder` for the data set to load
+    files: tuple[str, ...]  # what must lie in `folder` for the data set to load
     pixel_max = 255.0
 
     def __init__(self, download: bool = True, **kwargs):
@@ -60,7 +61,12 @@ class TorchvisionDataModule(InMemoryDataModule):
 class _MNISTLike(TorchvisionDataModule):
     input_shape = (1, 28, 28)
     num_classes = 10
-    files = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    files: tuple[str, ...] = (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    )
 
     @property
     def folder(self) -> Path:
@@ -76,12 +82,12 @@ class _MNISTLike(TorchvisionDataModule):
 class MNIST(_MNISTLike):
     dataset_class = datasets.MNIST
     mirror_is_same_class = False
-    class_names = [str(digit) for digit in range(10)]
+    class_names = tuple(str(digit) for digit in range(10))
 
 
 class FashionMNIST(_MNISTLike):
     dataset_class = datasets.FashionMNIST
-    class_names = [
+    class_names = (
         "T-shirt/top",
         "Trouser",
         "Pullover",
@@ -92,7 +98,7 @@ class FashionMNIST(_MNISTLike):
         "Sneaker",
         "Bag",
         "Ankle boot",
-    ]
+    )
 
 
 class CIFAR10(TorchvisionDataModule):
@@ -101,15 +107,15 @@ class CIFAR10(TorchvisionDataModule):
     dataset_class = datasets.CIFAR10
     input_shape = (3, 32, 32)
     num_classes = 10
-    class_names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    train_batches = [f"data_batch_{i}" for i in range(1, 6)]
-    files = train_batches + ["test_batch"]
+    class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    train_batches = tuple(f"data_batch_{i}" for i in range(1, 6))
+    files = (*train_batches, "test_batch")
 
     @property
     def folder(self) -> Path:
         return Path(self.data_dir) / "cifar-10-batches-py"
 
-    def read(self, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def read(self, names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = [], []
         for name in names:
             with open(self.folder / name, "rb") as file:

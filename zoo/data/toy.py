@@ -151,6 +151,7 @@ class Toy(InMemoryDataModule):
 
     def inputs(self, points: torch.Tensor) -> torch.Tensor:
         """What the model takes for points (N, 2): their features, normalized as the splits were (after setup)."""
+        assert self.normalization is not None, "setup() first"
         mean, std = (torch.tensor(self.normalization[key]) for key in ("mean", "std"))
         return (self.features(points) - mean) / std
 
@@ -163,7 +164,7 @@ class Toy(InMemoryDataModule):
 
     def load(self):
         points, labels = self.generate()
-        test = int(round(self.samples * self.test_fraction))
+        test = round(self.samples * self.test_fraction)
         self._train_points, self.points["test"] = points[test:], points[:test]
         return self.features(points[test:]), labels[test:], self.features(points[:test]), labels[:test]
 

@@ -45,7 +45,7 @@ class WindowLoader:
 
     def starts(self) -> torch.Tensor:
         """Where this epoch's windows start in the block, in the order they are served."""
-        if not self.shuffle:
+        if not isinstance(self.sampler, EpochPermutation):  # not shuffled
             return torch.arange(self.windows) * self.context
         generator = self.sampler.generator()
         offset = int(torch.randint(self.context, (), generator=generator))

@@ -82,7 +82,7 @@ def build(name: str, data_inputs: dict, task: str = "classification", **settings
             )
             for_task = "" if task == "classification" else f" for {task.replace('_', ' ')}"
             raise ValueError(f"model.{key} is not a setting of model={name}{for_task}; {hint}")
-    served, renamed = BORROWED.get(task, (task, {}))
+    _served, renamed = BORROWED.get(task, (task, {}))
     inputs = {renamed.get(key, key): value for key, value in data_inputs.items()}
     table = inputs.pop("table", None)
     if table is not None:

@@ -68,8 +68,9 @@ class CNN(nn.Module):
         require_choice("head", head, ["gap", "flatten"])
         conv, batch_norm, max_pool, avg_pool, global_pool = LAYERS[len(input_shape) - 1]
 
-        layers, size, width = [], min(input_shape[1:]), input_shape[0]
-        for out, k in zip(channels, kernels):
+        layers: list[nn.Module] = []
+        size, width = min(input_shape[1:]), input_shape[0]
+        for out, k in zip(channels, kernels, strict=False):
             layers.append(conv(width, out, k, stride=stride, padding=k // 2, bias=norm == "none"))
             size = (size + 2 * (k // 2) - k) // stride + 1  # never below 1, thanks to the padding
             if norm == "batch":
@@ -150,11 +151,12 @@ class CNNLM(nn.Module):
                 f"fewer than data.context={context}; add layers or widen model.kernel"
             )
         self.embed = nn.Embedding(vocab_size, dim)
-        layers, width = [], dim
-        for i, (out, k) in enumerate(zip(channels, kernels)):
-            layers.append(CausalConv(width, out, k, 2**i, norm, activation, dropout))
+        causal: list[nn.Module] = []
+        width = dim
+        for i, (out, k) in enumerate(zip(channels, kernels, strict=True)):
+            causal.append(CausalConv(width, out, k, 2**i, norm, activation, dropout))
             width = out
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*causal)
         # The residual sum grows with depth; normalizing it before the readout keeps the first logits small.
         self.norm = nn.LayerNorm(width) if norm == "layer" else nn.Identity()
         self.head = nn.Linear(width, vocab_size)

@@ -17,11 +17,12 @@ def hidden_layers(width, dim, depth, dropout, norm, activation) -> list[nn.Modul
     require_positive(dim=dim, depth=depth)
     require_dropout(dropout)
     require_choice("norm", norm, NORMS)
-    layers = []
+    layers: list[nn.Module] = []
+    norm_layer = NORMS[norm]
     for _ in range(depth):
         layers.append(nn.Linear(width, dim))
-        if NORMS[norm] is not None:
-            layers.append(NORMS[norm](dim))
+        if norm_layer is not None:
+            layers.append(norm_layer(dim))
         layers += [make_activation(activation), nn.Dropout(dropout)]
         width = dim
     return layers

@@ -6,14 +6,14 @@ from torch import nn
 
 def generate(
     net: nn.Module,
-    prompt: torch.LongTensor,
+    prompt: torch.Tensor,
     length: int,
     context: int,
     temperature: float = 1.0,
     top_k: int | None = None,
     generator: torch.Generator | None = None,
     start: int | None = None,
-) -> torch.LongTensor:
+) -> torch.Tensor:
     """`length` symbol ids that continue `prompt` (a 1-D LongTensor of ids, not empty).
 
     The net sees at most the last `context` symbols, the longest sequence it was trained on. The logits

@@ -29,6 +29,7 @@ class TableInputs(nn.Module):
             self.bias = nn.Parameter(torch.zeros(numeric + len(categories), token_dim))
             self.embeddings = nn.ModuleList(nn.Embedding(count, token_dim) for count in self.categories)
             for embedding in self.embeddings:
+                assert isinstance(embedding, nn.Embedding)
                 nn.init.normal_(embedding.weight, std=token_dim**-0.5)
 
     def output_shape(self, token_dim: int) -> tuple[int, ...]:

@@ -14,12 +14,23 @@ from zoo.models import register
 from zoo.models.layers import conv_stem, require_choice, require_dropout, require_positive
 
 
-class CausalSelfAttention(nn.MultiheadAttention):
-    """nn.MultiheadAttention's weights (same names, same initialization), run through
-    scaled_dot_product_attention with is_causal=True: position t attends to positions <= t only,
-    and PyTorch picks its fused kernel (flash attention on a GPU)."""
+class CausalSelfAttention(nn.Module):
+    """Self-attention with nn.MultiheadAttention's weights (the same names, made in the same order with the same
+    initialization, so checkpoints and seeded runs are those of nn.MultiheadAttention), run through
+    scaled_dot_product_attention with is_causal=True: position t attends to positions <= t only, and PyTorch picks
+    its fused kernel (flash attention on a GPU)."""
 
-    def forward(self, x):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim, self.dropout = heads, dim // heads, dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, steps, dim = x.shape
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).split(dim, dim=2)
         q, k, v = (t.view(batch, steps, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
@@ -35,8 +46,11 @@ class Block(nn.Module):
         super().__init__()
         self.causal = causal
         self.norm1 = nn.LayerNorm(dim)
-        attention = CausalSelfAttention if causal else nn.MultiheadAttention
-        self.attn = attention(dim, heads, dropout=dropout, batch_first=True)
+        self.attn: nn.Module = (
+            CausalSelfAttention(dim, heads, dropout)
+            if causal
+            else nn.MultiheadAttention(dim, heads, dropout, batch_first=True)
+        )
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(dropout))

@@ -2,6 +2,7 @@
 samples and logged once per epoch, and the best validation value of the monitored metric."""
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import lightning as L
 import torch
@@ -17,8 +18,10 @@ class WeightedMean(Metric):
     """
 
     full_state_update = False
+    total: torch.Tensor
+    weight: torch.Tensor
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
         self.add_state("weight", torch.tensor(0.0), dist_reduce_fx="sum")
@@ -38,8 +41,10 @@ class Fraction(Metric):
     CPU, most of it its bookkeeping of per-class statistics that micro accuracy does not use)."""
 
     full_state_update = False
+    hits: torch.Tensor
+    count: torch.Tensor
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.add_state("hits", torch.tensor(0), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
@@ -69,7 +74,7 @@ class Task(L.LightningModule, ABC):
     monitor: str
     mode: str  # "max" or "min"
     headline: str
-    hp_metrics: dict[str, str]
+    hp_metrics: ClassVar[dict[str, str]]
 
     def __init__(
         self,
@@ -167,16 +172,22 @@ class Task(L.LightningModule, ABC):
         trainer = self._trainer
         return trainer is not None and (trainer.gradient_clip_val is not None or trainer.accumulate_grad_batches != 1)
 
+    @automatic_optimization.setter
+    def automatic_optimization(self, value: bool) -> None:
+        raise AttributeError("a zoo task chooses its optimization itself, from the Trainer's settings")
+
     def training_step(self, batch, batch_idx):
         loss = self.step(batch, "train")[0]
         if self.automatic_optimization:
             return loss
         optimizer = self.optimizers()
+        assert not isinstance(optimizer, list)  # configure_optimizers gives one
         optimizer.zero_grad()
         self.manual_backward(loss)
         optimizer.step()
         scheduler = self.lr_schedulers()
         if scheduler is not None:
+            assert not isinstance(scheduler, list)  # and one schedule at most
             scheduler.step()
         return loss.detach()  # for the callbacks (zoo.callbacks.StopOnNonFiniteLoss)
 

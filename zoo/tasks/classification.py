@@ -2,6 +2,8 @@
 validation accuracy. Its views (the confusion matrix and the measurements of zoo/views/) come from
 conf/task/classification.yaml."""
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -13,7 +15,11 @@ class Classification(Task):
     metrics = ("loss", "acc")
     monitor, mode = "val/acc", "max"
     headline = "test/acc"
-    hp_metrics = {"hp/val_acc_best": "val/acc_best", "hp/test_acc": "test/acc", "hp/test_loss": "test/loss"}
+    hp_metrics: ClassVar[dict[str, str]] = {
+        "hp/val_acc_best": "val/acc_best",
+        "hp/test_acc": "test/acc",
+        "hp/test_loss": "test/loss",
+    }
 
     def make_metrics(self):
         return {"loss": WeightedMean(), "acc": Fraction()}

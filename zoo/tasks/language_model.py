@@ -3,6 +3,7 @@ character, bits per character (`bpc`) and perplexity (`ppl`); the best checkpoin
 validation loss. After every validation a sample from a fixed prompt goes to TensorBoard's TEXT tab."""
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ class LanguageModel(Task):
     metrics = ("loss", "bpc", "ppl")
     monitor, mode = "val/loss", "min"
     headline = "test/bpc"
-    hp_metrics = {
+    hp_metrics: ClassVar[dict[str, str]] = {
         "hp/val_loss_best": "val/loss_best",
         "hp/test_bpc": "test/bpc",
         "hp/test_loss": "test/loss",

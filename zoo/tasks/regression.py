@@ -3,6 +3,8 @@ standardized by the training split's mean and std (the data's `target.scale`), w
 and R-squared are measured in the target's own units. The best checkpoint has the lowest validation RMSE. Its views
 (a predicted-against-true scatter, the classical baselines) come from conf/task/regression.yaml."""
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
@@ -16,8 +18,9 @@ class ErrorSums(Metric):
     of batches and processes."""
 
     full_state_update = False
+    sums: torch.Tensor
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.add_state("sums", torch.zeros(5, dtype=torch.float64), dist_reduce_fx="sum")
 
@@ -45,7 +48,7 @@ class Regression(Task):
     metrics = ("loss", "rmse", "mae", "r2")
     monitor, mode = "val/rmse", "min"
     headline = "test/rmse"
-    hp_metrics = {
+    hp_metrics: ClassVar[dict[str, str]] = {
         "hp/val_rmse_best": "val/rmse_best",
         "hp/test_rmse": "test/rmse",
         "hp/test_mae": "test/mae",

@@ -41,7 +41,7 @@ def classical_scores(datamodule) -> dict[str, float]:
     numeric = schema["numeric"]
     codes = list(range(numeric, x.shape[1]))
     # HistGradientBoosting takes categories of fewer than 256 codes natively; a wider column stays a number.
-    native = [column for column, count in zip(codes, schema["categories"]) if count <= 255]
+    native = [column for column, count in zip(codes, schema["categories"], strict=False) if count <= 255]
     one_hot = ColumnTransformer(
         [("categories", OneHotEncoder(handle_unknown="ignore"), codes)], remainder="passthrough"
     )

@@ -17,6 +17,7 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
+from zoo.data.toy import Toy
 from zoo.models.layers import ACTIVATIONS
 from zoo.tensorboard_extras import tensorboard_writer
 from zoo.views import COUNT, EveryFewEpochs, measuring, require
@@ -29,8 +30,8 @@ CLASS_COLOURS = ["#f59322", "#0877bd"]
 
 
 def has_plane(datamodule) -> bool:
-    """Whether the data are points in a plane that the model's output can be drawn over (after setup)."""
-    return getattr(datamodule, "plane", None) is not None and bool(getattr(datamodule, "points", None))
+    """Whether the data are points in a plane that the model's output can be drawn over (data=toy, after setup)."""
+    return isinstance(datamodule, Toy) and bool(datamodule.points)
 
 
 def plane_grid(datamodule, resolution: int) -> torch.Tensor:

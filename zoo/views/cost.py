@@ -101,7 +101,7 @@ def latency_ms(
     with measuring(net), forward_context():
         for _ in range(warmup):
             net(sample)
-        times = []
+        times: list[float] = []
         while len(times) < calls and (len(times) < 3 or sum(times) < max_seconds):
             wait()
             start = time.perf_counter()

@@ -28,13 +28,13 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
     """data_hunger.png: test accuracy against training samples (log scale), one panel per data set, one line
     per family (and per other setting that differs), the mean over seeds with min to max shaded. Drawn
     where the classification runs vary in `data.train_fraction`; else None."""
-    points = [
+    measured = [
         (run, train_samples(run))
         for run in runs
         if run["hparams"].get("task", "classification") == "classification" and run.get("test_acc") is not None
     ]
-    points = [(run, samples) for run, samples in points if samples is not None]
-    fractions = {}  # the data sets whose runs vary in data.train_fraction: one panel each
+    points = [(run, samples) for run, samples in measured if samples is not None]
+    fractions: dict[str, set[float]] = {}  # the data sets whose runs vary in data.train_fraction: one panel each
     for run, _ in points:
         fractions.setdefault(run["hparams"].get("data"), set()).add(run["hparams"].get("data.train_fraction", 1.0))
     points = [(run, samples) for run, samples in points if len(fractions[run["hparams"].get("data")]) > 1]

@@ -14,6 +14,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from zoo.models.cnn import CNN
 from zoo.tensorboard_extras import tensorboard_writer
 from zoo.views import EveryFewEpochs, measuring, show_input
 
@@ -24,11 +25,15 @@ SIGNED = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.6")  # white is 0: 
 
 
 def conv_features(net: nn.Module) -> nn.Sequential | None:
-    """The network's conv blocks (`net.features`, conv -> norm -> activation -> pool, ...), or None."""
-    features = getattr(net, "features", None)
-    if isinstance(features, nn.Sequential) and any(isinstance(layer, CONVS) for layer in features):
-        return features
-    return None
+    """The conv blocks of a CNN classifier (`features`: conv -> norm -> activation -> pool, ...); None for others."""
+    return net.features if isinstance(net, CNN) else None
+
+
+def blocks_of(net: nn.Module) -> nn.Sequential:
+    features = conv_features(net)
+    if features is None:
+        raise ValueError(f"{type(net).__name__} has no convolutional blocks (model=cnn has)")
+    return features
 
 
 def mosaic(tiles: torch.Tensor, columns: int) -> torch.Tensor:
@@ -47,7 +52,7 @@ def filters_figure(net: nn.Module) -> Figure:
     """The first conv layer's filters (at most 16), one panel per input channel (at most 3): 1-D kernels as
     line plots side by side, 2-D kernels as small images 8 to a row, all on one scale (2-D: red positive,
     blue negative), so that strong and weak filters can be told apart."""
-    first = next(layer for layer in conv_features(net) if isinstance(layer, CONVS))
+    first = next(layer for layer in blocks_of(net) if isinstance(layer, CONVS))
     weights = first.weight.detach().float().cpu()
     outs, ins = min(weights.shape[0], MAX_CHANNELS), min(weights.shape[1], MAX_INPUT_CHANNELS)
     shown = weights[:outs, :ins]
@@ -68,7 +73,9 @@ def filters_figure(net: nn.Module) -> Figure:
                 )
             axes.axhline(0, color="0.7", linewidth=0.5)
             axes.set_ylim(-1.1 * limit, 1.1 * limit)
-            axes.set_xticks([column * (k + 2) + (k - 1) / 2 for column in range(outs)], range(outs), fontsize=7)
+            axes.set_xticks(
+                [column * (k + 2) + (k - 1) / 2 for column in range(outs)], map(str, range(outs)), fontsize=7
+            )
         else:
             axes.imshow(mosaic(shown[:, row], 8).numpy(), cmap=SIGNED, vmin=-limit, vmax=limit)
             axes.set_xticks([])
@@ -84,7 +91,7 @@ def filters_figure(net: nn.Module) -> Figure:
 def feature_maps(net: nn.Module, example: torch.Tensor) -> list[torch.Tensor]:
     """The output of every conv block for one example (shape (1, ...)): after the last layer before the
     next conv (its activation, or its pooling), on the CPU, without the batch dimension."""
-    layers = list(conv_features(net))
+    layers = list(blocks_of(net))
     ends = [i - 1 for i, layer in enumerate(layers) if isinstance(layer, CONVS) and i > 0] + [len(layers) - 1]
     maps = []
     # Through the network's own forward pass, so that `measuring` prepares its input as for any call.

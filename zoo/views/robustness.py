@@ -13,6 +13,7 @@ size of each in HPARAMS. `compare_figure` draws the curves of many runs for zoo-
 """
 
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -152,8 +153,8 @@ class Robustness(L.Callback):
 
     def __init__(
         self,
-        noise: list[float] = (0.0, 0.1, 0.25, 0.5, 1.0),
-        fgsm: list[float] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2),
+        noise: Sequence[float] = (0.0, 0.1, 0.25, 0.5, 1.0),
+        fgsm: Sequence[float] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2),
         reference_noise: float = 0.5,
         reference_fgsm: float = 0.1,
         examples: int = 4,
@@ -190,7 +191,7 @@ class Robustness(L.Callback):
             writer = tensorboard_writer(trainer)
             if writer is not None:
                 for tag, sizes, values in (("noise_acc", self.noise, noise_acc), ("fgsm_acc", self.fgsm, fgsm_acc)):
-                    for size, value in sorted(zip(sizes, values)):
+                    for size, value in sorted(zip(sizes, values, strict=False)):
                         writer.add_scalar(f"robust/{tag}", value, step_of(size))
                 figure = robustness_figure(self.noise, noise_acc, self.fgsm, fgsm_acc, 1 / len(datamodule.class_names))
                 writer.add_figure("robust/accuracy", figure, trainer.global_step)

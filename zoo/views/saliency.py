@@ -42,7 +42,7 @@ def integrated_gradients(
 
 def example_indices(targets: torch.Tensor, count: int = 8) -> list[int]:
     """The first example of each of the first `count` classes present, in class order."""
-    first = {}
+    first: dict[int, int] = {}
     for index, target in enumerate(targets.tolist()):
         first.setdefault(target, index)
     return [first[target] for target in sorted(first)[:count]]
@@ -52,7 +52,6 @@ def show_attribution(figure: Figure, cell, values: torch.Tensor, attribution: to
     """One input with its attributions: a vector as bars per feature, a signal as a line coloured by the
     attribution at each position (summed over channels), an image beside its heat map."""
     limit = attribution.abs().max().item() or 1.0
-    colours = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}
     if values.dim() == 1:
         axes = figure.add_subplot(cell)
         axes.bar(
@@ -77,7 +76,7 @@ def show_attribution(figure: Figure, cell, values: torch.Tensor, attribution: to
         shown = values.permute(1, 2, 0) if values.shape[0] == 3 else values.mean(dim=0)
         picture.imshow(((shown - shown.min()) / (shown.max() - shown.min()).clamp_min(1e-8)).numpy(), cmap="gray")
         axes = figure.add_subplot(inner[1])
-        axes.imshow(attribution.sum(dim=0).numpy(), **colours)
+        axes.imshow(attribution.sum(dim=0).numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
         for each in (picture, axes):
             each.set_xticks([])
             each.set_yticks([])
