@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo import CONFIG_DIR, models
 from zoo.callbacks import CtrlCBetweenBatches, HandBackResults, StopOnNonFiniteLoss, Throughput
 from zoo.checkpoints import AtomicCheckpointIO, DataDescription, RandomState
+from zoo.data.contract import ZooDataModule
 from zoo.errors import ZooError
 from zoo.registry import load_class, plain
 from zoo.tasks.base import Task
@@ -52,7 +53,7 @@ def quiet_lightning() -> None:
 class QuietLightning(L.Callback):
     """quiet_lightning() in every process that trains: those ddp_spawn starts begin with Python's defaults."""
 
-    def setup(self, trainer, pl_module, stage):
+    def setup(self, trainer, pl_module, stage) -> None:
         quiet_lightning()
 
 
@@ -75,7 +76,7 @@ def take_the_datas_task(cfg: DictConfig, data) -> None:
         cfg.task = OmegaConf.load(Path(CONFIG_DIR) / "task" / f"{data.task}.yaml")
 
 
-def build(config: DictConfig, **kwargs):
+def build(config: DictConfig, **kwargs) -> Any:
     """Hydra's instantiate, for objects that check their own settings (a data set, a task's views): their
     ZooError, which Hydra would wrap in its multi-line report, reaches the user as its one line."""
     try:
@@ -207,7 +208,7 @@ def check_trainer_keys(trainer_cfg: DictConfig) -> None:
             raise ZooError(f"trainer.{key} is not a setting of Lightning's Trainer{hint}")
 
 
-def build_run(cfg: DictConfig):
+def build_run(cfg: DictConfig) -> tuple[ZooDataModule, torch.nn.Module, Task]:
     """(data module, network, task) of the run `cfg` describes, the data prepared (generated, found or downloaded
     now, so a missing data set fails before anything trains) and the task holding the run's hyperparameters."""
     datamodule = build(cfg.data)

@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 from collections import deque
+from typing import Any
 
 import lightning as L
 import torch
@@ -31,27 +32,27 @@ class Throughput(L.Callback):
     run in processes of their own, and callback_metrics is what Lightning hands back to the process that
     called fit."""
 
-    def __init__(self, first_step_apart: bool = False):
+    def __init__(self, first_step_apart: bool = False) -> None:
         self.samples, self.seconds = 0, 0.0
         self._start: float | None = None
         self.earlier_wall_seconds = 0.0
         self._fit_start: float | None = None
         self.first_step_seconds, self._first_step_due = 0.0, first_step_apart
 
-    def _stop(self, pl_module):
+    def _stop(self, pl_module) -> None:
         if self._start is not None:
             if pl_module.device.type == "cuda":
                 torch.cuda.synchronize(pl_module.device)
             self.seconds += time.perf_counter() - self._start
             self._start = None
 
-    def on_fit_start(self, trainer, pl_module):
+    def on_fit_start(self, trainer, pl_module) -> None:
         self._fit_start = time.perf_counter()
 
-    def on_train_epoch_start(self, trainer, pl_module):
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._first_step_due:
             self._first_step_due = False
             if pl_module.device.type == "cuda":
@@ -62,14 +63,14 @@ class Throughput(L.Callback):
             return
         self.samples += len(batch[0]) * trainer.world_size  # each process trains on an equal share of the batch
 
-    def on_validation_start(self, trainer, pl_module):
+    def on_validation_start(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
             self._stop(pl_module)
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._stop(pl_module)
 
-    def on_fit_end(self, trainer, pl_module):
+    def on_fit_end(self, trainer, pl_module) -> None:
         trainer.callback_metrics.update(
             {
                 "zoo/train_time_s": torch.tensor(self.wall_seconds, dtype=torch.float64),
@@ -109,10 +110,10 @@ class HandBackResults(L.Callback):
     the hooks run in processes of their own and callback_metrics is what Lightning hands back to the process
     that called fit or test, so zoo.training reads the measurements there, whatever the strategy."""
 
-    def on_fit_end(self, trainer, pl_module):
+    def on_fit_end(self, trainer, pl_module) -> None:
         self.hand_back(trainer)
 
-    def on_test_end(self, trainer, pl_module):
+    def on_test_end(self, trainer, pl_module) -> None:
         self.hand_back(trainer)
 
     @staticmethod
@@ -132,10 +133,11 @@ class CtrlCBetweenBatches(L.Callback):
     only records the request, and the next batch (training or validation) raises KeyboardInterrupt, which
     Lightning handles as it does any Ctrl-C. A second Ctrl-C interrupts at once, wherever it lands."""
 
-    def __init__(self):
-        self.requested, self.previous = False, None
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None  # the SIGINT handler in place before training
 
-    def on_train_start(self, trainer, pl_module):
+    def on_train_start(self, trainer, pl_module) -> None:
         # After Lightning's own signal handlers (it restores what it found at the end of fitting), and only
         # where Python's own Ctrl-C handling is in place (not in a thread, nor where SIGINT is ignored).
         if (
@@ -144,21 +146,21 @@ class CtrlCBetweenBatches(L.Callback):
         ):
             self.requested, self.previous = False, signal.signal(signal.SIGINT, self.request)
 
-    def request(self, signum, frame):
+    def request(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
 
-    def stop_if_requested(self, *args, **kwargs):
+    def stop_if_requested(self, *args, **kwargs) -> None:
         if self.requested:
             raise KeyboardInterrupt
 
     on_train_batch_start = on_train_batch_end = on_validation_batch_start = stop_if_requested
 
-    def on_exception(self, trainer, pl_module, exception):
+    def on_exception(self, trainer, pl_module, exception) -> None:
         self.restore()
 
-    def teardown(self, trainer, pl_module, stage):
+    def teardown(self, trainer, pl_module, stage) -> None:
         self.restore()
 
     def restore(self) -> None:
@@ -175,10 +177,10 @@ class StopOnNonFiniteLoss(L.Callback):
     copied to the host in the background and read once its copy has arrived, usually a step or two later,
     and at the latest at the end of the epoch or before a checkpoint is written, whichever comes first."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.pending: deque[tuple[int, int, torch.Tensor, torch.cuda.Event]] = deque()
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach()
         step = (trainer.global_step, trainer.current_epoch)
         if loss.device.type != "cuda":
@@ -190,10 +192,10 @@ class StopOnNonFiniteLoss(L.Callback):
         while self.pending and self.pending[0][3].query():  # query() asks, it does not wait
             self._check(trainer, *self.pending.popleft()[:3])
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._check_all(trainer)
 
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         self._check_all(trainer)  # raising here writes nothing: no checkpoint of non-finite weights
 
     def _check_all(self, trainer) -> None:
@@ -217,21 +219,21 @@ class StepTimer(L.Callback):
     `path` when training ends; what `scripts/benchmark.py` measures zoo's training loop and start-up with.
     `started_at` (time.time(), comparable across processes) marks the first training step."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         self.started_at: float | None = None
         self.steps: list[float] = []
         self.epoch_starts: list[int] = []
 
-    def on_train_epoch_start(self, trainer, pl_module):
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.epoch_starts.append(len(self.steps))
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.started_at is None:
             self.started_at = time.time()
         self.steps.append(time.perf_counter())
 
-    def on_train_end(self, trainer, pl_module):
+    def on_train_end(self, trainer, pl_module) -> None:
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)
         end = time.perf_counter()

@@ -7,6 +7,7 @@ checkpoint of any earlier zoo into the current form as it is read, by zoo's read
 
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -23,7 +24,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     leaves the previous checkpoint whole, never a truncated file under its name. The next save of the same
     checkpoint (a resumed run's, say) removes what such a kill left behind."""
 
-    def save_checkpoint(self, checkpoint, path, storage_options=None):
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in path.parent.glob(f".{path.name}.*.partial"):  # one writer a run: older ones are dead
@@ -38,7 +39,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         finally:
             partial.unlink(missing_ok=True)
 
-    def load_checkpoint(self, path, map_location=None, weights_only=None):
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> Any:
         # Not only checkpoints: under ddp_spawn Lightning hands the trained weights back as a bare state dict.
         opened = open_safely(path, map_location)
         return migrate(opened, path) if isinstance(opened, dict) and "state_dict" in opened else opened
@@ -93,7 +94,7 @@ def migrate(checkpoint: dict, path) -> dict:
     return checkpoint
 
 
-def open_safely(path, map_location=None):
+def open_safely(path, map_location=None) -> Any:
     """What torch.save wrote to `path`, opened with weights_only=True, or one line saying what is wrong."""
     path = Path(path)
     if not path.is_file():
@@ -124,17 +125,17 @@ class RandomState(L.Callback):
     the run's seed and the epoch.) Where several processes train together, the checkpoint holds the state of
     each (`ranks`, by global rank) and each process takes its own back."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rank = 0
 
-    def setup(self, trainer, pl_module, stage):
+    def setup(self, trainer, pl_module, stage) -> None:
         self.rank = trainer.global_rank  # known before Lightning restores a checkpoint's callback states
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         # Lightning collects the checkpoint's content in every process, then the first one writes it.
         return {"ranks": gathered(own_random_state())}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict) -> None:
         states = state_dict["ranks"]
         # A run resumed on more processes than it had: every process starts from the same seed and draws as
         # many numbers as the others, so the first one's state is what a new process would have had.
@@ -165,5 +166,5 @@ class DataDescription(L.Callback):
     plain containers) in every checkpoint: the per-channel mean and std with which a saved model takes raw
     inputs (zoo.load, zoo-predict), the vocabulary of a language model (zoo-generate)."""
 
-    def setup(self, trainer, pl_module, stage):
+    def setup(self, trainer, pl_module, stage) -> None:
         pl_module.hparams["dataset"] = {**pl_module.hparams["dataset"], **trainer.datamodule.describe()}

@@ -7,6 +7,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -57,7 +58,7 @@ def main() -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def hydra_main(cfg: DictConfig):
+def hydra_main(cfg: DictConfig) -> Any:
     """One job. In a multirun a failing job reports and returns (a FailedJob), so the other jobs still run;
     zoo.multirun.FailureSummary then lists the failures and makes the command exit non-zero."""
     from zoo.failures import Interrupted, SweepStopped  # here: they import torch

@@ -5,9 +5,11 @@ config.json (what the model takes and returns, the input normalization, the chec
 several formats may go to one folder, but only one checkpoint's.
 """
 
+from __future__ import annotations
+
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.arguments import parse_settings
 from zoo.errors import ZooError
@@ -24,6 +26,10 @@ from zoo.export_formats import (
 )
 from zoo.registry import plain
 from zoo.run import Run
+
+if TYPE_CHECKING:  # only for annotations: imported where used, so that the module stays light
+    import torch
+
 
 USAGE = (
     "usage: zoo-export ckpt=<checkpoint or run directory> format=onnx|torch|safetensors[,...] "
@@ -93,9 +99,9 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
         target = folder / FILES[name]
         if name in ("onnx", "torch") and program is None:
             program, dynamic = exported_program(module, example, dynamic, cfg.model.name)
-        run = WRITERS[name](program if name != "safetensors" else task.net, target, folder, dataset)
+        runner = WRITERS[name](program if name != "safetensors" else task.net, target, folder, dataset)
         try:
-            logits = logits_of(run, inputs)
+            logits = logits_of(runner, inputs)
         except Exception as error:  # an exported file that does not run is removed, not left half-working
             target.unlink(missing_ok=True)
             raise ZooError(f"{target} does not run: {' '.join(str(error).split())[:200]}") from None
@@ -131,7 +137,7 @@ def earlier_export(folder: Path, path: Path) -> dict:
     return config
 
 
-def test_split(cfg, checkpoint: dict, task_name: str):
+def test_split(cfg, checkpoint: dict, task_name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The run's test split as its exported model takes it: raw inputs (not normalized) and their targets."""
     import torch
 

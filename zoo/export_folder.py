@@ -4,11 +4,18 @@ input normalization), so it loads without the checkpoint, without Lightning and 
 file names: `zoo.load(folder)`, `zoo-predict ckpt=folder`. model.onnx and model.pt2 lie beside them.
 """
 
+from __future__ import annotations
+
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
 from zoo.registry import task_names
+
+if TYPE_CHECKING:  # only for annotations: imported where used, so that the module stays light
+    from torch import nn
+
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -65,7 +72,7 @@ def read_config(folder: Path) -> dict:
     return config
 
 
-def build_network(config: dict, source: Path):
+def build_network(config: dict, source: Path) -> nn.Module:
     """The network config.json describes, built through zoo's model registry (no weights yet)."""
     from zoo import models
 
@@ -80,7 +87,7 @@ def build_network(config: dict, source: Path):
         raise ZooError(f"{source / CONFIG}: {error}") from None
 
 
-def load_network(folder: Path):
+def load_network(folder: Path) -> tuple[nn.Module, dict]:
     """(network in eval mode with the folder's weights, config.json's content)."""
     config = read_config(folder)
     require_export_extra("safetensors")

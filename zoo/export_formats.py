@@ -11,11 +11,20 @@ checked: the largest absolute logit difference must stay under MAX_LOGIT_DIFFERE
 deviations of the test targets) and the accuracy be the same (a regressor's RMSE), else the file is removed.
 """
 
+from __future__ import annotations
+
 import contextlib
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
+
+if TYPE_CHECKING:  # only for annotations: imported where used, so that the module stays light
+    import torch
+    from torch import nn
+
 
 FILES = {"onnx": "model.onnx", "torch": "model.pt2", "safetensors": "model.safetensors"}
 
@@ -26,7 +35,7 @@ MAX_LOGIT_DIFFERENCE = 1e-4
 CHECK_BATCH = 256
 
 
-def traceable(task, dataset: dict):
+def traceable(task, dataset: dict) -> tuple[nn.Module, torch.Tensor, dict]:
     """(module to export, example input, its dynamic dimensions): a classifier behind its normalization, taking
     raw float32 inputs; a language model's network, taking symbol ids whose length may vary up to its context."""
     import torch
@@ -42,7 +51,7 @@ def traceable(task, dataset: dict):
         """The network behind the normalization it was trained with: raw (batch, *input_shape) in, logits out (a
         regressor's values, in the target's units)."""
 
-        def __init__(self, net, mean, std, scale):
+        def __init__(self, net, mean, std, scale) -> None:
             super().__init__()
             self.net, self.scale = net, scale
             self.register_buffer("mean", mean)
@@ -60,7 +69,7 @@ def traceable(task, dataset: dict):
     return RawInputs(task.net, mean, std, scale).eval(), torch.zeros(2, *shape), {0: batch}
 
 
-def exported_program(module, example, dynamic: dict, family: str):
+def exported_program(module, example, dynamic: dict, family: str) -> tuple[Any, dict]:
     """torch.export's program of `module`, and the dynamic dimensions it kept. A recurrence torch.export
     unrolls over time (model=rnn's GRU) cannot keep a language model's time dimension dynamic: that one
     is exported at its full context, with the batch still dynamic, and config.json says so."""
@@ -84,7 +93,7 @@ def exported_program(module, example, dynamic: dict, family: str):
         return torch.export.export(module, (example,), dynamic_shapes=(fixed,)), fixed
 
 
-def write_onnx(program, target: Path, folder: Path, dataset: dict):
+def write_onnx(program, target: Path, folder: Path, dataset: dict) -> Callable[[torch.Tensor], torch.Tensor]:
     import onnxruntime
     import torch
 
@@ -102,14 +111,14 @@ def write_onnx(program, target: Path, folder: Path, dataset: dict):
     return lambda x: torch.from_numpy(session.run(None, {"inputs": x.numpy()})[0])
 
 
-def write_torch(program, target: Path, folder: Path, dataset: dict):
+def write_torch(program, target: Path, folder: Path, dataset: dict) -> Callable[[torch.Tensor], torch.Tensor]:
     import torch
 
     torch.export.save(program, target)
     return torch.export.load(target).module()
 
 
-def write_safetensors(net, target: Path, folder: Path, dataset: dict):
+def write_safetensors(net, target: Path, folder: Path, dataset: dict) -> Callable[[torch.Tensor], torch.Tensor]:
     """The network's weights alone, checked as zoo.load rebuilds them from the folder (config.json is there)."""
     from safetensors.torch import save_model
 
@@ -124,7 +133,7 @@ def write_safetensors(net, target: Path, folder: Path, dataset: dict):
 WRITERS = {"onnx": write_onnx, "torch": write_torch, "safetensors": write_safetensors}
 
 
-def logits_of(run, inputs):
+def logits_of(run, inputs) -> torch.Tensor:
     import torch
 
     with torch.no_grad():

@@ -5,6 +5,7 @@ exceptions that end a run or a sweep early."""
 import contextlib
 import errno
 import sys
+from collections.abc import Iterator
 
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -21,7 +22,7 @@ class SweepStopped(ZooError):
 
 
 @contextlib.contextmanager
-def readable_lightning_errors(datamodule):
+def readable_lightning_errors(datamodule) -> Iterator[None]:
     """A Trainer setting Lightning refuses once it sees the data (a fraction of a single batch, say): one line."""
     try:
         yield
@@ -35,7 +36,7 @@ def readable_lightning_errors(datamodule):
 
 
 @contextlib.contextmanager
-def errors_of_spawned_processes():
+def errors_of_spawned_processes() -> Iterator[None]:
     """A ZooError raised in a process that ddp_spawn started reaches this one as torch's report of that
     process's traceback: its one line again."""
     try:
@@ -48,7 +49,7 @@ def errors_of_spawned_processes():
 
 
 @contextlib.contextmanager
-def readable_write_errors():
+def readable_write_errors() -> Iterator[None]:
     """A full disk or a folder zoo may not write: one line naming the path, not a logger's traceback."""
     try:
         yield
@@ -62,7 +63,7 @@ def readable_write_errors():
 
 
 @contextlib.contextmanager
-def readable_errors(datamodule):
+def readable_errors(datamodule) -> Iterator[None]:
     """All three, around Lightning's fit and test."""
     with readable_write_errors(), readable_lightning_errors(datamodule), errors_of_spawned_processes():
         yield

@@ -5,6 +5,7 @@ gives the same text; temperature 0 always takes the likeliest next character.
 """
 
 import sys
+from typing import Any
 
 from zoo.arguments import parse_settings
 from zoo.errors import ZooError
@@ -16,7 +17,7 @@ USAGE = (
 DEFAULTS = {"prompt": "The ", "length": "500", "temperature": "0.8", "top_k": "", "seed": "0", "device": "cpu"}
 
 
-def number(key: str, text: str, kind: type, minimum: float):
+def number(key: str, text: str, kind: type, minimum: float) -> Any:
     try:
         value = kind(text)
     except ValueError:

@@ -3,6 +3,7 @@ experiment repeated over seeds), named by the settings that tell the groups apar
 and by the views' comparison figures (zoo/views/)."""
 
 import statistics
+from typing import Any
 
 from zoo.errors import ZooError
 from zoo.registry import task_class, task_names
@@ -11,7 +12,7 @@ from zoo.registry import task_class, task_names
 REPEAT_KEYS = {"seed"}
 
 
-def task_of(hparams: dict):
+def task_of(hparams: dict) -> Any:
     """The task class a run declares in its HPARAMS row (runs from before tasks were all classifications). An
     event file is data: only zoo's own tasks (conf/task/) are imported."""
     name = hparams.get("task", "classification")
@@ -76,12 +77,12 @@ def order(value) -> tuple:
     return (1, 0, str(value)) if value is not None else (2, 0, "")
 
 
-def mean(values):
+def mean(values) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.fmean(values) if values else None
 
 
-def spread(values):
+def spread(values) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.stdev(values) if len(values) > 1 else 0.0 if values else None
 

@@ -33,14 +33,14 @@ def model_keys() -> dict[str, type]:
     return dict(sorted(keys.items()))
 
 
-NEUTRAL = {float: 0.0, str: "-"}
+NEUTRAL: dict[type, float | str] = {float: 0.0, str: "-"}
 
 # What the HPARAMS tab shows for every run, from the run's final metrics; each task adds its own (its
 # `hp_metrics`, zoo/tasks/).
 COST_METRICS = {"hp/params": "params", "hp/train_time_s": "train_time_s", "hp/samples_per_s": "samples_per_s"}
 
 
-def as_type(value, kind: type):
+def as_type(value, kind: type) -> float | str:
     if value is None:
         return NEUTRAL[kind]
     if kind is float:

@@ -20,10 +20,10 @@ class FailureSummary(Callback):
     multirun's own process reads the records at its end. Files, because a launcher's workers share no
     memory with it."""
 
-    def on_multirun_start(self, config, **kwargs):
+    def on_multirun_start(self, config, **kwargs) -> None:
         shutil.rmtree(records_dir(config), ignore_errors=True)  # a sweep dir used again: this multirun's only
 
-    def on_job_end(self, config, job_return, **kwargs):
+    def on_job_end(self, config, job_return, **kwargs) -> None:
         # Only a multirun's jobs have numbers; of a job that SLURM runs as several tasks, the first one reports.
         if config.hydra.mode != RunMode.MULTIRUN or rank_started_outside() != 0:
             return
@@ -35,7 +35,7 @@ class FailureSummary(Callback):
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"overrides": list(job_return.overrides), "failed": failed}) + "\n")
 
-    def on_multirun_end(self, config, **kwargs):
+    def on_multirun_end(self, config, **kwargs) -> None:
         records = sorted(records_dir(config).glob("*.json"), key=lambda path: int(path.stem))
         jobs = [json.loads(path.read_text()) for path in records]
         failures = [job for job in jobs if job["failed"] is not None]
@@ -60,7 +60,7 @@ class FailedJob(dict):
     the task's metric can take, so that the study goes on, and steers away from such settings, and still
     has a best trial to report when every trial failed."""
 
-    def __init__(self, failed: str, task_target: str):
+    def __init__(self, failed: str, task_target: str) -> None:
         super().__init__(failed=failed, worst=-math.inf if task_mode(task_target) == "max" else math.inf)
 
     def __float__(self) -> float:

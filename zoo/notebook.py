@@ -6,6 +6,7 @@ which the command line takes from Hydra, are computed here from the same setting
 """
 
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.config_loader_impl import get_overrides_dirname
@@ -98,7 +99,7 @@ def hydra_sets_output_dir(cfg: DictConfig) -> bool:
     return str(plain(cfg.paths, resolve=False)["output_dir"]).startswith("${hydra:")
 
 
-def open_run(run, data_dir: str | None = None):
+def open_run(run, data_dir: str | None = None) -> tuple[Any, Any]:
     """(network, data module) of a finished run (its folder, or a checkpoint): the best checkpoint's network
     in eval mode, and the run's data module set up as in training (the same splits, normalized with the
     same mean and std), from the data folder its config names unless `data_dir` gives another."""

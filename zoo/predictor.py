@@ -24,7 +24,7 @@ class Predictor(nn.Module):
     go through `encode` first (a pandas DataFrame, as the file holds them).
     """
 
-    def __init__(self, net: nn.Module, dataset: dict, checkpoint: str = ""):
+    def __init__(self, net: nn.Module, dataset: dict, checkpoint: str = "") -> None:
         super().__init__()
         self.net = net
         self.data_name, self.input_shape = dataset["name"], tuple(dataset["input_shape"])

@@ -16,6 +16,7 @@ import functools
 import importlib
 import pkgutil
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
@@ -51,7 +52,7 @@ def check_stored_config(config, source) -> None:
             )
 
 
-def targets_in(node, prefix: str = ""):
+def targets_in(node, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(key, value) for every `_target_` below `node`, keys written as on the command line (task._target_)."""
     if isinstance(node, dict):
         for name, child in node.items():

@@ -7,7 +7,9 @@ saved one is refused: the run would not be the same run any more.
 """
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -86,7 +88,7 @@ def check_new_length(cfg: DictConfig, max_epochs: int, epochs_done: int) -> None
         )
 
 
-def touched_keys(composed: DictConfig, overrides: list[str]):
+def touched_keys(composed: DictConfig, overrides: list[str]) -> Iterator[tuple[str, str, bool]]:
     """(override, key, named) for every setting an override sets: the key it names (named), or for a
     config group (`model=mlp`) every setting of the group and every other setting the group's file
     changes, unless an override names it. A value derived from another setting (`${...}`) is left to
@@ -100,7 +102,7 @@ def touched_keys(composed: DictConfig, overrides: list[str]):
         if override.key_or_group == "resume" or last[override.key_or_group] is not override:
             continue
         if override not in groups:
-            yield override.input_line, override.key_or_group, True
+            yield override.input_line or "", override.key_or_group, True
             continue
         group = override.key_or_group
         # The other groups only: a named key is compared on its own, and may not exist without this group
@@ -112,7 +114,7 @@ def touched_keys(composed: DictConfig, overrides: list[str]):
                 continue
             changed = below(leaf, group) or literal.get(leaf, UNSET) != without.get(leaf, UNSET)
             if changed and not derived(literal.get(leaf)) and not any(below(leaf, key) for key in named):
-                yield override.input_line, leaf, False
+                yield override.input_line or "", leaf, False
 
 
 def below(leaf: str, key: str) -> bool:
@@ -150,7 +152,7 @@ def same(key: str, saved, given) -> bool:
     return absolute(key, saved) == absolute(key, given)
 
 
-def absolute(key: str, value):
+def absolute(key: str, value) -> Any:
     is_folder = key.startswith("paths.") or key.endswith(("_dir", "dirpath")) or key == "data.path"
     return str(Path(value).expanduser().resolve()) if is_folder and isinstance(value, str) else value
 

@@ -47,7 +47,7 @@ def new_folder(path: Path) -> Path:
 class Run:
     """The run in `folder` (which need not exist yet)."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
     @classmethod

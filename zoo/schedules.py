@@ -11,7 +11,7 @@ from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
 FIXED_LENGTH = {"zoo.schedules.one_cycle"}
 
 
-def cosine(optimizer, total_steps: int, warmup_fraction: float = 0.05):
+def cosine(optimizer, total_steps: int, warmup_fraction: float = 0.05) -> LambdaLR:
     """Linear warm-up over the first `warmup_fraction` of the steps, then a cosine decay to zero."""
     warmup = max(1, int(total_steps * warmup_fraction))
 
@@ -24,11 +24,11 @@ def cosine(optimizer, total_steps: int, warmup_fraction: float = 0.05):
     return LambdaLR(optimizer, factor)
 
 
-def one_cycle(optimizer, total_steps: int, pct_start: float = 0.25):
+def one_cycle(optimizer, total_steps: int, pct_start: float = 0.25) -> OneCycleLR:
     """Smith's one-cycle policy, peaking at the optimizer's own learning rate."""
     peak = [group["lr"] for group in optimizer.param_groups]
     return OneCycleLR(optimizer, max_lr=peak, total_steps=total_steps, pct_start=pct_start)
 
 
-def constant(optimizer, total_steps: int):
+def constant(optimizer, total_steps: int) -> LambdaLR:
     return LambdaLR(optimizer, lambda step: 1.0)

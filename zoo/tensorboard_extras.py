@@ -3,6 +3,8 @@ each layer, each metric's training and validation curves on one chart (CUSTOM SC
 histograms every few epochs; and the tasks' own views, the test split's
 confusion matrix (classification) and a text sample after every validation (language models)."""
 
+from typing import Any
+
 import lightning as L
 import torch
 import yaml
@@ -10,7 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
 
-def tensorboard_writer(trainer: L.Trainer):
+def tensorboard_writer(trainer: L.Trainer) -> Any:
     """The SummaryWriter of the run's TensorBoard logger, or None when it has none."""
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
@@ -52,10 +54,10 @@ def confusion_figure(counts: torch.Tensor, class_names: list[str]) -> Figure:
 
 
 class TensorBoardExtras(L.Callback):
-    def __init__(self, histogram_every_n_epochs: int = 5):
+    def __init__(self, histogram_every_n_epochs: int = 5) -> None:
         self.histogram_every_n_epochs = histogram_every_n_epochs
 
-    def on_fit_start(self, trainer, pl_module):
+    def on_fit_start(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
         if writer is None:
             return
@@ -68,7 +70,7 @@ class TensorBoardExtras(L.Callback):
             {"train vs val": {name: ["Multiline", [f"^train/{name}$", f"^val/{name}$"]] for name in pl_module.metrics}}
         )
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
         epoch = trainer.current_epoch + 1
         if writer is None or (epoch % self.histogram_every_n_epochs and epoch != trainer.max_epochs):
@@ -81,14 +83,14 @@ class ConfusionMatrix(L.Callback):
     """The test split's confusion matrix, as a figure in the IMAGES tab. Where several processes test,
     each counts its share of the samples and the counts are summed."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.confusion: torch.Tensor | None = None
 
-    def on_test_epoch_start(self, trainer, pl_module):
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
         classes = len(trainer.datamodule.class_names)
         self.confusion = torch.zeros(classes, classes, dtype=torch.long, device=pl_module.device)
 
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         classes = len(trainer.datamodule.class_names)
         pairs = batch[1] * classes + outputs.argmax(dim=1)
         assert self.confusion is not None  # made at the epoch's start
@@ -96,7 +98,7 @@ class ConfusionMatrix(L.Callback):
         # (moving the counts each batch would, and so would bincount, which sizes its output from the data).
         self.confusion.view(-1).index_add_(0, pairs, torch.ones_like(pairs))
 
-    def on_test_epoch_end(self, trainer, pl_module):
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
         confusion = trainer.strategy.reduce(self.confusion, reduce_op="sum")  # every process takes part
         writer = tensorboard_writer(trainer)
         if writer is None or not trainer.is_global_zero:
@@ -111,10 +113,10 @@ class TextSamples(L.Callback):
 
     def __init__(
         self, prompt: str, length: int = 300, temperature: float = 0.8, top_k: int | None = None, seed: int = 0
-    ):
+    ) -> None:
         self.prompt, self.length, self.temperature, self.top_k, self.seed = prompt, length, temperature, top_k, seed
 
-    def on_validation_epoch_end(self, trainer, pl_module):
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
         if writer is None or trainer.sanity_checking or not trainer.is_global_zero:
             return

@@ -61,7 +61,7 @@ class SignalAugmentation(Augmentation):
 
     def __init__(
         self, shift: float = 0.0, stretch: float = 0.0, amplitude: float = 0.0, shear: float = 0.0, noise: float = 0.0
-    ):
+    ) -> None:
         _check("shift", shift, "a number of points >= 0", lambda v: v >= 0)
         _check("stretch", stretch, "a number in [0, 1)", lambda v: 0 <= v < 1)
         _check("amplitude", amplitude, "a number in [0, 1)", lambda v: 0 <= v < 1)
@@ -70,7 +70,7 @@ class SignalAugmentation(Augmentation):
         self.shift, self.stretch, self.amplitude = float(shift), float(stretch), float(amplitude)
         self.shear, self.noise = float(shear), float(noise)
 
-    def draw(self, count, sample_shape, generator):
+    def draw(self, count, sample_shape, generator) -> dict[str, torch.Tensor]:
         return {
             "shift": _uniform(count, self.shift, generator),
             "stretch": 1 + _uniform(count, self.stretch, generator),
@@ -79,7 +79,7 @@ class SignalAugmentation(Augmentation):
             "noise": torch.randn(count, *sample_shape, generator=generator) * self.noise,
         }
 
-    def apply(self, x, settings):
+    def apply(self, x, settings) -> torch.Tensor:
         length = x.shape[-1]
         points = torch.arange(length, device=x.device, dtype=x.dtype)
         centre = (length - 1) / 2
@@ -104,7 +104,7 @@ class ImageAugmentation(Augmentation):
     """For inputs (N, channels, height, width): a random crop of the image padded by `crop_padding` pixels on
     each side (by reflection), the size of the image, and a mirror image half the time when `flip`."""
 
-    def __init__(self, crop_padding: int = 0, flip: bool = False, flip_allowed: bool = True, data: str = ""):
+    def __init__(self, crop_padding: int = 0, flip: bool = False, flip_allowed: bool = True, data: str = "") -> None:
         _check("crop_padding", crop_padding, "a whole number of pixels >= 0", lambda v: v == int(v) and v >= 0)
         if not isinstance(flip, bool):
             raise ZooError(f"data.augment.flip={flip!r} is not allowed: it must be true or false")
@@ -115,12 +115,12 @@ class ImageAugmentation(Augmentation):
             )
         self.padding, self.flip = int(crop_padding), flip
 
-    def draw(self, count, sample_shape, generator):
+    def draw(self, count, sample_shape, generator) -> dict[str, torch.Tensor]:
         offsets = torch.randint(0, 2 * self.padding + 1, (count, 2), generator=generator)
         flips = torch.rand(count, generator=generator) < 0.5 if self.flip else torch.zeros(count, dtype=torch.bool)
         return {"rows": offsets[:, 0], "columns": offsets[:, 1], "flip": flips}
 
-    def apply(self, x, settings):
+    def apply(self, x, settings) -> torch.Tensor:
         if self.padding:
             height, width = x.shape[-2:]
             padded = torch.nn.functional.pad(x, [self.padding] * 4, mode="reflect")

@@ -7,10 +7,11 @@ training device does not. `data.augment` transforms each training batch, seeded 
 """
 
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
+from zoo.data.augment import Augmentation
 from zoo.data.contract import ZooDataModule
 from zoo.data.loaders import TensorLoader, evaluation_loader, overfitting, process_share
 from zoo.data.splits import seeded_split, stratified_subset
@@ -36,7 +37,7 @@ class InMemoryDataModule(ZooDataModule):
         eval_batch_size: int = 1024,
         train_fraction: float = 1.0,
         augment: dict | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.name, self.data_dir, self.batch_size = name, str(data_dir), batch_size
         # `seed` orders the batches and draws the `train_fraction` part; `split_seed` fixes which samples
@@ -71,7 +72,7 @@ class InMemoryDataModule(ZooDataModule):
             **(self.normalization or {}),
         }
 
-    def make_augmentation(self, settings: dict):
+    def make_augmentation(self, settings: dict) -> Augmentation:
         """The zoo.data.augment.Augmentation that `data.augment`'s settings ask for; a data set that can be
         augmented overrides this."""
         raise ZooError(f"data={self.name} has no random transformations: remove data.augment")
@@ -110,7 +111,7 @@ class InMemoryDataModule(ZooDataModule):
             for split, (inputs, targets) in raw.items()
         }
 
-    def train_dataloader(self):
+    def train_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         overfit = overfitting(self.trainer)
         return TensorLoader(
             *self.splits["train"],
@@ -124,8 +125,8 @@ class InMemoryDataModule(ZooDataModule):
             augment=None if overfit else self.augmentation,
         )
 
-    def val_dataloader(self):
+    def val_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         return evaluation_loader(self, "val")
 
-    def test_dataloader(self):
+    def test_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         return evaluation_loader(self, "test")

@@ -4,7 +4,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from zoo.data.augment import ImageAugmentation
+from zoo.data.augment import Augmentation, ImageAugmentation
 from zoo.data.base import InMemoryDataModule
 
 
@@ -14,14 +14,14 @@ class Digits(InMemoryDataModule):
     class_names = tuple(str(digit) for digit in range(10))
     pixel_max = 16.0  # scikit-learn stores the digits as 0-16
 
-    def __init__(self, test_fraction: float = 0.2, **kwargs):
+    def __init__(self, test_fraction: float = 0.2, **kwargs) -> None:
         super().__init__(**kwargs)
         self.test_fraction = test_fraction
 
-    def make_augmentation(self, settings: dict):
+    def make_augmentation(self, settings: dict) -> Augmentation:
         return ImageAugmentation(**settings, flip_allowed=False, data=self.name)
 
-    def load(self):
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         images, labels = load_digits(return_X_y=True)
         x, x_test, y, y_test = train_test_split(
             images.reshape(-1, 1, 8, 8),

@@ -41,7 +41,7 @@ class DecodedImages:
 
     def __init__(
         self, root: Path, images: list[tuple[str, str, str | None]], data_dir: Path, channels: int | None, size: int
-    ):
+    ) -> None:
         self.root, self.images, self.size = root, images, size
         self.folder = data_dir / "images" / folder_signature(root, images)
         self.channels = int(channels) if channels else (3 if self.colour() else 1)

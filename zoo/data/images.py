@@ -3,24 +3,19 @@
     pets/cat/001.jpg, pets/cat/002.png, pets/dog/...            splits drawn from the files, stratified by class
     pets/train/cat/..., pets/val/cat/..., pets/test/cat/...      the folder's own splits (val/ and test/ optional)
 
-Drawn splits take `test_fraction` and `val_fraction` of every class by `split_seed` (fixed, so runs with different
-seeds are measured on the same images); with a train/ folder, a missing val/ or test/ is carved out of train/ the
-same way. The split of every file goes into the run folder's `splits.csv`.
-
-Every image is read as zoo.data.image_files says (its channels: `data.channels`, or 3 where any image is stored in
-colour, else 1; its size: `data.size`, shorter side resized then the centre cut out) once, into a cache of decoded
-pixels in the data folder (`<data_dir>/images/`), one uint8 record per image. A run then holds the pixels in memory
-when they fit `data.memory_budget_mb` (`data.in_memory=auto`), or streams them from the cache in DataLoader workers
-(zoo.data.streaming); both serve the same batches. Class names are the folder names, sorted.
+Drawn splits take `test_fraction` and `val_fraction` of every class by `split_seed` (zoo.data.image_folder); every
+file's split goes into the run's `splits.csv`. Each image is decoded once into a cache (zoo.data.image_cache); a run
+holds the pixels in memory when they fit `data.memory_budget_mb` (`data.in_memory=auto`), or streams them from the
+cache (zoo.data.streaming); both serve the same batches. Class names are the folder names, sorted.
 """
-
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
-from zoo.data.augment import ImageAugmentation
+from zoo.data.augment import Augmentation, ImageAugmentation
 from zoo.data.base import InMemoryDataModule
 from zoo.data.image_cache import DecodedImages
 from zoo.data.image_folder import assign_splits, check_settings, list_folder, write_splits
@@ -47,7 +42,7 @@ class ImageFolder(InMemoryDataModule):
         memory_budget_mb: float = 2048,
         num_workers: int | str = "auto",
         **kwargs,
-    ):
+    ) -> None:
         super().__init__(**kwargs)
         check_settings(
             path,
@@ -148,7 +143,7 @@ class ImageFolder(InMemoryDataModule):
         else:
             self.splits = FirstSamples(self.record_file(), self.indices, device)
 
-    def load(self):
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The raw pixels (uint8) and classes of the train and test splits (zoo-export checks on the test split)."""
         self.plan()
         pixels = self.cache.read()
@@ -159,7 +154,7 @@ class ImageFolder(InMemoryDataModule):
         return {split: len(kept) for split, kept in self.indices.items()}
 
     # --- loaders ----------------------------------------------------------------------------------------------
-    def make_augmentation(self, settings: dict):
+    def make_augmentation(self, settings: dict) -> Augmentation:
         return ImageAugmentation(**settings, data=self.name)
 
     def statistics(self) -> tuple[list[float], list[float]]:
@@ -177,7 +172,9 @@ class ImageFolder(InMemoryDataModule):
             share=share,
         )
 
-    def streamed(self, split: str, batch_size: int, training: bool = False, shuffle: bool = False, augment=None):
+    def streamed(
+        self, split: str, batch_size: int, training: bool = False, shuffle: bool = False, augment=None
+    ) -> StreamedLoader:
         """A StreamedLoader of `split`: as TensorLoader would serve it from memory. Workers read the training batches
         only; evaluation reads its batches here, in order, between epochs."""
         share = process_share(self.trainer, batch_size if training else None)
@@ -195,17 +192,17 @@ class ImageFolder(InMemoryDataModule):
             pin_memory=pin,
         )
 
-    def train_dataloader(self):
+    def train_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         if self.in_memory:
             return super().train_dataloader()
         overfit = overfitting(self.trainer)
         augment = None if overfit else self.augmentation
         return self.streamed("train", self.batch_size, training=True, shuffle=not overfit, augment=augment)
 
-    def val_dataloader(self):
+    def val_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         return evaluation_loader(self, "val") if self.in_memory else self.streamed("val", self.eval_batch_size)
 
-    def test_dataloader(self):
+    def test_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         return evaluation_loader(self, "test") if self.in_memory else self.streamed("test", self.eval_batch_size)
 
     # --- what the run keeps -----------------------------------------------------------------------------------

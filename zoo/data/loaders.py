@@ -11,6 +11,7 @@ computed (torchmetrics).
 """
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ class EpochPermutation:
     each a fresh permutation drawn from the epoch's generator, the last pass cut short. The order depends
     on (seed, epoch) alone, so a resumed run sees what it would have seen."""
 
-    def __init__(self, size: int, seed: int, length: int | None = None):
+    def __init__(self, size: int, seed: int, length: int | None = None) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
         self.length = size if length is None else length
 
@@ -90,7 +91,7 @@ class TensorLoader:
         share: tuple[int, int] = (0, 1),
         split_batches: bool = False,
         augment=None,
-    ):
+    ) -> None:
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         # A zoo.data.augment.Augmentation for a training loader, or None; seeded by (seed, epoch, batch).
         self.seed, self.augment = seed, augment
@@ -119,7 +120,7 @@ class TensorLoader:
             order = torch.arange(self.samples_per_epoch) % len(self.x)
         return order if self.split_batches else own_share(order, self.share)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator:
         order = self.positions().to(self.x.device)
         for i in range(len(self)):
             index = order[i * self.batch_size : (i + 1) * self.batch_size]

@@ -15,7 +15,7 @@ import torch
 from mnist1d.data import get_dataset_args, make_dataset
 from mnist1d.utils import ObjectView
 
-from zoo.data.augment import SignalAugmentation
+from zoo.data.augment import Augmentation, SignalAugmentation
 from zoo.data.base import InMemoryDataModule
 
 
@@ -26,7 +26,7 @@ class MNIST1D(InMemoryDataModule):
     num_classes = 10
     class_names = tuple(str(digit) for digit in range(10))
 
-    def __init__(self, generator: dict | None = None, **kwargs):
+    def __init__(self, generator: dict | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.generator_args = {**get_dataset_args(as_dict=True), **(generator or {})}
         self.generator_args.pop("url")
@@ -53,10 +53,10 @@ class MNIST1D(InMemoryDataModule):
         np.savez(partial, x=data["x"], y=data["y"], x_test=data["x_test"], y_test=data["y_test"])
         partial.replace(self.cache_path)  # atomic: a crash never leaves a half-written cache
 
-    def make_augmentation(self, settings: dict):
+    def make_augmentation(self, settings: dict) -> Augmentation:
         return SignalAugmentation(**settings)
 
-    def load(self):
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         self.prepare_data()
         with np.load(self.cache_path, allow_pickle=False) as data:
             x, y, x_test, y_test = (torch.from_numpy(data[key]) for key in ("x", "y", "x_test", "y_test"))

@@ -11,7 +11,7 @@ the same arithmetic on the same pixels, so a run streams exactly what it would h
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -34,7 +34,7 @@ class RecordFile(Dataset):
         std: list[float],
         augment=None,
         share: tuple[int, int] = (0, 1),
-    ):
+    ) -> None:
         self.path, self.shape, self.targets = str(path), tuple(shape), targets
         self.record = math.prod(shape)
         view = (1, -1) + (1,) * (len(shape) - 1)
@@ -55,14 +55,14 @@ class RecordFile(Dataset):
             buffer[row * self.record : (row + 1) * self.record] = chunk
         return torch.frombuffer(buffer, dtype=torch.uint8).view(len(positions), *self.shape)
 
-    def __getitem__(self, item):
+    def __getitem__(self, item) -> tuple[torch.Tensor, torch.Tensor]:
         seed, total, positions = item
         x = (self.read(positions).float() - self.mean) / self.std
         if self.augment is not None and seed is not None:
             x = self.augment(x, torch.Generator().manual_seed(seed), total, self.share)
         return x, self.targets[list(positions)]
 
-    def __del__(self):
+    def __del__(self) -> None:
         if self.descriptor is not None:
             os.close(self.descriptor)
 
@@ -70,13 +70,13 @@ class RecordFile(Dataset):
 class Batches:
     """What a loader's DataLoader iterates: one item per batch of the current epoch (RecordFile's items)."""
 
-    def __init__(self, loader: "StreamedLoader"):
+    def __init__(self, loader: "StreamedLoader") -> None:
         self.loader = loader
 
     def __len__(self) -> int:
         return len(self.loader)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator:
         loader = self.loader
         order = loader.positions()
         for i in range(len(loader)):
@@ -103,7 +103,7 @@ class StreamedLoader:
         split_batches: bool = False,
         workers: int = 0,
         pin_memory: bool = False,
-    ):
+    ) -> None:
         # `positions`: the records of this split, in the file
         self.records, self.split = records, positions
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
@@ -142,7 +142,7 @@ class StreamedLoader:
         """The seed of TensorLoader.batch_generator for this batch: (seed, epoch, batch) alone."""
         return hash((self.seed, self.sampler.epoch if self.sampler is not None else 0, batch, 0xA06))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator:
         return iter(self.loader)
 
 
@@ -152,7 +152,7 @@ class FirstSamples(Mapping):
 
     def __init__(
         self, records: RecordFile, indices: dict[str, torch.Tensor], device: torch.device, limit: int = 10_000
-    ):
+    ) -> None:
         self.records, self.indices, self.device, self.limit = records, indices, device, limit
         self.loaded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -163,7 +163,7 @@ class FirstSamples(Mapping):
                 self.loaded[split] = (x.to(self.device), y.to(self.device))
         return self.loaded[split]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator:
         return iter(self.indices)
 
     def __len__(self) -> int:

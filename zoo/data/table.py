@@ -40,7 +40,7 @@ class Table(InMemoryDataModule):
         test_fraction: float = 0.2,
         token_dim: int = 16,
         **kwargs,
-    ):
+    ) -> None:
         super().__init__(**kwargs)
         if not path or not target:
             raise ZooError(
@@ -166,7 +166,7 @@ class Table(InMemoryDataModule):
             "target": {"name": self.target, "task": self.task, "scale": self.target_scale},
         }
 
-    def load(self):
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The encoded rows and targets of the train and test splits."""
         train, test = self.rows_trained, self.positions["test"]
         return self.x[train], self.y[train], self.x[test], self.y[test]

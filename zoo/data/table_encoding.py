@@ -38,7 +38,9 @@ class TableEncoding:
     """`numeric`: {column: (median, mean, std)}; `indicators`: numeric columns with a missing-indicator;
     `categories`: {column: [values, most frequent first]}."""
 
-    def __init__(self, numeric: dict[str, list[float]], indicators: list[str], categories: dict[str, list[str]]):
+    def __init__(
+        self, numeric: dict[str, list[float]], indicators: list[str], categories: dict[str, list[str]]
+    ) -> None:
         self.numeric, self.indicators, self.categories = numeric, indicators, categories
 
     @classmethod

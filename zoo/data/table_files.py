@@ -1,10 +1,17 @@
 """A user's table as a file: read with pandas (pyarrow for Parquet), checked, its feature columns sorted into numbers
 and categories, and its target's task guessed. Each problem with the file is one line that names it."""
 
+from __future__ import annotations
+
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
+
+if TYPE_CHECKING:  # only for annotations: imported where used, so that the module stays light
+    import pandas as pd
+
 
 MAX_CLASSES = 20  # a numeric target of whole numbers with at most this many values is classes, not a quantity
 
@@ -23,7 +30,7 @@ def require_tables_extra() -> None:
         )
 
 
-def read_table(path: str | Path, key: str = "data.path"):
+def read_table(path: str | Path, key: str = "data.path") -> pd.DataFrame:
     """The file as a pandas DataFrame, or one line saying what is wrong with it."""
     require_tables_extra()
     import pandas as pd

@@ -11,6 +11,7 @@ list of names) makes each non-empty line one sample, framed by a boundary symbol
 
 import os
 import sys
+from collections.abc import Iterable
 
 import torch
 
@@ -50,7 +51,7 @@ class TextCorpus(ZooDataModule):
         val_fraction: float = 0.05,
         test_fraction: float = 0.05,
         seed: int = 0,
-    ):
+    ) -> None:
         super().__init__()
         self.name, self.data_dir = name, str(data_dir)
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
@@ -228,7 +229,7 @@ class TextCorpus(ZooDataModule):
         """How many targets `split` holds (padding excluded): the symbols its loss is averaged over."""
         return int((self.splits[split][1] != IGNORED).sum())
 
-    def train_dataloader(self):
+    def train_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         shuffle = not overfitting(self.trainer)
         share = process_share(self.trainer, self.batch_size)
         if self.lines:
@@ -239,8 +240,8 @@ class TextCorpus(ZooDataModule):
             self.blocks["train"], self.context, self.batch_size, shuffle=shuffle, seed=self.seed, share=share
         )
 
-    def val_dataloader(self):
+    def val_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         return evaluation_loader(self, "val")
 
-    def test_dataloader(self):
+    def test_dataloader(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         return evaluation_loader(self, "test")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torchvision import datasets
 
-from zoo.data.augment import ImageAugmentation
+from zoo.data.augment import Augmentation, ImageAugmentation
 from zoo.data.base import InMemoryDataModule
 from zoo.errors import ZooError
 
@@ -25,11 +25,11 @@ class TorchvisionDataModule(InMemoryDataModule):
     files: tuple[str, ...]  # what must lie in `folder` for the data set to load
     pixel_max = 255.0
 
-    def __init__(self, download: bool = True, **kwargs):
+    def __init__(self, download: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.download = download
 
-    def make_augmentation(self, settings: dict):
+    def make_augmentation(self, settings: dict) -> Augmentation:
         return ImageAugmentation(**settings, flip_allowed=self.mirror_is_same_class, data=self.name)
 
     @property
@@ -124,6 +124,6 @@ class CIFAR10(TorchvisionDataModule):
             labels.extend(batch["labels"])
         return torch.from_numpy(np.concatenate(images)), torch.tensor(labels)
 
-    def load(self):
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         self.prepare_data()
         return *self.read(self.train_batches), *self.read(["test_batch"])

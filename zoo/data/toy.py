@@ -34,7 +34,7 @@ FEATURES = {
 PLAYGROUND_SPELLING = {"x2": "x^2", "y2": "y^2", "sinx": "sin(x)", "siny": "sin(y)"}
 
 
-def circle(rng: np.random.Generator, n: int, noise: float):
+def circle(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Half the points within radius 2.5, half on the ring from 3.5 to 5; class 1 inside radius 2.5."""
     inner = n // 2
     radius = np.concatenate([rng.uniform(0, 2.5, inner), rng.uniform(3.5, 5, n - inner)])
@@ -44,7 +44,7 @@ def circle(rng: np.random.Generator, n: int, noise: float):
     return points, np.linalg.norm(moved, axis=1) < 2.5
 
 
-def xor(rng: np.random.Generator, n: int, noise: float):
+def xor(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Uniform in the square [-5, 5]², pushed 0.3 off the axes; class 1 where x and y have the same sign."""
     points = rng.uniform(-5, 5, (n, 2))
     points += np.where(points > 0, 0.3, -0.3)
@@ -52,7 +52,7 @@ def xor(rng: np.random.Generator, n: int, noise: float):
     return points, moved[:, 0] * moved[:, 1] >= 0
 
 
-def gauss(rng: np.random.Generator, n: int, noise: float):
+def gauss(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Two Gaussian clouds, class 1 around (2, 2) and class 0 around (-2, -2); the variance grows from
     0.5 (noise 0) to 4 (noise 0.5)."""
     std = math.sqrt(0.5 + 7 * noise)
@@ -61,7 +61,7 @@ def gauss(rng: np.random.Generator, n: int, noise: float):
     return centers + rng.normal(0, std, (n, 2)), np.arange(n) < ones
 
 
-def spiral(rng: np.random.Generator, n: int, noise: float):
+def spiral(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaved spirals of 1.75 turns out to radius 5; class 1 starts upwards, class 0 downwards."""
     ones = n // 2
     arms = []
@@ -73,7 +73,7 @@ def spiral(rng: np.random.Generator, n: int, noise: float):
     return points, np.arange(n) < ones
 
 
-def moons(rng: np.random.Generator, n: int, noise: float):
+def moons(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's two moons, stretched from about [-1, 2] x [-0.5, 1] to [-5, 5] x [-2.5, 2.5]; its
     Gaussian noise has standard deviation `noise` moon radii. Class 0 is the upper moon, 1 the lower."""
     points, labels = make_moons(n_samples=n, noise=noise, random_state=int(rng.integers(2**31)))
@@ -127,7 +127,7 @@ class Toy(InMemoryDataModule):
         test_fraction: float = 0.5,
         generator_seed: int = 0,
         **kwargs,
-    ):
+    ) -> None:
         super().__init__(**kwargs)
         if shape not in SHAPES:
             raise ZooError(f"data.shape={shape!r} is not a shape; choose one of {', '.join(SHAPES)}")
@@ -162,7 +162,7 @@ class Toy(InMemoryDataModule):
         order = rng.permutation(self.samples)
         return torch.tensor(points[order], dtype=torch.float32), torch.tensor(labels[order], dtype=torch.long)
 
-    def load(self):
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         points, labels = self.generate()
         test = round(self.samples * self.test_fraction)
         self._train_points, self.points["test"] = points[test:], points[:test]

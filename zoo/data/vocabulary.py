@@ -21,7 +21,7 @@ class Vocabulary:
     UNKNOWN_SYMBOL; so does UNKNOWN_SYMBOL itself. In line mode "\\n" encodes as the boundary (it
     separates names in a prompt) and the boundary decodes as "\\n"."""
 
-    def __init__(self, characters: str, lines: bool = False):
+    def __init__(self, characters: str, lines: bool = False) -> None:
         # Line mode's texts hold no "\n" (it splits them); dropping it anyway keeps ids unique.
         dropped = {UNKNOWN_SYMBOL, "\n"} if lines else {UNKNOWN_SYMBOL}
         self.characters = "".join(sorted(set(characters) - dropped))

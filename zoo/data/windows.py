@@ -2,6 +2,7 @@
 (line mode), and the loader that draws each epoch's windows."""
 
 import math
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import SequentialSampler
@@ -29,7 +30,7 @@ class WindowLoader:
         shuffle: bool,
         seed: int = 0,
         share: tuple[int, int] = (0, 1),
-    ):
+    ) -> None:
         self.block, self.context, self.batch_size, self.shuffle = block, context, batch_size, shuffle
         self.share = share
         # A window takes context + 1 characters (inputs and targets); the last start must fit at offset context - 1.
@@ -51,7 +52,7 @@ class WindowLoader:
         offset = int(torch.randint(self.context, (), generator=generator))
         return offset + torch.randperm(self.windows, generator=generator) * self.context
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator:
         starts = self.starts().to(self.block.device)
         for i in range(len(self)):
             yield cut(

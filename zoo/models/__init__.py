@@ -23,7 +23,7 @@ _BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
 BORROWED = {"regression": ("classification", {"num_outputs": "num_classes"})}
 
 
-def register(name: str, task: str = "classification"):
+def register(name: str, task: str = "classification") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: make `name` buildable for `task` through `build(name, ...)`."""
 
     def add(builder):

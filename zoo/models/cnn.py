@@ -88,7 +88,7 @@ class CNN(nn.Module):
                 flat = self.features(torch.zeros(1, *input_shape)).numel()
             self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, num_classes))
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         return self.head(self.features(x))
 
 
@@ -97,7 +97,7 @@ class CausalConv(nn.Module):
     is on the left), then norm -> activation -> dropout, added to its input (through a 1x1 conv where
     the width changes)."""
 
-    def __init__(self, width, out, kernel, dilation, norm, activation, dropout):
+    def __init__(self, width, out, kernel, dilation, norm, activation, dropout) -> None:
         super().__init__()
         self.left = (kernel - 1) * dilation
         self.conv = nn.Conv1d(width, out, kernel, dilation=dilation)
@@ -106,7 +106,7 @@ class CausalConv(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Identity() if width == out else nn.Conv1d(width, out, 1)
 
-    def forward(self, x):  # (batch, channels, T)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, channels, T)
         h = self.conv(F.pad(x, (self.left, 0)))
         h = self.norm(h.transpose(1, 2)).transpose(1, 2)  # LayerNorm over the channels at each position
         return self.skip(x) + self.dropout(self.activation(h))
@@ -161,6 +161,6 @@ class CNNLM(nn.Module):
         self.norm = nn.LayerNorm(width) if norm == "layer" else nn.Identity()
         self.head = nn.Linear(width, vocab_size)
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         h = self.layers(self.embed(x).transpose(1, 2))  # (batch, channels, T)
         return self.head(self.norm(h.transpose(1, 2)))

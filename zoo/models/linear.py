@@ -3,6 +3,7 @@ the bigram table."""
 
 import math
 
+import torch
 from torch import nn
 
 from zoo.models import register
@@ -16,7 +17,7 @@ class Linear(nn.Module):
         super().__init__()
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         return self.classifier(x)
 
 
@@ -30,5 +31,5 @@ class Bigram(nn.Module):
         self.table = nn.Embedding(vocab_size, vocab_size)
         nn.init.zeros_(self.table.weight)  # start from the uniform guess, log2(vocab_size) bits, not from noise
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         return self.table(x)

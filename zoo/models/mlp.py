@@ -3,6 +3,7 @@ or over the embeddings of the last `context` symbols (Bengio et al. 2003's neura
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -46,7 +47,7 @@ class MLP(nn.Module):
         layers = hidden_layers(math.prod(input_shape), dim, depth, dropout, norm, activation)
         self.layers = nn.Sequential(nn.Flatten(), *layers, nn.Linear(dim, num_classes))
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         return self.layers(x)
 
 
@@ -77,7 +78,7 @@ class MLPLM(nn.Module):
         layers = hidden_layers(context * embed, dim, depth, dropout, norm, activation)
         self.layers = nn.Sequential(*layers, nn.Linear(dim, vocab_size))
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         padded = F.pad(x, (self.context - 1, 0), value=self.pad)
         windows = padded.unfold(1, self.context, 1)  # (batch, T, context): the symbols ending at each t
         return self.layers(self.embed(windows).flatten(2))

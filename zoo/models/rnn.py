@@ -1,6 +1,7 @@
 """Recurrent networks (`cell=rnn|lstm|gru`): a classifier that reads a signal's time steps or an image's
 rows, and a language model that reads symbols and predicts the next one at every step."""
 
+import torch
 from torch import nn
 
 from zoo.models import register
@@ -57,7 +58,7 @@ class RNN(nn.Module):
         width = dim * directions * (steps if pool == "flatten" else 1)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         x = self.stem(x)
         if x.dim() == 4:  # (batch, channels, rows, cols) -> one step per row
             x = x.permute(0, 2, 1, 3).flatten(2)
@@ -104,5 +105,5 @@ class RNNLM(nn.Module):
         self.rnn = CELLS[cell](embed, dim, num_layers=depth, batch_first=True, dropout=dropout if depth > 1 else 0.0)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, vocab_size))
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         return self.head(self.rnn(self.embed(x))[0])

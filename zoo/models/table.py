@@ -21,7 +21,7 @@ class TableInputs(nn.Module):
     """Encoded rows (batch, numeric + categorical) -> a family's input: (batch, width) or (batch, token_dim,
     features)."""
 
-    def __init__(self, numeric: int, categories: list[int], form: str, token_dim: int):
+    def __init__(self, numeric: int, categories: list[int], form: str, token_dim: int) -> None:
         super().__init__()
         self.numeric, self.categories, self.form = numeric, list(categories), form
         if form == "tokens":
@@ -37,7 +37,7 @@ class TableInputs(nn.Module):
             return (self.numeric + sum(self.categories),)
         return (token_dim, self.numeric + len(self.categories))
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         values, codes = x[:, : self.numeric], x[:, self.numeric :].long()
         if self.form == "vector":
             return torch.cat(
@@ -53,7 +53,7 @@ class TableInputs(nn.Module):
 class TableModel(nn.Sequential):
     """A family's network behind the TableInputs it reads through."""
 
-    def __init__(self, inputs: TableInputs, body: nn.Module):
+    def __init__(self, inputs: TableInputs, body: nn.Module) -> None:
         super().__init__(OrderedDict([("inputs", inputs), ("body", body)]))
 
 

@@ -42,7 +42,7 @@ class Block(nn.Module):
     """Pre-norm: normalizing before each sublayer keeps the residual path an identity,
     which trains stably without warm-up tricks at this size."""
 
-    def __init__(self, dim, heads, mlp_ratio, dropout, causal=False):
+    def __init__(self, dim, heads, mlp_ratio, dropout, causal=False) -> None:
         super().__init__()
         self.causal = causal
         self.norm1 = nn.LayerNorm(dim)
@@ -55,7 +55,7 @@ class Block(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(dropout))
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         h = self.norm1(x)
         x = x + (self.attn(h) if self.causal else self.attn(h, h, h, need_weights=False)[0])
         return x + self.mlp(self.norm2(x))
@@ -114,7 +114,7 @@ class Transformer(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         x = self.patch_embed(self.stem(x)).flatten(2).transpose(1, 2)  # (batch, tokens, dim)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
@@ -163,6 +163,6 @@ class TransformerLM(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab_size)
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         x = self.token_embed(x) + self.pos_embed[:, : x.shape[1]]
         return self.head(self.norm(self.blocks(self.dropout(x))))

@@ -7,11 +7,13 @@ One module per task, each with its config in conf/task/<name>.yaml; a data set d
 (its module's `task` attribute, its config's override of the task group), so `data=text` is enough.
 """
 
+from typing import Any
+
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 
-def task_declares(key: str, _root_):
+def task_declares(key: str, _root_) -> Any:
     """`${task_declares:monitor}` in a config: what the run's task class declares (conf/callbacks/ asks it
     which metric chooses the best checkpoint, and in which direction)."""
     return getattr(get_class(_root_.task._target_), key)

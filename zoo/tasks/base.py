@@ -2,7 +2,7 @@
 samples and logged once per epoch, and the best validation value of the monitored metric."""
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -84,7 +84,7 @@ class Task(L.LightningModule, ABC):
         label_smoothing: float = 0.0,
         hparams: dict | None = None,
         views: dict[str, L.Callback | None] | None = None,
-    ):
+    ) -> None:
         super().__init__()
         # The task's views and measurements (conf/task/<name>.yaml `views`, built by Hydra); a plain list, not
         # submodules: they are callbacks, not part of the model. `task.views.<name>=null` switches one off.
@@ -147,7 +147,7 @@ class Task(L.LightningModule, ABC):
             + [f"test/{name}" for name in names]
         )
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         return self.net(x)
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
@@ -176,7 +176,7 @@ class Task(L.LightningModule, ABC):
     def automatic_optimization(self, value: bool) -> None:
         raise AttributeError("a zoo task chooses its optimization itself, from the Trainer's settings")
 
-    def training_step(self, batch, batch_idx):
+    def training_step(self, batch, batch_idx) -> torch.Tensor:
         loss = self.step(batch, "train")[0]
         if self.automatic_optimization:
             return loss
@@ -205,13 +205,13 @@ class Task(L.LightningModule, ABC):
             for part in ("total", "current"):
                 progress[part].update({key: done[part][key] for key in ("ready", "completed")})
 
-    def on_train_epoch_end(self):
+    def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
 
-    def validation_step(self, batch, batch_idx):
+    def validation_step(self, batch, batch_idx) -> None:
         self.step(batch, "val")
 
-    def on_validation_epoch_end(self):
+    def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # a check of the loop, not a score of the model: forget it
             for name in self.accumulated:
                 getattr(self, f"val_{name}").reset()
@@ -221,13 +221,13 @@ class Task(L.LightningModule, ABC):
         best(values[self.monitor.split("/", 1)[1]])
         self.log(self.best_metric(), best.compute(), prog_bar=True)
 
-    def test_step(self, batch, batch_idx):
+    def test_step(self, batch, batch_idx) -> torch.Tensor:
         return self.step(batch, "test")[1]  # the outputs, for callbacks such as the confusion matrix
 
-    def on_test_epoch_end(self):
+    def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer

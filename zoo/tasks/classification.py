@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from torchmetrics import Metric
 
 from zoo.tasks.base import Fraction, Task, WeightedMean
 
@@ -21,14 +22,14 @@ class Classification(Task):
         "hp/test_loss": "test/loss",
     }
 
-    def make_metrics(self):
+    def make_metrics(self) -> dict[str, Metric]:
         return {"loss": WeightedMean(), "acc": Fraction()}
 
     @classmethod
-    def example_input(cls, model_inputs):
+    def example_input(cls, model_inputs) -> torch.Tensor:
         return torch.zeros(2, *model_inputs["input_shape"])
 
-    def step(self, batch, stage):
+    def step(self, batch, stage) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if stage == "train" else 0.0)

@@ -5,6 +5,7 @@ validation loss. After every validation a sample from a fixed prompt goes to Ten
 import math
 from typing import ClassVar
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 
@@ -34,7 +35,7 @@ class LanguageModel(Task):
         hparams: dict | None = None,
         sample: dict | None = None,
         views: dict | None = None,
-    ):
+    ) -> None:
         super().__init__(net, optimizer, scheduler, label_smoothing, hparams, views)
         self.vocabulary = Vocabulary.from_dict(self.hparams["dataset"]["vocabulary"])
         self.context = int(self.hparams["dataset"]["context"])
@@ -65,14 +66,14 @@ class LanguageModel(Task):
             prompt = "\n" + prompt  # every line mode sample starts at the boundary
         return self.vocabulary.encode(prompt)
 
-    def derived(self, values):
+    def derived(self, values) -> dict[str, torch.Tensor]:
         return {"bpc": values["loss"] / math.log(2), "ppl": values["loss"].exp()}
 
     @classmethod
-    def example_input(cls, model_inputs):
+    def example_input(cls, model_inputs) -> torch.Tensor:
         return torch.zeros(2, model_inputs["context"], dtype=torch.long)
 
-    def step(self, batch, stage):
+    def step(self, batch, stage) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         logits = self(x)
         smoothing = self.label_smoothing if stage == "train" else 0.0
@@ -101,7 +102,7 @@ class LanguageModel(Task):
         )
         return self.vocabulary.decode(ids.cpu())
 
-    def callbacks(self):
+    def callbacks(self) -> list[L.Callback]:
         from zoo.tensorboard_extras import TextSamples
 
         return super().callbacks() + ([TextSamples(**self.sample_settings)] if self.sample_settings else [])

@@ -64,14 +64,14 @@ class Regression(Task):
         label_smoothing: float = 0.0,
         hparams: dict | None = None,
         views: dict | None = None,
-    ):
+    ) -> None:
         super().__init__(net, optimizer, scheduler, label_smoothing, hparams, views)
         self.target_mean, self.target_std = self.hparams["dataset"]["target"]["scale"]
 
-    def make_metrics(self):
+    def make_metrics(self) -> dict[str, Metric]:
         return {"loss": WeightedMean(), "errors": ErrorSums()}
 
-    def derived(self, values):
+    def derived(self, values) -> dict[str, torch.Tensor]:
         squared, absolute, total, total_squares, count = values["errors"]
         variance = total_squares - total**2 / count  # of the targets, times the count
         return {
@@ -81,14 +81,14 @@ class Regression(Task):
         }
 
     @classmethod
-    def example_input(cls, model_inputs):
+    def example_input(cls, model_inputs) -> torch.Tensor:
         return torch.zeros(2, *model_inputs["input_shape"])
 
     def in_units(self, standardized: torch.Tensor) -> torch.Tensor:
         """Standardized values (what the network predicts and learns) in the target's own units."""
         return standardized * self.target_std + self.target_mean
 
-    def step(self, batch, stage):
+    def step(self, batch, stage) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         predicted = self(x).squeeze(-1)
         loss = F.mse_loss(predicted, y)

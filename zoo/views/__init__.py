@@ -18,6 +18,7 @@ input drawn as its kind is best seen) and `EveryFewEpochs` (the schedule of a vi
 import contextlib
 import numbers
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 import lightning as L
 import torch
@@ -55,7 +56,7 @@ def require(**settings: tuple) -> None:
 
 
 @contextlib.contextmanager
-def measuring(net: torch.nn.Module, grad: bool = False):
+def measuring(net: torch.nn.Module, grad: bool = False) -> Iterator[torch.nn.Module]:
     """Run `net` for a measurement in the middle of a run: in eval mode, with gradients when `grad` (also
     inside Lightning's test loop, which runs under inference mode), with the random number generators put
     back afterwards, and `net` left in the mode it was in. Floating-point inputs are cast to the network's
@@ -122,7 +123,7 @@ class EveryFewEpochs(L.Callback, ABC):
     """A view drawn while the model trains: after every `every_n_epochs`-th epoch and at the end of training,
     once per step (the last epoch's drawing and the end's are the same weights). Subclasses implement `draw`."""
 
-    def __init__(self, every_n_epochs: int = 10):
+    def __init__(self, every_n_epochs: int = 10) -> None:
         require(every_n_epochs=(every_n_epochs, POSITIVE_INT))
         self.every_n_epochs = every_n_epochs
         self.drawn_at_step: int | None = None
@@ -137,10 +138,10 @@ class EveryFewEpochs(L.Callback, ABC):
             self.draw(trainer, pl_module)
 
     @rank_zero_only
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
             self._draw_once(trainer, pl_module)
 
     @rank_zero_only
-    def on_train_end(self, trainer, pl_module):
+    def on_train_end(self, trainer, pl_module) -> None:
         self._draw_once(trainer, pl_module)

@@ -69,11 +69,11 @@ def classical_scores(datamodule) -> dict[str, float]:
 class ClassicalBaselines(L.Callback):
     """After testing, on tables: `classical_scores` in `results` (nothing for other data)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.results: dict[str, float] = {}
 
     @rank_zero_only
-    def on_test_end(self, trainer, pl_module):
+    def on_test_end(self, trainer, pl_module) -> None:
         from zoo.data.table import Table
 
         if isinstance(trainer.datamodule, Table):

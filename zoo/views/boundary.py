@@ -53,7 +53,7 @@ def plane_output(net: torch.nn.Module, datamodule, resolution: int = 100) -> tor
     return logits.softmax(dim=1)[:, 1].reshape(resolution, resolution).cpu()
 
 
-def first_layer_outputs(net: torch.nn.Module, datamodule, units: int = 16, resolution: int = 40):
+def first_layer_outputs(net: torch.nn.Module, datamodule, units: int = 16, resolution: int = 40) -> torch.Tensor | None:
     """The output of each of the first `units` units of the network's first hidden layer (after its
     activation) over the plane's grid: (units, resolution, resolution); None for a network without a
     hidden layer (model=linear)."""
@@ -143,13 +143,13 @@ class DecisionBoundary(EveryFewEpochs):
     boundary of the tested weights (`boundary/tested`: the best checkpoint, which can be an earlier epoch
     than the last image), the picture that goes with test/acc and that zoo-compare shows."""
 
-    def __init__(self, every_n_epochs: int = 10, units: int = 16):
+    def __init__(self, every_n_epochs: int = 10, units: int = 16) -> None:
         super().__init__(every_n_epochs)
         require(units=(units, COUNT))
         self.units = units
 
     @rank_zero_only
-    def on_test_end(self, trainer, pl_module):
+    def on_test_end(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
         if writer is not None and has_plane(trainer.datamodule):
             writer.add_figure(TESTED_TAG, boundary_figure(pl_module.net, trainer.datamodule), trainer.global_step)

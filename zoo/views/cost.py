@@ -20,6 +20,7 @@ import copy
 import statistics
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
@@ -34,7 +35,7 @@ from zoo.views import COUNT, POSITIVE_INT, POSITIVE_NUMBER, measuring, require
 
 
 @contextlib.contextmanager
-def countable_kernels():
+def countable_kernels() -> Iterator[None]:
     """Run LSTMs, GRUs and attention through the operators FlopCounterMode has formulas for."""
     fast_path = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
@@ -94,7 +95,7 @@ def latency_ms(
     device = next(net.parameters()).device
     sample = sample.to(device)
 
-    def wait():
+    def wait() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
@@ -116,7 +117,7 @@ class ComputeCost(L.Callback):
     sample, timed once after testing on the tested weights (`latency_ms`); in metrics.json "measured" and
     the HPARAMS row as hp/flops_forward, hp/flops_train_step and hp/latency_ms."""
 
-    def __init__(self, latency_calls: int = 30, warmup_calls: int = 5, latency_max_seconds: float = 2.0):
+    def __init__(self, latency_calls: int = 30, warmup_calls: int = 5, latency_max_seconds: float = 2.0) -> None:
         require(
             latency_calls=(latency_calls, POSITIVE_INT),
             warmup_calls=(warmup_calls, COUNT),
@@ -127,12 +128,12 @@ class ComputeCost(L.Callback):
         self.results: dict[str, float] = {}
 
     @rank_zero_only
-    def on_fit_start(self, trainer, pl_module):
+    def on_fit_start(self, trainer, pl_module) -> None:
         example = pl_module.example_input(trainer.datamodule.model_inputs)
         self.results = count_flops(pl_module.net, example)
 
     @rank_zero_only
-    def on_test_end(self, trainer, pl_module):
+    def on_test_end(self, trainer, pl_module) -> None:
         # as the run's inputs reach the network: in half precision where the run trains in it (bf16-true)
         sample = trainer.precision_plugin.convert_input(pl_module.example_input(trainer.datamodule.model_inputs)[:1])
         self.results["latency_ms"] = latency_ms(

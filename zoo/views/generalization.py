@@ -34,11 +34,11 @@ def split_accuracy(net: torch.nn.Module, datamodule, split: str, batch_size: int
 class Generalization(L.Callback):
     """After testing: the tested network's accuracy on its training split, and the gap to its test accuracy."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.results: dict[str, float] = {}
 
     @rank_zero_only
-    def on_test_end(self, trainer, pl_module):
+    def on_test_end(self, trainer, pl_module) -> None:
         test_acc = trainer.callback_metrics.get("test/acc")
         if test_acc is None:
             return

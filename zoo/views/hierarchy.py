@@ -159,7 +159,7 @@ class FeatureMaps(EveryFewEpochs):
     (`hierarchy/filters`) and the feature maps of the first test example after every conv block
     (`hierarchy/feature_maps`). Nothing for networks without conv blocks."""
 
-    def draw(self, trainer, pl_module):
+    def draw(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
         if writer is None or conv_features(pl_module.net) is None:
             return

@@ -13,7 +13,7 @@ size of each in HPARAMS. `compare_figure` draws the curves of many runs for zoo-
 """
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -27,7 +27,9 @@ from zoo.tensorboard_extras import tensorboard_writer
 from zoo.views import COUNT, INTEGER, NUMBER_AT_LEAST_0, SIZES, measuring, require, show_input
 
 
-def batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int):
+def batches(
+    inputs: torch.Tensor, targets: torch.Tensor, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for start in range(0, len(targets), batch_size):
         yield inputs[start : start + batch_size], targets[start : start + batch_size]
 
@@ -159,7 +161,7 @@ class Robustness(L.Callback):
         reference_fgsm: float = 0.1,
         examples: int = 4,
         seed: int = 0,
-    ):
+    ) -> None:
         require(
             noise=(noise, SIZES),
             fgsm=(fgsm, SIZES),
@@ -179,7 +181,7 @@ class Robustness(L.Callback):
         self.results: dict[str, float] = {}
 
     @rank_zero_only
-    def on_test_end(self, trainer, pl_module):
+    def on_test_end(self, trainer, pl_module) -> None:
         datamodule, net = trainer.datamodule, pl_module.net
         if not datamodule.continuous_inputs:  # a table's category codes: no noise or gradient means anything
             return

@@ -122,12 +122,12 @@ class Saliency(L.Callback):
     """After testing: integrated gradients of a few test examples (`examples` classes, `steps` points
     along each path), in IMAGES as `saliency/examples`."""
 
-    def __init__(self, examples: int = 8, steps: int = 32):
+    def __init__(self, examples: int = 8, steps: int = 32) -> None:
         require(examples=(examples, POSITIVE_INT), steps=(steps, POSITIVE_INT))
         self.examples, self.steps = examples, steps
 
     @rank_zero_only
-    def on_test_end(self, trainer, pl_module):
+    def on_test_end(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
         if writer is None or not trainer.datamodule.continuous_inputs:
             return

@@ -14,7 +14,7 @@ class PredictedVsTrue(L.Callback):
     as a scatter in the IMAGES tab (`test/predicted_vs_true`), with the line where they are equal."""
 
     @rank_zero_only
-    def on_test_end(self, trainer, pl_module):
+    def on_test_end(self, trainer, pl_module) -> None:
         writer = tensorboard_writer(trainer)
         if writer is None:
             return
