@@ -16,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
+from benchmarks.common import run_zoo
+
 TINY = [
     "trainer.max_epochs=1",
     "++trainer.limit_train_batches=3",
@@ -54,7 +56,7 @@ def median_seconds(run, x, calls: int) -> float:
     return statistics.median(times)
 
 
-def inference(args, work: Path, run_zoo) -> str:
+def run(args, work: Path) -> str:
     import numpy as np
     import torch
 
@@ -81,7 +83,7 @@ def inference(args, work: Path, run_zoo) -> str:
         latency = {name: [] for name in sides}
         throughput = {name: [] for name in sides}
         with torch.no_grad():
-            for name, run in sides.items():  # warm-up: the first calls allocate and plan
+            for run in sides.values():  # warm-up: the first calls allocate and plan
                 for _ in range(10):
                     run(signals[:1]), run(signals)
             for _ in range(rounds):

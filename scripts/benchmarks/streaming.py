@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.common import REPO
+
 SIZES = [2_000, 20_000, 100_000]
 STEPS = 150
 IN_MEMORY = "data.in_memory=true"
@@ -110,7 +111,7 @@ def train(overrides: list[str], work: Path, verbose: bool) -> tuple[dict, tuple[
     return json.loads(newest.read_text()), (peak / 1024, anonymous / 1024), wall
 
 
-def streaming(args, work: Path) -> str:
+def run(args, work: Path) -> str:
     work.mkdir(parents=True, exist_ok=True)
     sizes = [100, 200] if args.quick else SIZES
     steps = 3 if args.quick else STEPS
