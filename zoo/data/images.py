@@ -8,6 +8,7 @@ file's split goes into the run's `splits.csv`. Each image is decoded once into a
 holds the pixels in memory when they fit `data.memory_budget_mb` (`data.in_memory=auto`), or streams them from the
 cache (zoo.data.streaming); both serve the same batches. Class names are the folder names, sorted.
 """
+
 import math
 import os
 from collections.abc import Iterable
