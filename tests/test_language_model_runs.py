@@ -222,9 +222,11 @@ def test_a_killed_language_model_resumes_to_the_same_result(tmp_path, data_dir):
 def test_a_classifier_saved_before_tasks_existed_still_evaluates_and_predicts(classifier, tmp_path):
     """Checkpoints written before this change have no task and no model_inputs in them."""
     checkpoint = load_checkpoint(classifier / "checkpoints" / "best.ckpt")
+    del checkpoint["zoo_format"]
     del checkpoint["hyper_parameters"]["task"]
-    for key in ("task", "model_inputs"):
-        del checkpoint["hyper_parameters"]["dataset"][key]
+    dataset = checkpoint["hyper_parameters"]["dataset"]
+    del dataset["task"]
+    dataset["num_classes"] = dataset.pop("model_inputs")["num_classes"]  # stored flat then, beside input_shape
     torch.save(checkpoint, tmp_path / "old.ckpt")
     evaluated = zoo("evaluate", f"ckpt={tmp_path / 'old.ckpt'}", f"output={tmp_path / 'eval.json'}")
     assert evaluated.returncode == 0, evaluated.stderr

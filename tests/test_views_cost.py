@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from zoo import compare, models
+from zoo.compare_tables import si
 from zoo.tasks.classification import Classification
 from zoo.tasks.language_model import LanguageModel
 from zoo.views.cost import count_flops
@@ -140,7 +141,7 @@ def test_zoo_compare_shows_flops_per_sample_and_draws_score_against_cost(runs, t
     assert compare.main(["--logdir", str(runs["log_dir"]), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "FLOPs/sample" in printed
-    flops = {model: compare.si(runs[model]["metrics"]["measured"]["flops_forward"]) for model in ("cnn", "mlp")}
+    flops = {model: si(runs[model]["metrics"]["measured"]["flops_forward"]) for model in ("cnn", "mlp")}
     assert flops["cnn"] == "1.24M"
     for model, shown in flops.items():
         assert any(

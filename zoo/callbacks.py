@@ -131,7 +131,13 @@ class CtrlCBetweenBatches(L.Callback):
     traceback, exit 1, instead of the interrupted run), and inside the TensorBoard writer's queue, whose
     thread then never woke up to close the file (Lightning's shutdown hung). So while training, Ctrl-C
     only records the request, and the next batch (training or validation) raises KeyboardInterrupt, which
-    Lightning handles as it does any Ctrl-C. A second Ctrl-C interrupts at once, wherever it lands."""
+    Lightning handles as it does any Ctrl-C. A second Ctrl-C interrupts at once, wherever it lands in training.
+
+    Once Lightning handles the interrupt, it ignores Ctrl-C through its shutdown (closing the loggers, the
+    checkpoint connector) and then puts back the handler it found before fitting; this callback leaves that alone.
+    It used to put Python's handler back as soon as Lightning reported the exception, which let a second Ctrl-C land
+    inside the shutdown (seen in repeated runs: a traceback from torch's atexit hooks and exit -2 instead of 130; a
+    lock taken at that moment is how the shutdown hangs)."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -156,9 +162,6 @@ class CtrlCBetweenBatches(L.Callback):
             raise KeyboardInterrupt
 
     on_train_batch_start = on_train_batch_end = on_validation_batch_start = stop_if_requested
-
-    def on_exception(self, trainer, pl_module, exception) -> None:
-        self.restore()
 
     def teardown(self, trainer, pl_module, stage) -> None:
         self.restore()

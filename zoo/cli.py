@@ -4,6 +4,7 @@ imported, so a mistyped override fails in a fraction of a second, in one line; t
 others)."""
 
 import logging
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,19 @@ HYDRA_FLAGS = (
 
 
 def main() -> None:
+    try:
+        start()
+    except KeyboardInterrupt:  # Ctrl-C before any job trained (Hydra composing, torch and Lightning loading)
+        stopped_before_training()
+
+
+def stopped_before_training() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # exiting: a further Ctrl-C would only cut the shutdown
+    print("interrupted: stopped before training started; nothing was trained", file=sys.stderr)
+    sys.exit(130)
+
+
+def start() -> None:
     arguments = sys.argv[1:]
     if not any(argument.startswith(HYDRA_FLAGS) for argument in arguments):
         try:
@@ -75,6 +89,8 @@ def hydra_main(cfg: DictConfig) -> Any:
         else:  # the overrides (model and data excepted) tell a multirun's runs apart in TensorBoard
             cfg.run_name = run_name(cfg.run_name, HydraConfig.get().job.override_dirname.replace("/", "_"))
         result = train(cfg)
+    except KeyboardInterrupt:  # before fitting (once it fits, zoo.training reports an interrupted run)
+        stopped_before_training()
     except ZooError as error:
         label = "interrupted" if isinstance(error, Interrupted) else "error"
         print(f"{label}: {error}", file=sys.stderr, flush=True)

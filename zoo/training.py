@@ -2,6 +2,7 @@
 continues `cfg.resume`), tests the best checkpoint, reports (zoo.report) and returns the final metrics, which the run
 folder's metrics.json holds too (zoo.run). The command line around it is zoo.cli; from Python, zoo.train."""
 
+import signal
 from pathlib import Path
 
 import lightning as L
@@ -55,6 +56,8 @@ def train(cfg: DictConfig) -> dict:
         with readable_errors(datamodule):
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except SystemExit:  # Lightning's answer to Ctrl-C: it stopped fit and exits
+        # The run is ending: a further Ctrl-C would only cut the writing of its status or the interpreter's shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if rank_zero:
             run.write_metrics("interrupted", epoch=trainer.current_epoch, step=trainer.global_step)
         raise Interrupted(
