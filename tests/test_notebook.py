@@ -214,3 +214,14 @@ def test_zoo_train_resumes_a_run_in_its_folder(both_ways):
     assert resumed["run_dir"] == result["run_dir"]
     assert load_checkpoint(Path(result["run_dir"]) / "checkpoints" / "last.ckpt")["global_step"] == 3 * 4
     assert len(tensorboard_runs(Path(result["run_dir"]).parent.parent)) == 1  # the run's own, continued
+
+
+def test_a_long_override_list_from_python_still_gets_a_folder_the_file_system_takes(tmp_path, data_dir):
+    """The TensorBoard run is named after the overrides; a file system takes 255 bytes a name."""
+    long_lr = "optimizer.lr=0.001" + "0" * 300 + "1"  # the same number, written out at length
+    overrides = ["model=linear", "data=digits", long_lr, "optimizer.weight_decay=0.0", "seed=7", *TINY]
+    result = zoo.train(*overrides, f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}")
+    [run] = (tmp_path / "tensorboard" / "digits" / "linear").iterdir()
+    assert len(run.name.encode()) <= 255 and run.name.startswith(Path(result["run_dir"]).name[:19])
+    assert "optimizer.lr=0.001000" in run.name and any(run.glob("events.out.tfevents.*"))
+    assert (Path(result["run_dir"]) / "checkpoints" / "best.ckpt").is_file()

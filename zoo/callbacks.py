@@ -133,11 +133,9 @@ class CtrlCBetweenBatches(L.Callback):
     only records the request, and the next batch (training or validation) raises KeyboardInterrupt, which
     Lightning handles as it does any Ctrl-C. A second Ctrl-C interrupts at once, wherever it lands in training.
 
-    Once Lightning handles the interrupt, it ignores Ctrl-C through its shutdown (closing the loggers, the
-    checkpoint connector) and then puts back the handler it found before fitting; this callback leaves that alone.
-    It used to put Python's handler back as soon as Lightning reported the exception, which let a second Ctrl-C land
-    inside the shutdown (seen in repeated runs: a traceback from torch's atexit hooks and exit -2 instead of 130; a
-    lock taken at that moment is how the shutdown hangs)."""
+    Once Lightning handles the interrupt, it ignores Ctrl-C through its shutdown and then puts back the handler it
+    found; this callback leaves that alone. Putting Python's handler back on the exception let a second Ctrl-C land
+    inside the shutdown (seen: a traceback from torch's atexit hooks, exit -2; a lock taken then hangs it)."""
 
     def __init__(self) -> None:
         self.requested = False
