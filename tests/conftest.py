@@ -10,6 +10,7 @@ import os
 # top of them would make the processes wait for each other's cores (a test took 3 times as long).
 os.environ["OMP_NUM_THREADS"] = "1"
 import io
+import logging
 import signal
 import subprocess
 import sys
@@ -22,8 +23,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 
 import zoo
+import zoo.cli
 from zoo import CONFIG_DIR
 
 torch.set_num_threads(1)
@@ -54,7 +57,13 @@ def train_here(*overrides: str, log_dir: Path, data_dir: Path) -> dict:
     """`python train.py <overrides>` as zoo.train runs it in this process: the same config, checks, run folder and
     metrics (returned, with "run_dir"), without starting Python, torch and Lightning again (about 6 of a tiny run's
     7 seconds). A bad setting raises the one-line ZooError that train.py prints."""
-    return zoo.train(*overrides, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}")
+    with mock.patch.dict(os.environ):  # Lightning's seed_everything sets PL_GLOBAL_SEED in it
+        return zoo.train(*overrides, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}")
+
+
+def train_cli(*arguments: str, log_dir: Path, data_dir: Path) -> subprocess.CompletedProcess:
+    """`python train.py <arguments>` as train.py's own main() runs it in this process (command_here)."""
+    return command_here(zoo.cli.main, *arguments, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}")
 
 
 def command_here(main: Callable, *arguments: str) -> subprocess.CompletedProcess:
@@ -62,12 +71,27 @@ def command_here(main: Callable, *arguments: str) -> subprocess.CompletedProcess
     with `arguments` as its command line: its exit status and what it printed, as from a subprocess of it."""
     out, err = io.StringIO(), io.StringIO()
     status = 0
-    with mock.patch.object(sys, "argv", [main.__module__, *arguments]), redirect_stdout(out), redirect_stderr(err):
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with (
+        mock.patch.object(sys, "argv", [main.__module__, *arguments]),
+        mock.patch.dict(os.environ),
+        redirect_stdout(out),
+        redirect_stderr(err),
+    ):
+        os.environ.pop("HYDRA_FULL_ERROR", None)  # as train_py: Hydra's own errors in one line
         try:
             returned = main()
             status = returned if isinstance(returned, int) else 0
         except SystemExit as exit:
             status = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+        finally:
+            # What a Hydra job leaves in the process, which a process of its own would take with it: the job's
+            # config (a later run would think itself inside a multirun), its logging (pointed at `err` and at
+            # the job's train.log) and its environment (PL_GLOBAL_SEED...).
+            HydraConfig.instance().cfg = None
+            root.handlers[:] = handlers
+            root.setLevel(level)
     return subprocess.CompletedProcess([main.__module__, *arguments], status, out.getvalue(), err.getvalue())
 
 

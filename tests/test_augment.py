@@ -1,6 +1,9 @@
 """data.augment: random transformations of training batches, on the batch's device, seeded by (seed, epoch,
 batch), for signals (MNIST-1D) and images; off for evaluation and for the paper presets."""
 
+import os
+from unittest import mock
+
 import pytest
 import torch
 
@@ -11,7 +14,7 @@ from zoo.data.loaders import TensorLoader
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
 
-from conftest import TINY, read_metrics, run_dirs, train_py
+from conftest import TINY, train_cli, train_here
 
 SIGNALS = torch.randn(8, 1, 40, generator=torch.Generator().manual_seed(0))
 
@@ -145,7 +148,8 @@ def test_bad_signal_settings_are_refused(settings, message):
     ],
 )
 def test_bad_augment_settings_fail_in_one_line(tmp_path, data_dir, overrides, message):
-    result = train_py(*overrides, *TINY, log_dir=tmp_path, data_dir=data_dir)
+    """train.py's main() in this process: test_errors.py runs the command end to end in a subprocess."""
+    result = train_cli(*overrides, *TINY, log_dir=tmp_path, data_dir=data_dir)
     assert (result.returncode == 2 and result.stderr.strip() == message) or message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
@@ -160,10 +164,14 @@ def test_augmentation_changes_training_alone_and_is_recorded(tmp_path, data_dir)
         ("off", ["data.augment=null"]),
         ("crops", ["data=digits", "+data.augment.crop_padding=1"]),
     ]
-    for name, extra in runs:
-        result = train_py(*common, *extra, log_dir=tmp_path / name, data_dir=data_dir)
-        assert result.returncode == 0, result.stderr
-    on, again, off = (read_metrics(run_dirs(tmp_path / name)[0]) for name in ("on", "again", "off"))
+    # In this process one after another (train_here): "again" also shows that a run leaves nothing behind that
+    # changes the next one.
+    with mock.patch.dict(os.environ):  # Lightning's seed_everything sets PL_GLOBAL_SEED
+        trained = {
+            name: train_here(*common, *extra, log_dir=tmp_path / name, data_dir=data_dir) for name, extra in runs
+        }
+    assert all(metrics["status"] == "finished" for metrics in trained.values())
+    on, again, off = (trained[name] for name in ("on", "again", "off"))
     assert on["train/loss"] == again["train/loss"] and on["test/acc"] == again["test/acc"]
     assert on["train/loss"] != off["train/loss"]
     logged = {

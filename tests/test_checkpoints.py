@@ -10,25 +10,26 @@ from functools import partial
 import pytest
 import torch
 
+import zoo.cli
+import zoo.evaluate
 from zoo.checkpoints import FORMAT, AtomicCheckpointIO, load_checkpoint
 from zoo.errors import ZooError
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from conftest import REPO, TINY, command_here, read_metrics, run_dirs, train_cli, train_here
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("trained")
-    result = train_py("model=cnn", *TINY, log_dir=log_dir, data_dir=data_dir)
-    assert result.returncode == 0, result.stderr
+    train_here("model=cnn", *TINY, log_dir=log_dir, data_dir=data_dir)
     [run_dir] = run_dirs(log_dir)
     return run_dir
 
 
 def zoo_eval(*arguments):
-    return subprocess.run(
-        [sys.executable, "-m", "zoo.evaluate", *arguments], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+    """zoo-eval in this process (its main(), its exit status and output); test_zoo_eval_names_its_settings runs
+    the command itself."""
+    return command_here(zoo.evaluate.main, *arguments)
 
 
 def test_every_checkpoint_holds_only_safe_types(trained_run):
@@ -89,7 +90,7 @@ def test_a_bad_checkpoint_fails_in_one_line(trained_run, data_dir, tmp_path, dam
     path = damage(trained_run / "checkpoints" / "last.ckpt", tmp_path)
     for result in (
         zoo_eval(f"ckpt={path}", f"data_dir={data_dir}"),
-        train_py(f"resume={path}", log_dir=tmp_path, data_dir=data_dir),
+        train_cli(f"resume={path}", log_dir=tmp_path, data_dir=data_dir),
     ):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         [line] = result.stderr.strip().splitlines()
@@ -98,7 +99,14 @@ def test_a_bad_checkpoint_fails_in_one_line(trained_run, data_dir, tmp_path, dam
 
 
 def test_zoo_eval_names_its_settings(tmp_path):
-    result = zoo_eval("checkpoint=x.ckpt")
+    """The command itself, end to end: its exit status and its one line on stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.evaluate", "checkpoint=x.ckpt"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and result.stderr.strip().startswith(
         "error: 'checkpoint=x.ckpt' is not a zoo-eval setting; usage: zoo-eval ckpt="
     )

@@ -17,29 +17,34 @@ import yaml
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from zoo import cli, compare
 from zoo.grouping import distinguishing_keys
 from zoo.hparams import COST_METRICS, flat_hparams
 from zoo.tasks.classification import Classification
 
-from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
+from conftest import CTRL_C_ABLE, REPO, TINY, command_here, read_metrics, run_dirs
 
 MODELS = ["mlp", "cnn"]
+# The robustness and saliency figures take most of a tiny run's time, and nothing here looks at them.
+NO_SLOW_VIEWS = ["task.views.robustness=null", "task.views.saliency=null"]
 LRS = [1e-3, 1e-2]
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, data_dir):
-    """Two families x two learning rates x two seeds, one multirun: its log_dir."""
+    """Two families x two learning rates x two seeds, one multirun (in this process): its log_dir."""
     log_dir = tmp_path_factory.mktemp("compare")
-    result = train_py(
+    result = command_here(
+        cli.main,
         "-m",
         f"model={','.join(MODELS)}",
         f"optimizer.lr={','.join(map(str, LRS))}",
         "seed=0,1",
         *TINY,
+        *NO_SLOW_VIEWS,
         "trainer.log_every_n_steps=2",
-        log_dir=log_dir,
-        data_dir=data_dir,
+        f"paths.log_dir={log_dir}",
+        f"paths.data_dir={data_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return log_dir
@@ -183,9 +188,15 @@ def test_run_tensorboard_holds_config_parameters_histograms_and_confusion_matrix
     assert "features.0.weight" in parameters and "**total**" in parameters
 
 
-def zoo_compare(*args: str, script: str = "-m zoo.compare") -> subprocess.CompletedProcess:
+def zoo_compare(*args: str) -> subprocess.CompletedProcess:
+    """zoo-compare's main() in this process: its exit status and what it printed."""
+    return command_here(compare.main, *args)
+
+
+def compare_script(*args: str) -> subprocess.CompletedProcess:
+    """scripts/compare.py run as a script, in a process of its own."""
     return subprocess.run(
-        [sys.executable, *script.split(), *args], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "scripts/compare.py", *args], cwd=REPO, capture_output=True, text=True, timeout=120
     )
 
 
@@ -195,7 +206,7 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
-    result = zoo_compare("--logdir", str(sweep), "--out", str(tmp_path), script="scripts/compare.py")
+    result = compare_script("--logdir", str(sweep), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "optimizer.lr" in result.stdout and all(model in result.stdout for model in MODELS)
     rows = read_csv(tmp_path / "comparison.csv")

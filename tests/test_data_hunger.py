@@ -15,13 +15,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo
-from zoo import CONFIG_DIR, compare
+from zoo import CONFIG_DIR, cli, compare
 from zoo.checks import check_overrides
 from zoo.data.loaders import EpochPermutation
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
 
-from conftest import TINY, run_dirs, train_py
+from conftest import TINY, command_here, run_dirs
 
 FRACTIONS = [0.05, 0.1, 0.25, 0.5, 1.0]
 
@@ -135,9 +135,19 @@ def test_the_experiment_sweeps_families_fractions_and_seeds():
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_dir):
-    """Two tiny MLP runs, at 10% and 20% of the training split."""
+    """Two tiny MLP runs, at 10% and 20% of the training split: one multirun, in this process."""
     log_dir = tmp_path_factory.mktemp("hunger")
-    result = train_py("-m", "model=mlp", "data.train_fraction=0.1,0.2", *TINY, log_dir=log_dir, data_dir=data_dir)
+    result = command_here(
+        cli.main,
+        "-m",
+        "model=mlp",
+        "data.train_fraction=0.1,0.2",
+        *TINY,
+        "task.views.robustness=null",  # the figures take most of a tiny run's time; nothing here looks at them
+        "task.views.saliency=null",
+        f"paths.log_dir={log_dir}",
+        f"paths.data_dir={data_dir}",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     found = {}
     for run in run_dirs(log_dir):

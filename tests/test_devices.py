@@ -17,12 +17,13 @@ from test_checkpoints import zoo_eval
 from test_resume import lr_steps, wait_for_first_checkpoint
 
 from zoo.checkpoints import RandomState, open_safely
+from zoo.cli import main
 
-from conftest import REPO, read_metrics, run_dirs, train_py
+from conftest import REPO, command_here, read_metrics, run_dirs, train_py
 
 TESTS = Path(__file__).resolve().parent
 # 3,600 training samples in batches of 16 (8 a process): 225 steps an epoch, every sample once.
-TWO_PROCESSES = ["model=mlp", "trainer=cpu", "trainer.devices=2", "trainer.max_epochs=2", "data.batch_size=16"]
+TWO_PROCESSES = ["model=mlp", "trainer=cpu", "trainer.devices=2", "trainer.max_epochs=1", "data.batch_size=16"]
 VIEWS_OFF = ["task.views=null", "callbacks.compute_cost=null"]
 STEPS_PER_EPOCH, TRAIN_SAMPLES, TEST_SAMPLES = 225, 3600, 1000
 LAUNCHES = {
@@ -128,7 +129,7 @@ def test_each_test_sample_is_counted_once_and_one_process_writes(two_process_run
 
 def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_factory, data_dir):
     alone_dir = tmp_path_factory.mktemp("alone")
-    assert run_on_two_processes("ddp", alone_dir, data_dir).returncode == 0
+    assert run_on_two_processes("ddp", alone_dir, data_dir, "trainer.max_epochs=2").returncode == 0
     [alone_run] = run_dirs(alone_dir)
     alone = read_metrics(alone_run)
 
@@ -137,6 +138,7 @@ def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_
         "train.py",
         *TWO_PROCESSES,
         *LAUNCHES["ddp"],
+        "trainer.max_epochs=2",
         f"paths.log_dir={tmp_path}",
         f"paths.data_dir={data_dir}",
     ]
@@ -207,7 +209,9 @@ def test_sync_batchnorm_without_a_gpu_fails_in_one_line(tmp_path, data_dir):
 
 
 def test_a_batch_that_does_not_divide_among_the_processes_fails_in_one_line(tmp_path, data_dir):
-    result = train_py(*TWO_PROCESSES, "trainer.strategy=ddp", "data.batch_size=15", log_dir=tmp_path, data_dir=data_dir)
+    result = command_here(
+        main, *TWO_PROCESSES, "trainer.strategy=ddp", "data.batch_size=15", f"paths.log_dir={tmp_path}"
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "error: data.batch_size=15 is the batch of all 2 processes together and must divide evenly among them: "
@@ -216,7 +220,7 @@ def test_a_batch_that_does_not_divide_among_the_processes_fails_in_one_line(tmp_
 
 
 def test_a_multirun_with_lightnings_ddp_stops_at_once_naming_ddp_spawn(tmp_path, data_dir):
-    result = train_py("-m", "seed=0,1", *TWO_PROCESSES, "trainer.strategy=ddp", log_dir=tmp_path, data_dir=data_dir)
+    result = command_here(main, "-m", "seed=0,1", *TWO_PROCESSES, "trainer.strategy=ddp", f"paths.log_dir={tmp_path}")
     assert result.returncode == 2
     assert (
         result.stderr.strip()

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from zoo.build import build_named
 from zoo.errors import ZooError
 
-from conftest import TINY, read_metrics, run_dirs, train_py
+from conftest import TINY, read_metrics, run_dirs, train_cli, train_py
 
 BAD_OVERRIDES = [
     (
@@ -101,9 +101,16 @@ def test_a_views_bad_setting_is_refused_in_one_line(override, message, compose_c
     assert view not in built(f"{override.rsplit('.', 1)[0]}=null")  # a view switched off has nothing to check
 
 
+# These two stay `python train.py` in a subprocess, the command's exit status and single stderr line end to end: an
+# override refused before torch is imported, and a setting refused once the config is composed and training starts.
+# The others call train.py's main() in this process (train_cli), with the same assertions.
+END_TO_END = {"trainer.max_epoch=3", "model=transformer model.dim=30"}
+
+
 @pytest.mark.parametrize("overrides, message", BAD_OVERRIDES, ids=[" ".join(o) for o, _ in BAD_OVERRIDES])
 def test_bad_settings_fail_in_one_line_before_training(tmp_path, data_dir, overrides, message):
-    result = train_py(*overrides, log_dir=tmp_path, data_dir=data_dir)
+    run = train_py if " ".join(overrides) in END_TO_END else train_cli
+    result = run(*overrides, log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout and "zoo: training" not in result.stdout
@@ -111,7 +118,7 @@ def test_bad_settings_fail_in_one_line_before_training(tmp_path, data_dir, overr
 
 @pytest.mark.parametrize("group, choice", [("model", "resnet"), ("data", "imagenet")])
 def test_an_unknown_model_or_data_set_lists_the_choices(tmp_path, data_dir, group, choice):
-    result = train_py(f"{group}={choice}", log_dir=tmp_path, data_dir=data_dir)
+    result = train_cli(f"{group}={choice}", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {group}={choice} is not a config in conf/{group}; choose one of ")
@@ -123,7 +130,7 @@ def test_an_unknown_model_or_data_set_lists_the_choices(tmp_path, data_dir, grou
 def test_an_unwritable_log_dir_fails_in_one_line(tmp_path, data_dir, log_dir):
     (tmp_path / "file").write_text("a file where a folder should be\n")
     target = {"file": tmp_path / "file" / "logs", "proc": Path("/proc/zoo-logs")}[log_dir]
-    result = train_py("model=mlp", log_dir=target, data_dir=data_dir)
+    result = train_cli("model=mlp", log_dir=target, data_dir=data_dir)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"error: paths.log_dir={target} cannot be written (")
@@ -132,7 +139,7 @@ def test_an_unwritable_log_dir_fails_in_one_line(tmp_path, data_dir, log_dir):
 
 def test_a_multirun_runs_every_job_and_lists_the_failures(tmp_path, data_dir):
     # model.dim=30 cannot be split into the transformer's 4 heads; the MLP job must still run.
-    result = train_py("-m", "model=transformer,mlp", "model.dim=30", *TINY, log_dir=tmp_path, data_dir=data_dir)
+    result = train_cli("-m", "model=transformer,mlp", "model.dim=30", *TINY, log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert [read_metrics(run)["model"] for run in run_dirs(tmp_path) if read_metrics(run)["status"] == "finished"] == [
         "mlp"
@@ -146,7 +153,7 @@ def test_a_multirun_runs_every_job_and_lists_the_failures(tmp_path, data_dir):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_gpu_trainer_without_a_gpu(tmp_path, data_dir):
-    result = train_py("trainer=gpu", log_dir=tmp_path, data_dir=data_dir)
+    result = train_cli("trainer=gpu", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2 and result.stderr.strip() == (
         "error: trainer=gpu and trainer=ddp need a CUDA device and none is available; use trainer=cpu or "
         "trainer=auto (several processes on the CPU: trainer=cpu trainer.devices=2 trainer.strategy=ddp)"
@@ -155,7 +162,7 @@ def test_gpu_trainer_without_a_gpu(tmp_path, data_dir):
 
 def test_a_torchvision_data_set_offline_without_files(tmp_path):
     empty = tmp_path / "empty"
-    result = train_py("data=mnist", "data.download=false", log_dir=tmp_path, data_dir=empty)
+    result = train_cli("data=mnist", "data.download=false", log_dir=tmp_path, data_dir=empty)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: data=mnist: no train-images-idx3-ubyte") and str(empty / "MNIST" / "raw") in line

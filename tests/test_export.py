@@ -1,5 +1,8 @@
 """zoo-export: every family to ONNX, torch.export and safetensors, each file checked against the checkpoint, with a
-model card; what the exports compute is checked again here, outside zoo-export, with onnxruntime and torch."""
+model card; what the exports compute is checked again here, outside zoo-export, with onnxruntime and torch.
+
+The commands run in this process (their own main(), conftest.command_here), but for zoo-export without its extra,
+which needs a fresh process (one where onnxruntime was never imported) and checks its exit status and one line."""
 
 import csv
 import json
@@ -12,10 +15,14 @@ import pytest
 import torch
 
 import zoo
+import zoo.cli
+import zoo.evaluate
+import zoo.export
+import zoo.predict
 from zoo.data.mnist1d import MNIST1D
 from zoo.export import export
 
-from conftest import REPO, TINY, run_dirs, train_py
+from conftest import REPO, TINY, command_here, run_dirs
 
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
 TINY_ONE_EPOCH = ["trainer.max_epochs=1", *TINY[1:]]
@@ -23,16 +30,16 @@ TINY_ONE_EPOCH = ["trainer.max_epochs=1", *TINY[1:]]
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_dir):
-    """One tiny run of every family on MNIST-1D, as one multirun."""
+    """One tiny run of every family on MNIST-1D, as one multirun (train.py's main() in this process)."""
     log_dir = tmp_path_factory.mktemp("runs")
-    result = train_py(
+    result = command_here(
+        zoo.cli.main,
         "-m",
         f"model={','.join(FAMILIES)}",
         *TINY_ONE_EPOCH,
         "task.views=null",
-        log_dir=log_dir,
-        data_dir=data_dir,
-        timeout=600,
+        f"paths.log_dir={log_dir}",
+        f"paths.data_dir={data_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     found = {json.loads((run / "metrics.json").read_text())["model"]: run for run in run_dirs(log_dir)}
@@ -46,10 +53,12 @@ def test_signals(runs, data_dir):
         return data["x_test"][:, None, :].astype(np.float32), data["y_test"]
 
 
+COMMANDS = {"zoo.export": zoo.export.main, "zoo.predict": zoo.predict.main, "zoo.evaluate": zoo.evaluate.main}
+
+
 def zoo_command(module, *arguments):
-    return subprocess.run(
-        [sys.executable, "-m", module, *arguments], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+    """`python -m <module> <arguments>`, run by the command's own main() in this process."""
+    return command_here(COMMANDS[module], *arguments)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -129,8 +138,14 @@ def test_zoo_export_and_zoo_predict_on_the_command_line(runs, test_signals, tmp_
 @pytest.fixture(scope="module")
 def language_models(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("lm")
-    result = train_py(
-        "-m", "data=text", "model=rnn,transformer", *TINY_ONE_EPOCH, log_dir=log_dir, data_dir=data_dir, timeout=600
+    result = command_here(
+        zoo.cli.main,
+        "-m",
+        "data=text",
+        "model=rnn,transformer",
+        *TINY_ONE_EPOCH,
+        f"paths.log_dir={log_dir}",
+        f"paths.data_dir={data_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return {json.loads((run / "metrics.json").read_text())["model"]: run for run in run_dirs(log_dir)}

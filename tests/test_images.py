@@ -5,18 +5,21 @@ import csv
 import json
 import re
 import shutil
-import subprocess
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import zoo.cli
+import zoo.export
+import zoo.predict
 from zoo.data.images import ImageFolder
 from zoo.errors import ZooError
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from conftest import TINY, command_here, read_metrics, run_dirs, train_cli, train_here, train_py
 from own_data import CLASSES, picture, write_folder
 
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
@@ -32,7 +35,7 @@ def pets(tmp_path_factory):
 def runs(tmp_path_factory, data_dir, pets):
     """Every family, one multirun, on the folder."""
     log_dir = tmp_path_factory.mktemp("runs")
-    result = train_py(
+    result = train_cli(
         "-m",
         f"model={','.join(FAMILIES)}",
         "data=images",
@@ -43,7 +46,6 @@ def runs(tmp_path_factory, data_dir, pets):
         "task.views.feature_maps=null",
         log_dir=log_dir,
         data_dir=data_dir,
-        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     found = {read_metrics(run)["model"]: run for run in run_dirs(log_dir)}
@@ -88,13 +90,7 @@ def test_class_names_show_in_the_confusion_matrix_predictions_and_model_card(run
     [folder] = {path.parent for path in (runs[2] / "tensorboard" / "images" / "cnn").rglob("events.out.tfevents.*")}
     events = EventAccumulator(str(folder), size_guidance={"images": 0}).Reload()
     assert "test/confusion_matrix" in events.Tags()["images"]
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo.export", f"ckpt={run}", "format=safetensors", f"output={tmp_path / 'shared'}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = command_here(zoo.export.main, f"ckpt={run}", "format=safetensors", f"output={tmp_path / 'shared'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| classes | cat, dog, fox |" in (tmp_path / "shared" / "README.md").read_text()
 
@@ -107,13 +103,7 @@ def test_zoo_predict_reads_new_images_of_any_size_and_mode(runs, tmp_path):
         picture(rng, CLASSES["dog"], *size, mode).save(new / f"photo_{i}.png")
     picture(rng, CLASSES["cat"], 40, 40, "RGB").save(new / "photo_4.webp")
     (new / ".hidden.png").write_bytes(b"not read")
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo.predict", f"ckpt={runs[0]['cnn']}", f"input={new}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = command_here(zoo.predict.main, f"ckpt={runs[0]['cnn']}", f"input={new}")
     assert result.returncode == 0, result.stderr[-2000:]
     with open(tmp_path / "new_predictions.csv", newline="") as file:
         rows = list(csv.DictReader(file))
@@ -128,7 +118,7 @@ def test_the_folders_own_train_val_test_folders_are_its_splits(tmp_path, data_di
     write_folder(root / "test", per_class=2, seed=1)
     for stray in (root / "train" / ".DS_Store", root / "test" / ".DS_Store"):
         stray.unlink()
-    result = train_py(
+    result = train_here(
         "data=images",
         f"data.path={root}",
         "model=linear",
@@ -138,8 +128,9 @@ def test_the_folders_own_train_val_test_folders_are_its_splits(tmp_path, data_di
         log_dir=tmp_path / "logs",
         data_dir=data_dir,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result["status"] == "finished"
     [run] = run_dirs(tmp_path / "logs")
+    assert Path(result["run_dir"]) == run
     with open(run / "splits.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert {row["split"] for row in rows if row["file"].startswith("test/")} == {"test"}
@@ -155,8 +146,8 @@ STREAMED = {  # what each guarantee compares: (the run in memory, the same run s
 }
 
 
-def metrics_of(tmp_path, data_dir, pets, name, *overrides):
-    result = train_py(
+def the_run(pets, *overrides):
+    return [
         "data=images",
         f"data.path={pets}",
         "model=cnn",
@@ -166,11 +157,32 @@ def metrics_of(tmp_path, data_dir, pets, name, *overrides):
         "task.views=null",
         "logger=none",
         *overrides,
-        log_dir=tmp_path / name,
-        data_dir=data_dir,
-    )
+    ]
+
+
+def metrics_of(tmp_path, data_dir, pets, name, *overrides):
+    """The run trained in this process (DataLoader workers, if any, are processes of their own)."""
+    result = train_cli(*the_run(pets, *overrides), log_dir=tmp_path / name, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout, read_metrics(run_dirs(tmp_path / name)[0])
+
+
+def metrics_on_two_processes(tmp_path, data_dir, pets, in_memory, from_disk):
+    """Both runs, each on two ddp_spawn processes, as the two jobs of one train.py multirun started as a process of
+    its own: the same runs as two train.py commands, with one start of Python, torch and Lightning fewer."""
+    shared = [setting for setting in in_memory if setting in from_disk]
+    [memory_setting], [disk_setting] = (sorted(set(settings) - set(shared)) for settings in (in_memory, from_disk))
+    sweep = f"data.in_memory={memory_setting.split('=')[1]},{disk_setting.split('=')[1]}"
+    result = train_py("-m", *the_run(pets, sweep, *shared), log_dir=tmp_path / "both", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Each job's overrides as Hydra recorded them (a swept value as YAML reads it: data.in_memory=True).
+    jobs = {
+        run: [override.lower() for override in yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())]
+        for run in run_dirs(tmp_path)
+    }
+    [memory_run] = [run for run, overrides in jobs.items() if memory_setting in overrides]
+    [disk_run] = [run for run, overrides in jobs.items() if disk_setting in overrides]
+    return result.stdout, read_metrics(memory_run), read_metrics(disk_run)
 
 
 @pytest.mark.parametrize("streamed", STREAMED)
@@ -178,8 +190,11 @@ def test_streamed_from_disk_the_run_is_the_run_in_memory(streamed, tmp_path, dat
     """data.in_memory=false reads each batch from the decoded cache; with augmentation on, it trains on the same
     batches (each of two processes its own share of each) and ends with the same metrics."""
     in_memory, from_disk = STREAMED[streamed]
-    _, expected = metrics_of(tmp_path, data_dir, pets, "memory", *in_memory)
-    stdout, got = metrics_of(tmp_path, data_dir, pets, "disk", *from_disk)
+    if streamed == "on two processes":
+        stdout, expected, got = metrics_on_two_processes(tmp_path, data_dir, pets, in_memory, from_disk)
+    else:
+        _, expected = metrics_of(tmp_path, data_dir, pets, "memory", *in_memory)
+        stdout, got = metrics_of(tmp_path, data_dir, pets, "disk", *from_disk)
     assert "streamed from" in stdout and ("2 workers" in stdout) == ("data.num_workers=2" in from_disk)
     for key in ("train/loss", "val/loss", "test/loss", "test/acc"):
         assert got[key] == pytest.approx(expected[key], abs=1e-6), key
@@ -189,7 +204,7 @@ def test_a_streamed_run_resumed_sees_the_batches_it_would_have_seen(tmp_path, da
     _, whole = metrics_of(tmp_path, data_dir, pets, "whole", "data.in_memory=false", "trainer.max_epochs=2")
     metrics_of(tmp_path, data_dir, pets, "halves", "data.in_memory=false", "trainer.max_epochs=1")
     [run] = run_dirs(tmp_path / "halves")
-    result = train_py(f"resume={run}", "trainer.max_epochs=2", log_dir=tmp_path / "halves", data_dir=data_dir)
+    result = train_cli(f"resume={run}", "trainer.max_epochs=2", log_dir=tmp_path / "halves", data_dir=data_dir)
     assert result.returncode == 0 and "resuming from step" in result.stdout, result.stderr[-3000:]
     resumed = read_metrics(run)
     for key in ("train/loss", "val/loss", "test/loss", "test/acc"):
@@ -245,6 +260,7 @@ def test_a_damaged_image_stops_the_run_before_training_or_is_skipped_and_listed(
     root = write_folder(tmp_path / "pets", per_class=6)
     truncate(root / "dog" / "dog_0.png")
     (root / "fox" / "fox_1.jpg").write_text("this is not a JPEG")
+    # train.py in a process of its own: its exit status and its single line on stderr, end to end.
     result = train_py(
         "data=images", f"data.path={root}", "model=linear", *TINY, log_dir=tmp_path / "logs", data_dir=data_dir
     )
@@ -254,7 +270,7 @@ def test_a_damaged_image_stops_the_run_before_training_or_is_skipped_and_listed(
     assert "fox/fox_1.jpg" in line and "data.skip_bad_files=true" in line
     assert "zoo: training" not in result.stdout
 
-    result = train_py(
+    result = train_cli(
         "data=images",
         f"data.path={root}",
         "model=linear",

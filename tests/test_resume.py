@@ -12,12 +12,14 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import zoo.cli
 from zoo.checkpoints import load_checkpoint
 
-from conftest import CTRL_C_ABLE, REPO, TINY, read_metrics, run_dirs, train_py
+from conftest import CTRL_C_ABLE, REPO, TINY, command_here, read_metrics, run_dirs, train_cli, train_here, train_py
 
-# Small batches make an epoch long enough (a few hundred steps) to be killed in the middle of it.
-RESUMABLE = ["model=mlp", "trainer.max_epochs=3", "data.batch_size=16"]
+# Small batches make an epoch long enough (a few hundred steps) to be killed in the middle of it. Without the
+# views of the test split (task.views), which no test here looks at: they take a tiny run's time again.
+RESUMABLE = ["model=mlp", "trainer.max_epochs=3", "data.batch_size=16", "task.views=null"]
 
 
 def start_train_py(*overrides, log_dir, data_dir):
@@ -45,8 +47,7 @@ def lr_steps(log_dir) -> list[int]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("uninterrupted")
-    result = train_py(*RESUMABLE, log_dir=log_dir, data_dir=data_dir)
-    assert result.returncode == 0, result.stderr
+    train_here(*RESUMABLE, log_dir=log_dir, data_dir=data_dir)
     [run_dir] = run_dirs(log_dir)
     return run_dir
 
@@ -66,8 +67,9 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_pa
     run_dir = checkpoint.parent.parent
     assert not (run_dir / "metrics.json").exists()
 
-    # As a requeued cluster job resumes: the same command line again, with resume= added.
-    resumed = train_py(*RESUMABLE, f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
+    # As a requeued cluster job resumes: the same command line again, with resume= added (in this process: the
+    # kill above is what needs a process of its own).
+    resumed = train_cli(*RESUMABLE, f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from step {saved['global_step']}" in resumed.stdout
     assert list((tmp_path / "runs").iterdir()) == [run_dir]  # continued in place, no second run directory
@@ -95,31 +97,30 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_pa
     ids=["a key", "a config group"],
 )
 def test_resume_refuses_a_changed_setting_in_one_line(uninterrupted, data_dir, override, message):
-    changed = train_py(override, f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent, data_dir=data_dir)
+    changed = train_cli(override, f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent, data_dir=data_dir)
     assert changed.returncode == 2 and changed.stderr.strip() == (
         f"error: resume continues a run with its saved settings: {message}, or start a new run to change it"
     )
 
 
 def test_resume_refuses_fewer_epochs_than_done_and_missing_checkpoints(uninterrupted, tmp_path, data_dir):
-    fewer = train_py(
+    fewer = train_cli(
         "trainer.max_epochs=2", f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent, data_dir=data_dir
     )
     assert fewer.returncode == 2 and fewer.stderr.strip() == (
         "error: the run has trained 3 epochs already; trainer.max_epochs=2 would end it before that: give 3 or more"
     )
-    missing = train_py(f"resume={tmp_path / 'nowhere'}", log_dir=tmp_path, data_dir=data_dir)
+    missing = train_cli(f"resume={tmp_path / 'nowhere'}", log_dir=tmp_path, data_dir=data_dir)
     assert missing.returncode == 2
     assert missing.stderr.strip() == f"error: checkpoint {tmp_path / 'nowhere'} does not exist"
 
 
 def test_raising_max_epochs_trains_a_finished_run_on(tmp_path, data_dir):
-    started = train_py("model=linear", *TINY, log_dir=tmp_path, data_dir=data_dir)  # 2 epochs of 4 steps
-    assert started.returncode == 0, started.stderr
+    train_here("model=linear", *TINY, "task.views=null", log_dir=tmp_path, data_dir=data_dir)  # 2 epochs of 4 steps
     [run_dir] = run_dirs(tmp_path)
     before = read_metrics(run_dir)
 
-    longer = train_py("trainer.max_epochs=4", f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
+    longer = train_cli("trainer.max_epochs=4", f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
     assert longer.returncode == 0, longer.stderr
     assert "resuming from step 8: linear" in longer.stdout and "for 4 epochs" in longer.stdout
     last = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
@@ -136,25 +137,26 @@ def val_acc_steps(log_dir) -> list[int]:
     return [event.step for event in accumulator.Scalars("val/acc")]
 
 
-def test_a_run_resumed_from_another_directory_keeps_its_own_folders(tmp_path, data_dir):
+def test_a_run_resumed_from_another_directory_keeps_its_own_folders(tmp_path, data_dir, monkeypatch):
     """Started with a relative paths.log_dir and a paths.data_dir of its own; resumed from elsewhere with
-    neither (and with ZOO_DATA_DIR pointing elsewhere: the run's own data folder wins)."""
+    neither (and with ZOO_DATA_DIR pointing elsewhere: the run's own data folder wins). train.py's main() in
+    this process, its working directory and environment those of each command."""
     started_in, resumed_in = tmp_path / "started_in", tmp_path / "resumed_in"
     started_in.mkdir()
     resumed_in.mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in ("ZOO_DATA_DIR", "HYDRA_FULL_ERROR")}
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
 
     def train_py_in(cwd, *overrides, **more_env):
-        return subprocess.run(
-            [sys.executable, str(REPO / "train.py"), *overrides],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**env, **more_env},
-        )
+        with monkeypatch.context() as here:
+            here.chdir(cwd)
+            for key, value in more_env.items():
+                here.setenv(key, value)
+            return command_here(zoo.cli.main, *overrides)
 
-    started = train_py_in(started_in, "model=linear", *TINY, "paths.log_dir=logs", f"paths.data_dir={data_dir}")
+    started = train_py_in(
+        started_in, "model=linear", *TINY, "task.views=null", "paths.log_dir=logs", f"paths.data_dir={data_dir}"
+    )
     assert started.returncode == 0, started.stderr
     [run_dir] = run_dirs(started_in / "logs")
     [tensorboard_run] = (started_in / "logs" / "tensorboard" / "mnist1d" / "linear").iterdir()
@@ -219,7 +221,7 @@ def test_a_diverging_run_stops_with_the_step_and_keeps_its_last_good_checkpoint(
     weights = load_checkpoint(last)["state_dict"].values()
     assert all(torch.isfinite(w).all() for w in weights if w.is_floating_point())
     # One-cycle planned its cycle for 10 epochs: it cannot be stretched over more.
-    longer = train_py("trainer.max_epochs=20", f"resume={last}", log_dir=tmp_path, data_dir=data_dir)
+    longer = train_cli("trainer.max_epochs=20", f"resume={last}", log_dir=tmp_path, data_dir=data_dir)
     assert longer.returncode == 2 and longer.stderr.strip() == (
         "error: scheduler=one_cycle planned its cycle for the run's 10 epochs; it cannot change its length to "
         "trainer.max_epochs=20: start a new run with trainer.max_epochs=20"

@@ -18,7 +18,7 @@ from zoo.errors import ZooError
 from zoo.views.robustness import Robustness, accuracy_under_noise, fgsm_accuracy
 from zoo.views.saliency import Saliency, integrated_gradients
 
-from conftest import TINY, read_metrics, run_dirs, train_py
+from conftest import TINY, read_metrics, run_dirs, train_here
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +107,9 @@ def test_task_views_robustness_null_switches_it_off(compose_config):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("logs")
-    result = train_py("model=cnn", *TINY, log_dir=log_dir, data_dir=data_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = train_here("model=cnn", *TINY, log_dir=log_dir, data_dir=data_dir)
     [run_dir] = run_dirs(log_dir)
+    assert str(run_dir) == result["run_dir"]
     [events_dir] = {path.parent for path in (log_dir / "tensorboard").rglob("events.out.tfevents.*")}
     events = EventAccumulator(str(events_dir), size_guidance={"scalars": 0, "images": 0}).Reload()
     return read_metrics(run_dir), events

@@ -2,7 +2,10 @@
 classes is refused in one line at every door that opens checkpoints, and nothing it names runs.
 
 Each crafted checkpoint is a valid weights_only checkpoint of a real run whose stored config names `torch.save`,
-which would write a marker file if Hydra's instantiate ever called it (it did, before zoo checked: issue 21)."""
+which would write a marker file if Hydra's instantiate ever called it (it did, before zoo checked: issue 21).
+
+The doors are the commands' own main() in this process (conftest.command_here), but for `python train.py resume=`,
+run as a process: the refusal's exit status and its one line end to end."""
 
 import shutil
 import subprocess
@@ -16,17 +19,21 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import zoo
+import zoo.evaluate
+import zoo.export
+import zoo.generate
+import zoo.predict
 from zoo.registry import known_targets, targets_in
 
-from conftest import REPO, TINY, run_dirs, train_py
+from conftest import REPO, TINY, command_here, run_dirs, train_here
 
 TINY_ONE_EPOCH = ["trainer.max_epochs=1", *TINY[1:]]
 
 
 def trained(tmp_path_factory, data_dir, *overrides):
     log_dir = tmp_path_factory.mktemp("runs")
-    result = train_py(*overrides, *TINY_ONE_EPOCH, log_dir=log_dir, data_dir=data_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = train_here(*overrides, *TINY_ONE_EPOCH, log_dir=log_dir, data_dir=data_dir)
+    assert result["status"] == "finished"
     [run_dir] = run_dirs(log_dir)
     return run_dir
 
@@ -57,7 +64,18 @@ def crafted(run_dir, tmp_path, key="task"):
     return folder, marker
 
 
+COMMANDS = {
+    "zoo.evaluate": zoo.evaluate.main,
+    "zoo.predict": zoo.predict.main,
+    "zoo.export": zoo.export.main,
+    "zoo.generate": zoo.generate.main,
+}
+
+
 def command(*arguments):
+    """`python -m zoo.<command> ...` by the command's own main() in this process; `python train.py ...` as a process."""
+    if arguments[0] == "-m":
+        return command_here(COMMANDS[arguments[1]], *arguments[2:])
     return subprocess.run([sys.executable, *arguments], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 

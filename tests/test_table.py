@@ -4,17 +4,18 @@ classical baselines, then zoo-predict on new rows and zoo-compare over the runs.
 
 import csv
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import zoo.cli
+import zoo.compare
+import zoo.predict
 from zoo.data.table import Table
 from zoo.errors import ZooError
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from conftest import TINY, command_here, read_metrics, run_dirs, train_py
 from own_data import customers
 
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
@@ -31,15 +32,15 @@ def files(tmp_path_factory):
 
 def every_family(tmp_path_factory, data_dir, *overrides):
     log_dir = tmp_path_factory.mktemp("runs")
-    result = train_py(
+    result = command_here(
+        zoo.cli.main,
         "-m",
         f"model={','.join(FAMILIES)}",
         "data=table",
         *overrides,
         *TINY,
-        log_dir=log_dir,
-        data_dir=data_dir,
-        timeout=600,
+        f"paths.log_dir={log_dir}",
+        f"paths.data_dir={data_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     found = {read_metrics(run)["model"]: run for run in run_dirs(log_dir)}
@@ -110,13 +111,7 @@ def test_zoo_predict_takes_new_rows_with_missing_values_and_unseen_categories(cl
         ("spend", regressors[0]["mlp"], "predicted_spend"),
     ):
         target = tmp_path / f"{name}.csv"
-        result = subprocess.run(
-            [sys.executable, "-m", "zoo.predict", f"ckpt={run}", f"input={tmp_path / 'new.csv'}", f"output={target}"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = command_here(zoo.predict.main, f"ckpt={run}", f"input={tmp_path / 'new.csv'}", f"output={target}")
         assert result.returncode == 0, result.stderr[-2000:]
         with open(target, newline="") as file:
             written = list(csv.DictReader(file))
@@ -131,13 +126,7 @@ def test_zoo_predict_takes_new_rows_with_missing_values_and_unseen_categories(cl
 
 
 def test_zoo_compare_lists_the_classical_models_beside_the_families(regressors, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo.compare", "--logdir", str(regressors[2]), "--out", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = command_here(zoo.compare.main, "--logdir", str(regressors[2]), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     table = (tmp_path / "comparison.md").read_text()
     for name in ("gradient boosting (sklearn)", "ridge regression (sklearn)", *FAMILIES):
@@ -192,6 +181,7 @@ def test_a_bad_table_is_one_line_naming_what_is_wrong(case, tmp_path):
 
 
 def test_a_bad_table_stops_train_py_in_one_line(tmp_path, data_dir, files):
+    """In a process of its own: train.py's exit status and its single line on stderr, end to end."""
     result = train_py(
         "data=table", f"data.path={files / 'churn.csv'}", "data.target=chrun", log_dir=tmp_path, data_dir=data_dir
     )

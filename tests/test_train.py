@@ -1,6 +1,7 @@
-"""Real `python train.py` runs in a subprocess, on budgets of seconds."""
+"""Real `train.py` runs on budgets of seconds: train.py's own main() (train_cli) or zoo.train (train_here) in this
+process, and `python train.py` in a subprocess for the GPU tests."""
 
-from pathlib import Path
+import warnings
 from types import SimpleNamespace
 
 import lightning as L
@@ -18,7 +19,7 @@ from zoo.models import list_models
 from zoo.restore import restore
 from zoo.tasks.base import WeightedMean
 
-from conftest import TINY, read_metrics, run_dirs, train_py
+from conftest import TINY, read_metrics, run_dirs, train_cli, train_here, train_py
 
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
 
@@ -38,7 +39,7 @@ CLEARLY_ABOVE_CHANCE = 0.15
 def every_family(tmp_path_factory, data_dir):
     """One multirun over all five families, the way a user compares them."""
     log_dir = tmp_path_factory.mktemp("families")
-    result = train_py("-m", f"model={','.join(list_models())}", *LEARNING, log_dir=log_dir, data_dir=data_dir)
+    result = train_cli("-m", f"model={','.join(list_models())}", *LEARNING, log_dir=log_dir, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return log_dir, result
 
@@ -50,14 +51,14 @@ def test_each_family_beats_chance_on_a_small_budget(every_family, model):
     assert metrics["test/acc"] > CLEARLY_ABOVE_CHANCE and metrics["val/acc_best"] > CLEARLY_ABOVE_CHANCE
 
 
-def test_a_broken_label_mapping_stays_at_chance(tmp_path, data_dir, monkeypatch):
+def test_a_broken_label_mapping_stays_at_chance(tmp_path, data_dir):
     """The control of the test above: with labels that do not belong to their inputs the best family,
     on the same budget, does not get past the bar, so a bug of that kind fails the suite."""
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
-    result = train_py(
+    # tests/broken_data.py: importable here, where pytest put tests/ on sys.path for conftest.
+    result = train_here(
         "model=cnn", "data._target_=broken_data.ShuffledLabels", *LEARNING, log_dir=tmp_path, data_dir=data_dir
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result["status"] == "finished"
     [run_dir] = run_dirs(tmp_path)
     assert read_metrics(run_dir)["test/acc"] < CLEARLY_ABOVE_CHANCE
 
@@ -93,16 +94,18 @@ def test_a_multirun_gives_each_run_its_own_tensorboard_run(every_family):
 
 
 def test_runs_differing_only_in_an_override_are_named_apart(tmp_path, data_dir):
-    result = train_py("-m", "model=linear", "seed=1,2", *TINY, log_dir=tmp_path, data_dir=data_dir)
+    result = train_cli("-m", "model=linear", "seed=1,2", *TINY, log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     names = sorted(p.name for p in (tmp_path / "tensorboard" / "mnist1d" / "linear").iterdir())
     assert len(names) == 2 and ",seed=1," in names[0] and ",seed=2," in names[1]
 
 
 def test_the_same_seed_gives_the_same_metrics(tmp_path, data_dir):
+    """Both runs in this process, one after the other: the second also shows that a run leaves nothing behind
+    (random state, torch's settings) that changes the next one."""
     for attempt in ("first", "second"):
-        result = train_py("model=cnn", "seed=3", *TINY, log_dir=tmp_path / attempt, data_dir=data_dir)
-        assert result.returncode == 0, result.stderr[-3000:]
+        result = train_here("model=cnn", "seed=3", *TINY, log_dir=tmp_path / attempt, data_dir=data_dir)
+        assert result["status"] == "finished"
     first, second = (read_metrics(run_dirs(tmp_path / attempt)[0]) for attempt in ("first", "second"))
     for key in [*FINAL_METRICS, "params"]:
         assert first[key] == second[key], key
@@ -113,8 +116,8 @@ def test_digits_and_a_written_mnist_train_end_to_end(tmp_path, data_dir):
 
     write_mnist_files(tmp_path / "data", "MNIST")
     for data in ("digits", "mnist"):
-        result = train_py(f"data={data}", "model=mlp", *TINY, log_dir=tmp_path / data, data_dir=tmp_path / "data")
-        assert result.returncode == 0, result.stderr[-3000:]
+        result = train_here(f"data={data}", "model=mlp", *TINY, log_dir=tmp_path / data, data_dir=tmp_path / "data")
+        assert result["status"] == "finished"
         [run_dir] = run_dirs(tmp_path / data)
         metrics = read_metrics(run_dir)
         assert metrics["data"] == data and 0 <= metrics["test/acc"] <= 1
@@ -122,10 +125,10 @@ def test_digits_and_a_written_mnist_train_end_to_end(tmp_path, data_dir):
 
 def test_losses_are_means_over_samples_not_batches(tmp_path, data_dir):
     """Digits' 360 test images in batches of 100 end with a batch of 60: it must count for 60 samples."""
-    result = train_py(
+    result = train_here(
         "data=digits", "model=mlp", "data.eval_batch_size=100", *TINY, log_dir=tmp_path, data_dir=data_dir
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result["status"] == "finished"
     metrics = read_metrics(run_dirs(tmp_path)[0])
     _, _, cfg, task = restore(metrics["best_checkpoint"])
     datamodule = instantiate(cfg.data)
@@ -160,25 +163,38 @@ def test_debug_overfit_drives_every_family_to_full_training_accuracy(tmp_path, d
     """Two batches, a hundred epochs: a family that cannot memorize 256 signals is broken. (Logistic
     regression, the baseline, cannot: its 410 weights reach about 46% of them.)"""
     families = [model for model in list_models() if model != "linear"]
-    result = train_py(
-        "-m",
-        f"model={','.join(families)}",
-        "debug=overfit",
-        "+trainer.limit_val_batches=0",
-        "logger=none",
-        "callbacks=none",
-        log_dir=tmp_path,
-        data_dir=data_dir,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "overfit but enabled" not in result.stderr  # Lightning's warning that it had to unshuffle
+    # Measured (seeds 0-2): cnn, mlp and rnn pass 99% by epoch 20, so 40 epochs leave a margin; the transformer
+    # passes it near epoch 40 of the preset's 100 and still dips below it until its learning rate has decayed
+    # (50 epochs ended at 96-99%, seeds 0-2), so it keeps the preset's budget.
+    quick = [model for model in families if model != "transformer"]
+    sweeps = [(quick, ["trainer.max_epochs=40"]), (["transformer"], [])]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = [
+            train_cli(
+                "-m",
+                f"model={','.join(models)}",
+                "debug=overfit",
+                "+trainer.limit_val_batches=0",
+                "logger=none",
+                "callbacks=none",
+                *budget,
+                log_dir=tmp_path / str(number),
+                data_dir=data_dir,
+            )
+            for number, (models, budget) in enumerate(sweeps)
+        ]
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "overfit but enabled" not in result.stderr  # Lightning's warning that it had to unshuffle
+    # In this process pytest records warnings instead of printing them: the same warning, where it went.
+    assert not [warning for warning in caught if "overfit but enabled" in str(warning.message)]
     accuracy = {read_metrics(d)["model"]: read_metrics(d)["train/acc"] for d in run_dirs(tmp_path)}
     assert sorted(accuracy) == sorted(families) and all(acc >= 0.99 for acc in accuracy.values()), accuracy
 
 
 def test_training_by_steps_as_lightning_does(tmp_path, data_dir):
-    result = train_py(
+    result = train_cli(
         "model=linear", "trainer.max_epochs=-1", "+trainer.max_steps=12", log_dir=tmp_path, data_dir=data_dir
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -190,7 +206,7 @@ def test_training_by_steps_as_lightning_does(tmp_path, data_dir):
 @pytest.mark.parametrize("stage", ["val", "test"])
 def test_a_fraction_of_a_single_batch_fails_in_one_line_and_works_with_more_batches(tmp_path, data_dir, stage):
     budget = ["model=linear", "trainer.max_epochs=1", "+trainer.limit_train_batches=4"]
-    too_few = train_py(*budget, f"+trainer.limit_{stage}_batches=0.5", log_dir=tmp_path / "one", data_dir=data_dir)
+    too_few = train_cli(*budget, f"+trainer.limit_{stage}_batches=0.5", log_dir=tmp_path / "one", data_dir=data_dir)
     assert too_few.returncode == 2 and "Traceback" not in too_few.stderr
     line = too_few.stderr.strip().splitlines()[-1]
     assert (
@@ -199,7 +215,7 @@ def test_a_fraction_of_a_single_batch_fails_in_one_line_and_works_with_more_batc
         )
         and "data.eval_batch_size=1024" in line
     )
-    halved = train_py(
+    halved = train_cli(
         *budget,
         f"+trainer.limit_{stage}_batches=0.5",
         "data.eval_batch_size=100",
@@ -214,8 +230,8 @@ def test_a_fraction_of_a_single_batch_fails_in_one_line_and_works_with_more_batc
     [["model=linear", *TINY], ["experiment=paper_cnn", "trainer.max_epochs=1", "+trainer.limit_train_batches=4"]],
 )
 def test_callbacks_none_writes_no_checkpoint(tmp_path, data_dir, overrides):
-    result = train_py(*overrides, "callbacks=none", log_dir=tmp_path, data_dir=data_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = train_here(*overrides, "callbacks=none", log_dir=tmp_path, data_dir=data_dir)
+    assert result["status"] == "finished"
     assert read_metrics(run_dirs(tmp_path)[0])["status"] == "finished"
     assert not list(tmp_path.rglob("*.ckpt"))
 

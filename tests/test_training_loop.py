@@ -2,19 +2,19 @@
 hands the step to Lightning's automatic optimization where the Trainer clips or accumulates gradients; a
 checkpoint of either mode resumes at its step; `trainer.compile=true` compiles the network."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
+import zoo.cli
+import zoo.evaluate
 from zoo.checkpoints import load_checkpoint
 
-from conftest import REPO, TINY, read_metrics, run_dirs, train_py
+from conftest import TINY, command_here, read_metrics, run_dirs, train_cli, train_here, train_py
 
-# Two epochs of four batches of 32: eight optimizer steps.
+# Two epochs of four batches of 32: eight optimizer steps. Without the views of the test split (task.views), which
+# these tests do not look at: half of a tiny run's time.
 STEPS = 8
+QUICK = [*TINY, "task.views=null"]
 COMPARED = ["train/loss", "val/loss", "test/loss", "test/acc"]
 
 
@@ -29,8 +29,7 @@ def finished(log_dir) -> tuple[dict, dict]:
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("plain")
-    result = train_py("model=cnn", *TINY, log_dir=log_dir, data_dir=data_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_here("model=cnn", *QUICK, log_dir=log_dir, data_dir=data_dir)
     return finished(log_dir)
 
 
@@ -38,35 +37,27 @@ def test_gradient_clipping_is_lightnings_and_changes_the_run_only_where_it_clips
     metrics, checkpoint = plain
     assert checkpoint["global_step"] == STEPS
     # A bound no gradient reaches: Lightning's automatic optimization, the same run to the last digit.
-    loose = train_py(
-        "model=cnn", *TINY, "+trainer.gradient_clip_val=1e9", log_dir=tmp_path / "loose", data_dir=data_dir
-    )
-    assert loose.returncode == 0, loose.stderr[-3000:]
+    train_here("model=cnn", *QUICK, "+trainer.gradient_clip_val=1e9", log_dir=tmp_path / "loose", data_dir=data_dir)
     loose_metrics, loose_checkpoint = finished(tmp_path / "loose")
     assert loose_checkpoint["global_step"] == STEPS
     assert all(loose_metrics[key] == metrics[key] for key in COMPARED)
     # A bound every gradient reaches: clipped, another run.
-    tight = train_py(
-        "model=cnn", *TINY, "+trainer.gradient_clip_val=1e-4", log_dir=tmp_path / "tight", data_dir=data_dir
-    )
-    assert tight.returncode == 0, tight.stderr[-3000:]
+    train_here("model=cnn", *QUICK, "+trainer.gradient_clip_val=1e-4", log_dir=tmp_path / "tight", data_dir=data_dir)
     assert finished(tmp_path / "tight")[0]["train/loss"] != metrics["train/loss"]
 
 
 def test_accumulated_gradients_step_once_every_few_batches(tmp_path, data_dir):
-    result = train_py("model=cnn", *TINY, "+trainer.accumulate_grad_batches=2", log_dir=tmp_path, data_dir=data_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_here("model=cnn", *QUICK, "+trainer.accumulate_grad_batches=2", log_dir=tmp_path, data_dir=data_dir)
     assert finished(tmp_path)[1]["global_step"] == STEPS // 2
 
 
 def test_a_checkpoint_of_lightnings_automatic_optimization_resumes_at_its_step(tmp_path, data_dir):
     """Lightning counts the steps of its automatic and manual optimization apart; zoo before it stepped its own
     optimizer wrote the first. Resumed from such a checkpoint a run goes on from its step, not from zero."""
-    one_epoch = [setting for setting in TINY if not setting.startswith("trainer.max_epochs=")] + [
+    one_epoch = [setting for setting in QUICK if not setting.startswith("trainer.max_epochs=")] + [
         "trainer.max_epochs=1"
     ]
-    first = train_py("model=cnn", *one_epoch, log_dir=tmp_path, data_dir=data_dir)
-    assert first.returncode == 0, first.stderr[-3000:]
+    train_here("model=cnn", *one_epoch, log_dir=tmp_path, data_dir=data_dir)
     [run_dir] = run_dirs(tmp_path)
     path = run_dir / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(path, weights_only=True)
@@ -80,14 +71,14 @@ def test_a_checkpoint_of_lightnings_automatic_optimization_resumes_at_its_step(t
         manual[part].update(ready=0, completed=0)
     torch.save(checkpoint, path)
 
-    resumed = train_py("model=cnn", *TINY, f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
+    resumed = train_cli("model=cnn", *QUICK, f"resume={run_dir}", log_dir=tmp_path, data_dir=data_dir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from step {STEPS // 2}" in resumed.stdout
     assert load_checkpoint(path)["global_step"] == STEPS
 
 
 def test_a_compiled_run_reports_its_compilation_apart_and_its_checkpoint_opens_anywhere(tmp_path, data_dir):
-    result = train_py(
+    result = train_cli(
         "experiment=paper_mlp",
         "trainer.max_epochs=2",
         "+trainer.limit_train_batches=4",
@@ -96,7 +87,6 @@ def test_a_compiled_run_reports_its_compilation_apart_and_its_checkpoint_opens_a
         "callbacks.compute_cost=null",
         log_dir=tmp_path,
         data_dir=data_dir,
-        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics, checkpoint = finished(tmp_path)
@@ -105,13 +95,7 @@ def test_a_compiled_run_reports_its_compilation_apart_and_its_checkpoint_opens_a
     # The plain network's keys: zoo-eval and zoo-predict build the network uncompiled and load them.
     assert not any("_orig_mod" in key for key in checkpoint["state_dict"])
     [run_dir] = run_dirs(tmp_path)
-    evaluated = subprocess.run(
-        [sys.executable, "-m", "zoo.evaluate", f"ckpt={run_dir}", f"data_dir={data_dir}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    evaluated = command_here(zoo.evaluate.main, f"ckpt={run_dir}", f"data_dir={data_dir}")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert f"test/acc {metrics['test/acc']:.4f}" in evaluated.stdout
 
@@ -120,24 +104,9 @@ def test_an_uncompiled_run_reports_no_compilation(plain):
     assert plain[0]["compile_s"] is None
 
 
-def test_compiling_without_a_cpp_compiler_fails_in_one_line(tmp_path, data_dir):
-    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"), "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "model=mlp",
-            *TINY,
-            "trainer.compile=true",
-            f"paths.log_dir={tmp_path}",
-            f"paths.data_dir={data_dir}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_compiling_without_a_cpp_compiler_fails_in_one_line(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    result = train_cli("model=mlp", *TINY, "trainer.compile=true", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: trainer.compile=true needs a C++ compiler, which torch.compile builds "
@@ -147,5 +116,6 @@ def test_compiling_without_a_cpp_compiler_fails_in_one_line(tmp_path, data_dir):
 
 
 def test_a_compile_setting_that_is_not_a_boolean_fails_in_one_line(tmp_path, data_dir):
+    """train.py itself, end to end: its exit status and its one line on stderr (it fails before torch loads)."""
     result = train_py("model=mlp", "trainer.compile=yes", log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 2 and result.stderr.strip() == "error: trainer.compile='yes' must be true or false"

@@ -9,13 +9,13 @@ from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from zoo import compare, models
+from zoo import cli, compare, models
 from zoo.compare_tables import si
 from zoo.tasks.classification import Classification
 from zoo.tasks.language_model import LanguageModel
 from zoo.views.cost import count_flops
 
-from conftest import TINY, read_metrics, run_dirs, train_py
+from conftest import TINY, command_here, read_metrics, run_dirs, train_here
 
 SIGNAL = {"input_shape": (1, 40), "num_classes": 10}  # MNIST-1D
 TEXT = {"vocab_size": 60, "context": 64}
@@ -84,9 +84,9 @@ def runs(tmp_path_factory, data_dir):
     """A tiny multirun of the CNN and the MLP with every view, and the CNN again with every view
     off: each run's folder and its TensorBoard events, by name."""
     on, off = tmp_path_factory.mktemp("views_on"), tmp_path_factory.mktemp("views_off")
-    result = train_py("-m", "model=cnn,mlp", *TINY, log_dir=on, data_dir=data_dir)
+    result = command_here(cli.main, "-m", "model=cnn,mlp", *TINY, f"paths.log_dir={on}", f"paths.data_dir={data_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    result = train_py(
+    train_here(
         "model=cnn",
         "callbacks.compute_cost=null",
         "task.views=null",
@@ -94,7 +94,6 @@ def runs(tmp_path_factory, data_dir):
         log_dir=off,
         data_dir=data_dir,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     found = {}
     for name, log_dir, model in (("cnn", on, "cnn"), ("mlp", on, "mlp"), ("cnn_off", off, "cnn")):
         [run_dir] = [run for run in run_dirs(log_dir) if read_metrics(run)["model"] == model]
