@@ -77,7 +77,7 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
             rf"^\| [^|]*{re.escape(measure)}[^|]* \| [\d.]+[^|]* \| [^|]+ \| (met|missed) \|$", printed, re.M
         ), measure
     assert "### Inference: eager PyTorch, torch.export and onnxruntime" in written
-    for family in ("linear", "mlp", "cnn", "rnn", "transformer"):
+    for family in ("linear",):  # --quick: the first family, as the views and devices sections do
         row = re.search(
             rf"^\| {family} \| [\d,]+ \| ([\d.]+) / ([\d.]+) / ([\d.]+) \| ([\d,]+) / ([\d,]+) / ([\d,]+) \|$",
             printed,
