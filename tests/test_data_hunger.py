@@ -19,6 +19,7 @@ from zoo import CONFIG_DIR, cli, compare
 from zoo.checks import check_overrides
 from zoo.data.loaders import EpochPermutation
 from zoo.data.mnist1d import MNIST1D
+from zoo.data.splits import stratified_subset
 from zoo.errors import ZooError
 
 from conftest import TINY, command_here, run_dirs
@@ -37,12 +38,14 @@ def by_fraction(data_dir) -> dict[float, MNIST1D]:
     return {fraction: mnist1d(data_dir, fraction) for fraction in FRACTIONS}
 
 
-def test_each_class_keeps_its_share(by_fraction):
+def test_a_fraction_trains_on_that_part_of_the_samples_each_class_keeping_its_share(by_fraction):
     full = torch.bincount(by_fraction[1.0].splits["train"][1], minlength=10)
     for fraction in FRACTIONS:
         counts = torch.bincount(by_fraction[fraction].splits["train"][1], minlength=10)
-        assert counts.tolist() == [max(1, int(n * fraction + 0.5)) for n in full.tolist()], fraction
-    assert len(by_fraction[0.1].splits["train"][1]) == pytest.approx(360, abs=5)
+        assert counts.sum() == round(fraction * 3600), fraction  # 0.1 of 3,600 is 360, not one more or less
+        shares = zip(counts.tolist(), full.tolist(), strict=True)
+        assert all(abs(count - n * fraction) <= 1 for count, n in shares), fraction
+    assert len(stratified_subset(torch.tensor([0] * 99 + [1]), 0.01, seed=0)) == 2  # every class keeps one
 
 
 def test_smaller_parts_lie_inside_larger_ones(by_fraction):

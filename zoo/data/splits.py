@@ -28,13 +28,20 @@ def split_off(
 
 
 def stratified_subset(targets: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
-    """Positions (sorted) of a seeded, stratified part of `targets`: each class keeps round(n * fraction) of its
-    n samples (halves round up), at least one. The part is the first samples of a per-class permutation
-    drawn from `seed` alone, so for one seed a smaller fraction's part lies inside a larger one's."""
+    """Positions (sorted) of a seeded, stratified part of `targets`: round(n * fraction) of its n samples (at least
+    one of each class), each class keeping its share of them to within a sample. Samples are taken in one order
+    drawn from `seed` alone, so for one seed a smaller fraction's part lies inside a larger one's.
+
+    The order: each class is shuffled (the classes draw in sorted order), and the k-th of a class of n comes at
+    (k + 1/2) / n of the way through, so every class is taken at the same pace; each class's first sample comes
+    before all others. (Rounding each class's count on its own gave 361 of 3,600 samples for 0.1.)"""
     generator = torch.Generator().manual_seed(seed)
-    kept = []
-    for label in torch.unique(targets).tolist():  # sorted: the classes draw their permutations in a fixed order
+    pace = torch.empty(len(targets), dtype=torch.float64)
+    classes = torch.unique(targets).tolist()
+    for label in classes:
         members = torch.nonzero(targets == label).flatten()
-        count = max(1, math.floor(len(members) * fraction + 0.5))
-        kept.append(members[torch.randperm(len(members), generator=generator)[:count]])
-    return torch.cat(kept).sort().values
+        shuffled = members[torch.randperm(len(members), generator=generator)]
+        pace[shuffled] = (torch.arange(len(members), dtype=torch.float64) + 0.5) / len(members)
+        pace[shuffled[0]] = -1.0
+    count = max(len(classes), math.floor(len(targets) * fraction + 0.5))
+    return torch.sort(pace, stable=True).indices[:count].sort().values
