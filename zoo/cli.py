@@ -44,7 +44,9 @@ HYDRA_FLAGS = (
 def main() -> None:
     try:
         start()
-    except KeyboardInterrupt:  # Ctrl-C before any job trained (Hydra composing, torch and Lightning loading)
+    # Ctrl-C before fitting (Hydra composing, imports, building; Hydra passes it through): once a job fits,
+    # zoo.training reports an interrupted run instead.
+    except KeyboardInterrupt:
         stopped_before_training()
 
 
@@ -89,8 +91,6 @@ def hydra_main(cfg: DictConfig) -> Any:
         else:  # the overrides (model and data excepted) tell a multirun's runs apart in TensorBoard
             cfg.run_name = run_name(cfg.run_name, HydraConfig.get().job.override_dirname.replace("/", "_"))
         result = train(cfg)
-    except KeyboardInterrupt:  # before fitting (once it fits, zoo.training reports an interrupted run)
-        stopped_before_training()
     except ZooError as error:
         label = "interrupted" if isinstance(error, Interrupted) else "error"
         print(f"{label}: {error}", file=sys.stderr, flush=True)
