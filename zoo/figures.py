@@ -110,7 +110,7 @@ def cost(run) -> dict[str, float]:
 
 def comparison(logdir="logs", out=None) -> dict[str, Path]:
     """zoo-compare on every finished run under `logdir`: writes its table and figures into `out` (default
-    <logdir>/compare) and returns their paths by file name (comparison.md, comparison.png, cost.png...)."""
+    `<logdir>/compare`) and returns their paths by file name (comparison.md, comparison.png, cost.png...)."""
     from zoo.compare import main
 
     out = Path(out) if out else Path(logdir) / "compare"

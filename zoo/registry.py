@@ -1,6 +1,6 @@
 """What zoo can build, and where each kind is listed once; everything that needs such a list derives it from here.
 
-- tasks, data sets (and optimizers, schedules, loggers...): a config each in conf/<group>/, whose `_target_` names
+- tasks, data sets (and optimizers, schedules, loggers...): a config each in `conf/<group>/`, whose `_target_` names
   the class (Hydra's config groups are zoo's registry of them: `options`, `targets`, `task_class`);
 - model families: the builders registered with `zoo.models.register` (`zoo.models.list_models`);
 - views: a module each in zoo/views/, named by the task configs' `views` (`view_modules`); a module with a
@@ -101,7 +101,7 @@ def load_class(target: str) -> Any:
 
 
 def task_class(name: str) -> Any:
-    """The task class of a task's name (conf/task/<name>.yaml)."""
+    """The task class of a task's name (`conf/task/<name>.yaml`)."""
     known = targets("task")
     if name not in known:
         raise ZooError(f"task {name!r} is not one of zoo's tasks ({', '.join(known)})")

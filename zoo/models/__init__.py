@@ -45,7 +45,7 @@ def list_models(task: str = "classification") -> list[str]:
 
 def build_function(name: str, task: str = "classification") -> Callable[..., nn.Module]:
     """The builder registered as `name` for `task`; its keyword defaults are the model's defaults
-    everywhere (conf/model/<name>.yaml, with conf/model/for_task/<task>/<name>.yaml on top, repeats
+    everywhere (`conf/model/<name>.yaml`, with `conf/model/for_task/<task>/<name>.yaml` on top, repeats
     them for the command line, and a test keeps the two equal)."""
     task = BORROWED.get(task, (task, {}))[0]
     if (task, name) not in _BUILDERS:

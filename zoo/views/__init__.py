@@ -1,6 +1,6 @@
 """What a run shows and measures beyond its metric curves, one module per claim about neural networks.
 
-Each view is a Lightning callback listed by name in a task's config (`views` in conf/task/<task>.yaml) or,
+Each view is a Lightning callback listed by name in a task's config (`views` in `conf/task/<task>.yaml`) or,
 where it serves every task, in conf/callbacks/default.yaml; `task.views.<name>=null` (or
 `callbacks.<name>=null`) switches it off. Views are measurements, not training: what runs while the model
 trains runs at epoch ends on a few fixed examples and must leave the training exactly as it would have
