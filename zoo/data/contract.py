@@ -16,18 +16,18 @@ import torch
 class ZooDataModule(L.LightningDataModule, ABC):
     """The members below, documented once.
 
-    name               what runs and TensorBoard folders go by (`data.name`)
-    task               the task this data trains (zoo/tasks/): it decides the loss, the metrics, the best checkpoint
-    batch_size         training samples per step, of all processes together
-    eval_batch_size    samples per validation and test batch (any size gives the same metrics)
-    class_names        a classifier's classes, in the order of its outputs (empty for other tasks)
-    pixel_max          the value of a white pixel in stored images (None: not images), so that an image file's
-                       0-255 pixels can be brought to the scale the model was trained on (zoo-predict)
-    continuous_inputs  whether every input value is a quantity that noise, gradients and saliency can act on (a
-                       table's category codes are not: the robustness and saliency views leave such data alone)
-    suited_models      the families that can take these inputs, where only some can (None: any that builds)
-    normalization      per-channel "mean" and "std" of the training part, known after setup (None before)
-    splits             after setup: each split's (inputs, targets) as the model takes them, on the training device
+    - `name`: what runs and TensorBoard folders go by (`data.name`)
+    - `task`: the task this data trains (zoo/tasks/): it decides the loss, the metrics, the best checkpoint
+    - `batch_size`: training samples per step, of all processes together
+    - `eval_batch_size`: samples per validation and test batch (any size gives the same metrics)
+    - `class_names`: a classifier's classes, in the order of its outputs (empty for other tasks)
+    - `pixel_max`: the value of a white pixel in stored images (None: not images), so that an image file's
+      0-255 pixels can be brought to the scale the model was trained on (zoo-predict)
+    - `continuous_inputs`: whether every input value is a quantity that noise, gradients and saliency can act on
+      (a table's category codes are not: the robustness and saliency views leave such data alone)
+    - `suited_models`: the families that can take these inputs, where only some can (None: any that builds)
+    - `normalization`: per-channel "mean" and "std" of the training part, known after setup (None before)
+    - `splits`: after setup, each split's (inputs, targets) as the model takes them, on the training device
     """
 
     name: str

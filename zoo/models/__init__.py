@@ -2,10 +2,12 @@
 
 A family may serve several tasks (`model=rnn` classifies signals and models text); each task's builder
 takes what the data declares for that task, never numbers copied into a config:
+
 - classification: `input_shape` (without the batch dimension) and `num_classes`;
 - language_model: `vocab_size` and `context` (the longest sequence it is trained on).
 - regression: what classification takes, with `num_outputs` for `num_classes`: a regressor is a family's
   classifier with one output per target (BORROWED).
+
 Rows of a table (`table` among what the data declares) reach a family through zoo.models.table.
 
 The other keyword arguments are the model's settings (`model.dim`, `model.depth`...), with the same
