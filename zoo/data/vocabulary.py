@@ -38,6 +38,33 @@ class Vocabulary:
     def encode(self, text: str) -> torch.Tensor:
         return torch.tensor([self.ids.get(character, UNKNOWN) for character in text], dtype=torch.long)
 
+    @property
+    def start(self) -> int | None:
+        """The id that begins every training sample where samples are separate lines (the boundary), else None."""
+        return BOUNDARY if self.lines else None
+
+    def default_prompt(self) -> str:
+        """The start of a sample: a line break in line mode; else "The " where the corpus has those
+        characters, a line break where it has no capital T, say."""
+        if self.lines:
+            return "\n"
+        for prompt in ("The ", "\n"):
+            if all(character in self.ids for character in prompt):
+                return prompt
+        return self.characters[0]
+
+    def encode_prompt(self, prompt: str, key: str = "prompt") -> torch.Tensor:
+        """The prompt's ids; a character the training text lacks is refused, not read as the unknown symbol."""
+        unknown = sorted({character for character in prompt if character not in self.ids})
+        if unknown:
+            raise ZooError(
+                f"{key}={prompt!r} holds characters the training text never had: "
+                f"{''.join(unknown)!r}; use characters of the corpus"
+            )
+        if self.lines and not prompt.startswith("\n"):
+            prompt = "\n" + prompt  # every line mode sample starts at the boundary
+        return self.encode(prompt)
+
     def decode(self, ids) -> str:
         """`ids`: a 1-D tensor or a list of ids. A padding target (-1) or any other id outside the
         vocabulary is an error, not a character."""

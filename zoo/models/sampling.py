@@ -1,7 +1,40 @@
 """Text from any language model of the zoo: sample one symbol at a time, each fed back as input."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # only for annotations
+    from zoo.data.vocabulary import Vocabulary
+
+
+def generate_text(
+    net: nn.Module,
+    vocabulary: Vocabulary,
+    context: int,
+    prompt: str,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> str:
+    """`length` characters after the text `prompt`, sampled on the net's device from a generator seeded with
+    `seed`: the same seed gives the same text. A character the training text lacks is refused (ZooError)."""
+    device = next(net.parameters()).device
+    ids = generate(
+        net,
+        vocabulary.encode_prompt(prompt).to(device),
+        length,
+        context,
+        temperature=temperature,
+        top_k=top_k,
+        generator=torch.Generator(device=device).manual_seed(seed),
+        start=vocabulary.start,
+    )
+    return vocabulary.decode(ids.cpu())
 
 
 def generate(

@@ -9,8 +9,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from zoo.data.vocabulary import BOUNDARY, IGNORED, Vocabulary
-from zoo.errors import ZooError
+from zoo.data.vocabulary import IGNORED, Vocabulary
 from zoo.tasks.base import Task
 
 
@@ -41,30 +40,9 @@ class LanguageModel(Task):
         self.context = int(self.hparams["dataset"]["context"])
         self.sample_settings = dict(sample or {})
         if self.sample_settings:
-            self.sample_settings["prompt"] = self.sample_settings.get("prompt") or self.default_prompt()
-            self.encode_prompt(self.sample_settings["prompt"], "task.sample.prompt")  # refused now, not at epoch 1
-
-    def default_prompt(self) -> str:
-        """The start of a sample: a line break in line mode; else "The " where the corpus has those
-        characters, a line break where it has no capital T, say."""
-        if self.vocabulary.lines:
-            return "\n"
-        for prompt in ("The ", "\n"):
-            if all(character in self.vocabulary.ids for character in prompt):
-                return prompt
-        return self.vocabulary.characters[0]
-
-    def encode_prompt(self, prompt: str, key: str = "prompt") -> torch.Tensor:
-        """The prompt's ids; a character the training text lacks is refused, not read as the unknown symbol."""
-        unknown = sorted({character for character in prompt if character not in self.vocabulary.ids})
-        if unknown:
-            raise ZooError(
-                f"{key}={prompt!r} holds characters the training text never had: "
-                f"{''.join(unknown)!r}; use characters of the corpus"
-            )
-        if self.vocabulary.lines and not prompt.startswith("\n"):
-            prompt = "\n" + prompt  # every line mode sample starts at the boundary
-        return self.vocabulary.encode(prompt)
+            prompt = self.sample_settings.get("prompt") or self.vocabulary.default_prompt()
+            self.vocabulary.encode_prompt(prompt, "task.sample.prompt")  # refused now, not at epoch 1
+            self.sample_settings["prompt"] = prompt
 
     def derived(self, values) -> dict[str, torch.Tensor]:
         return {"bpc": values["loss"] / math.log(2), "ppl": values["loss"].exp()}
@@ -86,21 +64,11 @@ class LanguageModel(Task):
         self, prompt: str, length: int, temperature: float = 1.0, top_k: int | None = None, seed: int = 0
     ) -> str:
         """`length` characters after `prompt`, sampled; the same seed gives the same text."""
-        from zoo.models.sampling import generate
+        from zoo.models.sampling import generate_text
 
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        prompt_ids = self.encode_prompt(prompt).to(self.device)
-        ids = generate(
-            self.net,
-            prompt_ids,
-            length,
-            self.context,
-            temperature=temperature,
-            top_k=top_k,
-            generator=generator,
-            start=BOUNDARY if self.vocabulary.lines else None,
+        return generate_text(
+            self.net, self.vocabulary, self.context, prompt, length, temperature=temperature, top_k=top_k, seed=seed
         )
-        return self.vocabulary.decode(ids.cpu())
 
     def callbacks(self) -> list[L.Callback]:
         from zoo.tensorboard_extras import TextSamples
