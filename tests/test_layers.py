@@ -29,7 +29,7 @@ LAYERS = [
     ("building from a config", ["build", "report", "failures", "distributed", "checks", "hparams", "arguments"]),
     ("what a run learns and shows", ["tasks", "views", "callbacks", "checkpoints", "tensorboard_extras", "schedules"]),
     ("models and data", ["models", "data"]),
-    ("foundations", ["errors", "registry", "run", "grouping"]),
+    ("foundations", ["errors", "registry", "run", "checkpoint_file", "grouping"]),
 ]
 MAX_LINES = 250
 
