@@ -18,6 +18,7 @@ LAYERS = [
             "training",
             "resume",
             "restore",
+            "network",
             "predictor",
             "export_formats",
             "export_folder",
@@ -32,6 +33,10 @@ LAYERS = [
     ("foundations", ["errors", "registry", "run", "checkpoint_file", "grouping"]),
 ]
 MAX_LINES = 250
+# What only runs a trained network (zoo-predict, zoo-generate, zoo.load) starts in about the time torch takes to
+# import: nothing it reaches imports the training stack (tests/test_inference_imports.py runs the commands).
+INFERENCE = ["zoo.predict", "zoo.generate", "zoo.predictor"]
+TRAINING_STACK = {"lightning", "pytorch_lightning", "lightning_fabric", "torchmetrics", "hydra", "tensorboard"}
 
 
 def layer_of(module: str) -> int:
@@ -108,3 +113,25 @@ def test_every_module_fits_in_a_screen_or_four():
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert not long, long
+
+
+def test_inference_reaches_nothing_of_the_training_stack():
+    """Every zoo module the inference commands can import (at the top or inside a function, transitively) imports
+    neither Lightning nor Hydra, torchmetrics or TensorBoard."""
+    known = modules()
+    reached, todo = set(), list(INFERENCE)
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo += sorted(imports_of(known[module], known) - reached)
+    heavy = {}
+    for module in sorted(reached):
+        tree = ast.parse(known[module].read_text())
+        nodes = tree.body if module == "zoo" else list(ast.walk(tree))
+        names = {alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+        if found := sorted(name for name in names if name.split(".")[0] in TRAINING_STACK):
+            heavy[module] = found
+    assert "zoo.network" in reached and "zoo.models.cnn" in reached
+    assert not heavy, heavy

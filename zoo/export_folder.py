@@ -76,13 +76,8 @@ def build_network(config: dict, source: Path) -> nn.Module:
     """The network config.json describes, built through zoo's model registry (no weights yet)."""
     from zoo import models
 
-    settings = dict(config["model"])
-    name = settings.pop("name")
-    inputs = {
-        key: tuple(value) if isinstance(value, list) else value for key, value in config["data"]["model_inputs"].items()
-    }
     try:
-        return models.build(name, inputs, config["task"], **settings)
+        return models.rebuild(config["model"], config["data"]["model_inputs"], config["task"])
     except (ValueError, TypeError) as error:
         raise ZooError(f"{source / CONFIG}: {error}") from None
 

@@ -38,23 +38,27 @@ def generate_text(
     device: str = "cpu",
 ) -> str:
     """`length` characters sampled after `prompt` from the language model saved at `ckpt`."""
-    import torch  # here, so that a mistyped setting fails before torch and Lightning are imported
+    import torch  # here, so that a mistyped setting fails before torch is imported
 
-    from zoo.restore import restore
+    from zoo.data.vocabulary import Vocabulary
+    from zoo.models import sampling
+    from zoo.network import open_network
 
     if not prompt:
         raise ZooError('prompt= is empty; give the text to continue, e.g. prompt="The " (prompt="\\n" in line mode)')
     if device == "cuda" and not torch.cuda.is_available():
         raise ZooError("device=cuda but this machine has no CUDA GPU; use device=cpu")
-    from zoo.tasks.language_model import LanguageModel
-
-    path, _, _, task = restore(ckpt)
-    if not isinstance(task, LanguageModel):
+    trained = open_network(ckpt)
+    if trained.task != "language_model":
         raise ZooError(
-            f"{path} is a {task.name} model; zoo-generate samples from language models "
+            f"{trained.path} is a {trained.task} model; zoo-generate samples from language models "
             f"(train one with: python train.py data=text)"
         )
-    return task.to(device).generate(prompt, length, temperature=temperature, top_k=top_k, seed=seed)
+    vocabulary, context = Vocabulary.from_dict(trained.dataset["vocabulary"]), int(trained.dataset["context"])
+    net = trained.net.to(device)
+    return sampling.generate_text(
+        net, vocabulary, context, prompt, length, temperature=temperature, top_k=top_k, seed=seed
+    )
 
 
 def main() -> None:

@@ -112,17 +112,16 @@ def load(path) -> Predictor:
                 f"{path} holds a language model, not a classifier; sample from its checkpoint with zoo-generate"
             )
         return Predictor(net, config["data"], checkpoint=str(path)).eval()
-    # Imported here, not at the top: zoo-predict checks its command line and input files first, in a
-    # fraction of the seconds Lightning and Hydra take to import.
-    from zoo.restore import restore
+    # Imported here, not at the top: zoo-predict checks its command line and input files first.
+    from zoo.network import open_network
 
-    path, checkpoint, _, task = restore(path)
-    dataset = checkpoint["hyper_parameters"]["dataset"]
-    if task.name == "language_model":
+    trained = open_network(path)
+    path, dataset = trained.path, trained.dataset
+    if trained.task == "language_model":
         raise ZooError(f"{path} is a language model, not a classifier; sample from it with zoo-generate ckpt={path}")
     if "mean" not in dataset:
         raise ZooError(
             f"{path} was saved before zoo kept the input normalization in its checkpoints, so it "
             f"cannot take raw inputs; train the model again (zoo-eval can still test it)"
         )
-    return Predictor(task.net, dataset, checkpoint=str(path)).eval()
+    return Predictor(trained.net, dataset, checkpoint=str(path)).eval()

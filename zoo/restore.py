@@ -1,45 +1,28 @@
-"""A trained model rebuilt from its checkpoint (or its run folder's), for zoo-eval, zoo-predict, zoo-generate,
-zoo-export and zoo.open_run: the network through zoo's model registry and the task from the run's stored config,
-which may name zoo's own classes only (checked as the checkpoint is read: zoo.checkpoints.load_checkpoint)."""
+"""A trained model rebuilt from its checkpoint (or its run folder's) in its task, for zoo-eval, zoo-export and
+zoo.open_run: the network as zoo.network rebuilds it (through zoo's model registry, from a checkpoint whose stored
+config may name zoo's own classes only, checked as it is read) and the task from the run's stored config."""
 
 import copy
 from pathlib import Path
-from types import SimpleNamespace
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.build import build_network
-from zoo.checkpoints import load_checkpoint
-from zoo.errors import ZooError
-from zoo.export_folder import is_export_folder
-from zoo.run import Run
+from zoo.network import open_network
 from zoo.tasks.base import Task
 
 
 def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, Task]:
     """The trained model of a checkpoint (or a run directory's), rebuilt from the settings and the data's
     description stored in it: (checkpoint file, checkpoint, the run's config, the model in eval mode)."""
-    path = checkpoint_to_open(Path(ckpt))
-    checkpoint = load_checkpoint(path)
-    saved = checkpoint.get("hyper_parameters") or {}
-    dataset = saved.get("dataset") or {}
-    if "model" not in saved or "data" not in saved or "model_inputs" not in dataset:
-        raise ZooError(f"{path} was not written by zoo: it holds no model and data settings")
+    trained = open_network(ckpt)
+    checkpoint = trained.checkpoint
     cfg = saved_config(checkpoint, data_dir)
     if "augment" in cfg.data:  # it changes training batches only: nothing here trains
         cfg.data.augment = None
-    data = SimpleNamespace(
-        name=dataset["name"],
-        task=dataset["task"],
-        suited_models=None,
-        model_inputs={
-            key: tuple(value) if isinstance(value, list) else value for key, value in dataset["model_inputs"].items()
-        },
-    )
-    task = instantiate(cfg.task, _convert_="all")(net=build_network(cfg, data), hparams=saved)
+    task = instantiate(cfg.task, _convert_="all")(net=trained.net, hparams=checkpoint["hyper_parameters"])
     task.load_state_dict(checkpoint["state_dict"])
-    return path, checkpoint, cfg, task.eval()
+    return trained.path, checkpoint, cfg, task.eval()
 
 
 def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
@@ -51,15 +34,3 @@ def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
         if "data_dir" in saved["data"]:
             saved["data"]["data_dir"] = data_dir
     return OmegaConf.create(saved)
-
-
-def checkpoint_to_open(path: Path) -> Path:
-    """The checkpoint a path means: a run folder's (Run.checkpoint), or the file itself."""
-    if not path.is_dir():
-        return path
-    if is_export_folder(path):
-        raise ZooError(
-            f"{path} is a folder zoo-export wrote, not a run: load it with zoo.load or zoo-predict, "
-            f"or give the run's folder or checkpoint"
-        )
-    return Run(path).checkpoint()

@@ -93,6 +93,15 @@ def build(name: str, data_inputs: dict, task: str = "classification", **settings
     return builder(**inputs, **settings)
 
 
+def rebuild(model: dict, data_inputs: dict, task: str) -> nn.Module:
+    """The network a checkpoint or an export stores in plain values: `model`, the family's name and settings (the
+    run's `model` config), and what the data declared (lists stored for tuples are tuples again). No weights yet."""
+    settings = dict(model)
+    name = settings.pop("name")
+    inputs = {key: tuple(value) if isinstance(value, list) else value for key, value in data_inputs.items()}
+    return build(name, inputs, task, **settings)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
