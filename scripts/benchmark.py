@@ -9,6 +9,7 @@
     python scripts/benchmark.py devices --repeats 3   # one run on 1 and on 2 CPU processes (DDP), side by side
     python scripts/benchmark.py inference --repeats 5 # exported models: eager, torch.export, onnxruntime
     python scripts/benchmark.py streaming             # an image folder in memory and streamed, 2k to 100k images
+    python scripts/benchmark.py startup --repeats 5   # zoo-predict, zoo-generate against `python -c "import torch"`
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
 Accuracy: every row is a real run. The paper's presets run `train(cfg)` in this process with the config
@@ -47,7 +48,8 @@ samples per second (all processes together, zoo's Throughput), training time, th
 and the test accuracy. Each is a subprocess: Lightning's ddp starts its second process by running the
 command line again.
 
-Inference and streaming: scripts/benchmarks/inference.py's and streaming.py's docstrings say how they measure.
+Inference, streaming and startup: scripts/benchmarks/inference.py's, streaming.py's and startup.py's docstrings say
+how they measure.
 
 Each section is a module of scripts/benchmarks/ with a `run(args, work) -> str` that returns its table.
 
@@ -79,6 +81,7 @@ SECTIONS = {
     "devices": "One run on 1 and 2 CPU processes",
     "inference": "Inference: eager PyTorch, torch.export and onnxruntime",
     "streaming": "An image folder in memory and streamed from disk",
+    "startup": "Inference start-up: zoo-predict and zoo-generate against importing torch",
     "targets": "Targets (issue 13)",
 }
 
@@ -107,7 +110,9 @@ def main(argv=None) -> None:
         "inference: these (default: all five)",
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each side of the overhead and views benchmarks")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="runs of each side of the overhead, views and startup benchmarks"
+    )
     parser.add_argument(
         "--rows",
         nargs="*",

@@ -99,3 +99,16 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
         printed,
         re.M,
     )
+    assert "### Inference start-up: zoo-predict and zoo-generate against importing torch" in written
+    for command in (
+        '`python -c "import torch"`',
+        "`zoo-predict ckpt=<cnn run>",
+        "`zoo-generate ckpt=<linear text run>",
+    ):
+        row = re.search(rf"^\| {re.escape(command)}[^|]* \| ([\d.]+) \| [\d.]+-[\d.]+ \| ([\d.]+)x \|$", printed, re.M)
+        assert row, command
+        assert all(float(value) > 0 for value in row.groups())
+    assert re.search(r"^- zoo-predict / import torch: [\d.]+x \(target <= 1.5x: (met|missed)\)$", printed, re.M)
+    assert re.search(
+        r"^\| zoo-predict on 8 inputs, whole command, [^|]* \| [\d.]+x \| <= 1.5x \| (met|missed) \|$", printed, re.M
+    )
