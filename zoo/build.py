@@ -20,7 +20,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from zoo import CONFIG_DIR, models
+from zoo import CONFIG_DIR, models, trackers
 from zoo.callbacks import CtrlCBetweenBatches, HandBackResults, StopOnNonFiniteLoss, Throughput
 from zoo.checkpoints import AtomicCheckpointIO, DataDescription, RandomState
 from zoo.data.contract import ZooDataModule
@@ -37,9 +37,16 @@ def quiet_lightning() -> None:
     class DropTips(logging.Filter):
         def filter(self, record):
             # Its TF32 advice too: zoo's own switch is tf32=true (see conf/train.yaml).
-            return "Tip:" not in record.getMessage() and "set_float32_matmul_precision" not in record.getMessage()
+            message = record.getMessage()
+            # and the scheduler's count of steps, which Lightning announces
+            noise = ("Tip:", "set_float32_matmul_precision", "to estimate number of stepping batches")
+            return not any(text in message for text in noise)
 
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(DropTips())
+    # logger=mlflow creates its experiment (`group`) on first use: expected, not a warning.
+    logging.getLogger("lightning.pytorch.loggers.mlflow").addFilter(
+        lambda record: "not found. Creating it" not in record.getMessage()
+    )
     # Lightning's own use of a deprecated torch API: nothing a zoo user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
     # zoo logs its metrics once per epoch; only the learning-rate curve follows log_every_n_steps.
@@ -150,15 +157,11 @@ def build_trainer(
     non-finite loss, the throughput clock, Ctrl-C between batches, and what hands their results back to
     the process that called fit (zoo.callbacks)."""
     callbacks = list(build_named("callbacks", cfg.get("callbacks")).values())
-    loggers = []
-    for entry in (cfg.get("logger") or {}).values():
-        if entry is None:
-            continue
-        if resume_step is not None and entry._target_.endswith("TensorBoardLogger"):
-            # TensorBoard drops what the killed run logged past the checkpoint: no duplicate steps.
-            loggers.append(instantiate(entry, purge_step=resume_step))
-        else:
-            loggers.append(instantiate(entry))
+    loggers = [
+        instantiate(entry, **trackers.logger_settings(entry, Path(cfg.paths.output_dir), resume_step))
+        for entry in (cfg.get("logger") or {}).values()
+        if entry is not None
+    ]
     extra: dict[str, Any] = {}
     if torch.cuda.is_available():
         # True float32 unless the config asks for TF32 (10-bit mantissa) matmuls and convolutions.

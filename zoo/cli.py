@@ -90,6 +90,8 @@ def hydra_main(cfg: DictConfig) -> Any:
             cfg = resumed_config(cfg, HydraConfig.get().overrides.task)
         else:  # the overrides (model and data excepted) tell a multirun's runs apart in TensorBoard
             cfg.run_name = run_name(cfg.run_name, HydraConfig.get().job.override_dirname.replace("/", "_"))
+            if multirun and not any(item.startswith("group=") for item in HydraConfig.get().overrides.task):
+                cfg.group = f"multirun_{Path(HydraConfig.get().sweep.dir).name}"  # one MLflow experiment, W&B group
         result = train(cfg)
     except ZooError as error:
         label = "interrupted" if isinstance(error, Interrupted) else "error"

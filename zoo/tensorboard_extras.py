@@ -11,6 +11,8 @@ import yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
+from zoo.trackers import log_figure, takes_figures
+
 
 def tensorboard_writer(trainer: L.Trainer) -> Any:
     """The SummaryWriter of the run's TensorBoard logger, or None when it has none."""
@@ -100,11 +102,10 @@ class ConfusionMatrix(L.Callback):
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
         confusion = trainer.strategy.reduce(self.confusion, reduce_op="sum")  # every process takes part
-        writer = tensorboard_writer(trainer)
-        if writer is None or not trainer.is_global_zero:
+        if not takes_figures(trainer) or not trainer.is_global_zero:
             return
         figure = confusion_figure(confusion.cpu(), trainer.datamodule.class_names)
-        writer.add_figure("test/confusion_matrix", figure, trainer.global_step)
+        log_figure(trainer, "test/confusion_matrix", figure, trainer.global_step)
 
 
 class TextSamples(L.Callback):

@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from zoo import models
+from zoo import models, trackers
 from zoo.build import build_run, build_trainer, check_trainer_keys, quiet_lightning
 from zoo.checkpoints import load_checkpoint
 from zoo.checks import check_config
@@ -27,6 +27,7 @@ def train(cfg: DictConfig) -> dict:
     absolute_paths(cfg)
     check_config(cfg)
     check_trainer_keys(cfg.trainer)
+    trackers.check_installed(cfg.get("logger") or {})
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, net, task = build_run(cfg)
@@ -45,6 +46,11 @@ def train(cfg: DictConfig) -> dict:
         with readable_write_errors():
             run.folder.mkdir(parents=True, exist_ok=True)
             datamodule.write_run_files(run.folder)
+            trackers.start(
+                trainer,
+                run.folder,
+                flat_hparams(cfg, trainer.strategy.root_device.type, precision_used(trainer, cfg), trainer.world_size),
+            )
         verb = f"resuming from step {resume_step}:" if resume else "training"
         print(
             f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
@@ -100,12 +106,11 @@ def train(cfg: DictConfig) -> dict:
     }
     if rank_zero:
         with readable_write_errors():
+            final, step = hp_metrics(result, task.hp_metrics), int(metrics["zoo/global_step"])
             log_hparams_table(
-                trainer,
-                flat_hparams(cfg, result["device"], result["precision"], trainer.world_size),
-                hp_metrics(result, task.hp_metrics),
-                step=int(metrics["zoo/global_step"]),
+                trainer, flat_hparams(cfg, result["device"], result["precision"], trainer.world_size), final, step
             )
+            trackers.finish(trainer, final, step, result["best_checkpoint"])
             run.write_metrics(**result)
         print_summary(result, task.final_metrics(), run.folder)
     return result

@@ -19,7 +19,7 @@ from matplotlib.image import imread
 
 from zoo.data.toy import Toy
 from zoo.models.layers import ACTIVATIONS
-from zoo.tensorboard_extras import tensorboard_writer
+from zoo.trackers import log_figure, takes_figures
 from zoo.views import COUNT, EveryFewEpochs, measuring, require
 from zoo.views.hierarchy import mosaic
 
@@ -150,18 +150,16 @@ class DecisionBoundary(EveryFewEpochs):
 
     @rank_zero_only
     def on_test_end(self, trainer, pl_module) -> None:
-        writer = tensorboard_writer(trainer)
-        if writer is not None and has_plane(trainer.datamodule):
-            writer.add_figure(TESTED_TAG, boundary_figure(pl_module.net, trainer.datamodule), trainer.global_step)
+        if takes_figures(trainer) and has_plane(trainer.datamodule):
+            log_figure(trainer, TESTED_TAG, boundary_figure(pl_module.net, trainer.datamodule), trainer.global_step)
 
     def draw(self, trainer, pl_module) -> None:
-        writer = tensorboard_writer(trainer)
-        if writer is None or not has_plane(trainer.datamodule):
+        if not takes_figures(trainer) or not has_plane(trainer.datamodule):
             return
-        writer.add_figure(OUTPUT_TAG, boundary_figure(pl_module.net, trainer.datamodule), trainer.global_step)
+        log_figure(trainer, OUTPUT_TAG, boundary_figure(pl_module.net, trainer.datamodule), trainer.global_step)
         layer = first_layer_figure(pl_module.net, trainer.datamodule, self.units)
         if layer is not None:
-            writer.add_figure(FIRST_LAYER_TAG, layer, trainer.global_step)
+            log_figure(trainer, FIRST_LAYER_TAG, layer, trainer.global_step)
 
 
 def run_title(run: dict, seeds: bool) -> str:

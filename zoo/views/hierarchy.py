@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from zoo.models.cnn import CNN
-from zoo.tensorboard_extras import tensorboard_writer
+from zoo.trackers import log_figure, takes_figures
 from zoo.views import EveryFewEpochs, measuring, show_input
 
 CONVS = (nn.Conv1d, nn.Conv2d)
@@ -160,10 +160,12 @@ class FeatureMaps(EveryFewEpochs):
     (`hierarchy/feature_maps`). Nothing for networks without conv blocks."""
 
     def draw(self, trainer, pl_module) -> None:
-        writer = tensorboard_writer(trainer)
-        if writer is None or conv_features(pl_module.net) is None:
+        if not takes_figures(trainer) or conv_features(pl_module.net) is None:
             return
-        writer.add_figure("hierarchy/filters", filters_figure(pl_module.net), trainer.global_step)
-        writer.add_figure(
-            "hierarchy/feature_maps", feature_maps_figure(pl_module.net, trainer.datamodule), trainer.global_step
+        log_figure(trainer, "hierarchy/filters", filters_figure(pl_module.net), trainer.global_step)
+        log_figure(
+            trainer,
+            "hierarchy/feature_maps",
+            feature_maps_figure(pl_module.net, trainer.datamodule),
+            trainer.global_step,
         )

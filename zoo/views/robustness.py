@@ -1,15 +1,14 @@
-"""Brittleness: how fast the test accuracy falls under random noise and under the worst small change of
-the input, the fast gradient sign method (FGSM, Goodfellow et al. 2015: x + eps * sign(grad_x loss)).
+"""Brittleness: how fast the test accuracy falls under random noise and under the worst small change of the input, the
+fast gradient sign method (FGSM, Goodfellow et al. 2015: x + eps * sign(grad_x loss)).
 
-Sizes are in standard deviations of the data: the splits are normalized per channel with the training
-part's statistics, so that is the model's own input unit, and a size means the same on every data set.
-Noise of standard deviation 1 doubles the signal's variance; an FGSM step of 0.1 moves every input value
-by a tenth of a standard deviation, in the direction that hurts most to first order.
+Sizes are in standard deviations of the data: the splits are normalized per channel with the training part's
+statistics, so that is the model's own input unit, and a size means the same on every data set. Noise of standard
+deviation 1 doubles the signal's variance; an FGSM step of 0.1 moves every input value by a tenth of a standard
+deviation, in the direction that hurts most to first order.
 
-The view runs once, after testing, on the tested weights: SCALARS `robust/noise_acc` and `robust/fgsm_acc`
-against the size in hundredths of a standard deviation (TensorBoard's x axis is an integer step), IMAGES
-`robust/accuracy` (both curves) and `robust/adversarial_examples`, and the accuracies at one reference
-size of each in HPARAMS. `compare_figure` draws the curves of many runs for zoo-compare.
+Once, after testing, on the tested weights: SCALARS `robust/noise_acc`, `robust/fgsm_acc` against the size in
+hundredths of a standard deviation (TensorBoard's x axis is an integer step), IMAGES `robust/accuracy` (both curves),
+`robust/adversarial_examples`, the accuracies at a reference size each in HPARAMS; `compare_figure` for zoo-compare.
 """
 
 import statistics
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 
 from zoo.errors import ZooError
 from zoo.tensorboard_extras import tensorboard_writer
+from zoo.trackers import log_figure, takes_figures
 from zoo.views import COUNT, INTEGER, NUMBER_AT_LEAST_0, SIZES, measuring, require, show_input
 
 
@@ -190,16 +190,16 @@ class Robustness(L.Callback):
         with trainer.precision_plugin.forward_context():
             noise_acc = accuracy_under_noise(net, inputs, targets, self.noise, datamodule.eval_batch_size, self.seed)
             fgsm_acc = fgsm_accuracy(net, inputs, targets, self.fgsm, datamodule.eval_batch_size)
-            writer = tensorboard_writer(trainer)
-            if writer is not None:
+            if (writer := tensorboard_writer(trainer)) is not None:  # accuracy against the noise's size: SCALARS
                 for tag, sizes, values in (("noise_acc", self.noise, noise_acc), ("fgsm_acc", self.fgsm, fgsm_acc)):
                     for size, value in sorted(zip(sizes, values, strict=False)):
                         writer.add_scalar(f"robust/{tag}", value, step_of(size))
+            if takes_figures(trainer):
                 figure = robustness_figure(self.noise, noise_acc, self.fgsm, fgsm_acc, 1 / len(datamodule.class_names))
-                writer.add_figure("robust/accuracy", figure, trainer.global_step)
+                log_figure(trainer, "robust/accuracy", figure, trainer.global_step)
                 if self.examples:
                     figure = adversarial_figure(net, datamodule, self.reference_fgsm, self.examples)
-                    writer.add_figure("robust/adversarial_examples", figure, trainer.global_step)
+                    log_figure(trainer, "robust/adversarial_examples", figure, trainer.global_step)
         self.results = {
             f"noise_acc_{self.reference_noise:g}": noise_acc[self.noise.index(self.reference_noise)],
             f"fgsm_acc_{self.reference_fgsm:g}": fgsm_acc[self.fgsm.index(self.reference_fgsm)],

@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from zoo.tensorboard_extras import tensorboard_writer
+from zoo.trackers import log_figure, takes_figures
 from zoo.views import POSITIVE_INT, measuring, require
 
 
@@ -128,9 +128,8 @@ class Saliency(L.Callback):
 
     @rank_zero_only
     def on_test_end(self, trainer, pl_module) -> None:
-        writer = tensorboard_writer(trainer)
-        if writer is None or not trainer.datamodule.continuous_inputs:
+        if not takes_figures(trainer) or not trainer.datamodule.continuous_inputs:
             return
         with trainer.precision_plugin.forward_context():
             figure = saliency_figure(pl_module.net, trainer.datamodule, self.examples, self.steps)
-        writer.add_figure("saliency/examples", figure, trainer.global_step)
+        log_figure(trainer, "saliency/examples", figure, trainer.global_step)

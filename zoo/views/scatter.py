@@ -5,7 +5,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
-from zoo.tensorboard_extras import tensorboard_writer
+from zoo.trackers import log_figure, takes_figures
 from zoo.views import measuring
 
 
@@ -15,8 +15,7 @@ class PredictedVsTrue(L.Callback):
 
     @rank_zero_only
     def on_test_end(self, trainer, pl_module) -> None:
-        writer = tensorboard_writer(trainer)
-        if writer is None:
+        if not takes_figures(trainer):
             return
         inputs, targets = trainer.datamodule.splits["test"]
         batch = trainer.datamodule.eval_batch_size
@@ -37,4 +36,4 @@ class PredictedVsTrue(L.Callback):
         axes.legend(fontsize="small")
         axes.grid(alpha=0.3)
         figure.tight_layout()
-        writer.add_figure("test/predicted_vs_true", figure, trainer.global_step)
+        log_figure(trainer, "test/predicted_vs_true", figure, trainer.global_step)
