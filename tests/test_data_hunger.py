@@ -1,4 +1,4 @@
-"""Data hunger and the generalization gap (README "See what the textbooks claim"): `data.train_fraction`
+"""Data hunger and the generalization gap (docs/claims/): `data.train_fraction`
 trains on a seeded, stratified, nested part of the training split for the same number of steps; the
 `generalization` view reports the tested network's accuracy on that part and its gap to the test accuracy;
 zoo-compare draws test accuracy against training samples; experiment=data_hunger composes the sweep."""

@@ -1,6 +1,6 @@
 """One run on several processes: Lightning's ddp, its ddp_spawn and a real torchrun, two CPU processes each
 (gloo). Each process trains on its own half of every batch and tests on its own part of the test split; one
-process writes the run's files; a killed run resumes exactly. README "More than one device"."""
+process writes the run's files; a killed run resumes exactly. docs/devices.md."""
 
 import json
 import os

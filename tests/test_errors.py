@@ -51,7 +51,7 @@ BAD_OVERRIDES = [
         "model.kernel has 3 entries but there are 4 conv layers",
     ),
     (["task.views.robustness.noise=0.5"], "error: task.views.robustness.noise=0.5 must be a list of numbers >= 0"),
-    # What Lightning's Trainer itself refuses, in its words (README "More than one device")
+    # What Lightning's Trainer itself refuses, in its words (docs/devices.md)
     (
         ["trainer.strategy=dpp"],
         "error: Lightning's Trainer refuses these trainer settings: You selected an invalid "

@@ -60,7 +60,7 @@ def text_samples(run_dir) -> list[tuple[int, str]]:
 
 @pytest.fixture(scope="module")
 def every_family(tmp_path_factory, data_dir):
-    """One multirun of every family on a tiny budget, as the README's command runs it (train.py's main() here)."""
+    """One multirun of every family on a tiny budget, as docs/language-models.md runs it (train.py's main() here)."""
     log_dir = tmp_path_factory.mktemp("text_families")
     result = command_here(
         zoo.cli.main,
