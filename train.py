@@ -1,4 +1,4 @@
-"""python train.py [overrides...]: see README.md, or `python train.py --help` for the config groups."""
+"""python train.py [overrides...]: see README.md and docs/, or `python train.py --help` for the config groups."""
 
 from zoo.cli import main
 

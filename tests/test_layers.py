@@ -1,4 +1,4 @@
-"""zoo's modules import one way, from the command lines down to models and data (README "How zoo is laid out"), with
+"""zoo's modules import one way, from the command lines down to models and data (docs/layout.md), with
 no circle; each module holds one idea in at most 250 lines. Read off the source, every import counted, also those
 inside functions."""
 
@@ -28,7 +28,10 @@ LAYERS = [
         ],
     ),
     ("building from a config", ["build", "report", "failures", "distributed", "checks", "hparams", "arguments"]),
-    ("what a run learns and shows", ["tasks", "views", "callbacks", "checkpoints", "tensorboard_extras", "schedules"]),
+    (
+        "what a run learns and shows",
+        ["tasks", "views", "callbacks", "checkpoints", "tensorboard_extras", "trackers", "schedules"],
+    ),
     ("models and data", ["models", "data"]),
     ("foundations", ["errors", "registry", "run", "checkpoint_file", "grouping"]),
 ]

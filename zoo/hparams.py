@@ -56,7 +56,7 @@ def _class_name(target: str | None) -> str:
 
 def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 1) -> dict:
     """The run's hyperparameters, resolved, flat, with fixed keys and types. `processes`: how many trained
-    together (README "More than one device")."""
+    together (docs/devices.md)."""
     model, data = plain(cfg.model), plain(cfg.data)
     optimizer = cfg.optimizer
     scheduler = cfg.get("scheduler") or {}
@@ -73,7 +73,7 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 
         "scheduler": _class_name(scheduler.get("_target_")),
         "data.batch_size": float(cfg.data.batch_size),
         "data.context": float(cfg.data.get("context") or 0),
-        # the data settings of the claims (README: "See what the textbooks claim"); neutral where a data set lacks one
+        # the data settings of the claims (docs/claims/); neutral where a data set lacks one
         "data.train_fraction": float(data.get("train_fraction", 1.0)),
         "data.shape": as_type(data.get("shape"), str),
         "data.noise": as_type(data.get("noise"), float),

@@ -2,8 +2,9 @@
 
 A per-sample DataLoader with workers costs more than the models here; slicing a tensor that already sits on the
 training device does not. `data.augment` transforms each training batch, seeded by (seed, epoch, batch)
-(zoo/data/augment.py). `train_fraction` trains on a part of the training split (the data-hunger experiment, README
-"Data hunger"): see `InMemoryDataModule.setup` for how the part is drawn and why an epoch keeps its number of steps.
+(zoo/data/augment.py). `train_fraction` trains on a part of the training split (the data-hunger experiment,
+docs/claims/data-hunger.md): see `InMemoryDataModule.setup` for how the part is drawn and why an epoch keeps its
+number of steps.
 """
 
 from abc import abstractmethod

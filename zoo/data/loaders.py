@@ -3,7 +3,7 @@ order of an epoch, drawn from (seed, epoch) alone, so the same seed sees the sam
 would have seen; each process's share of them where several train together. Plain torch, no Lightning, so that the
 DataLoader workers of a streamed data set (zoo.data.streaming) import nothing heavier.
 
-On several processes (DDP, README "More than one device") every process draws the same permutation and takes its own
+On several processes (DDP, docs/devices.md) every process draws the same permutation and takes its own
 share of each training batch: `data.batch_size` is the batch of all processes together, so step i trains on the
 samples a single process would train on at step i, with the same number of steps. Evaluation gives each process its
 own contiguous part of the samples, each sample once; the metrics are summed over the processes when they are
