@@ -10,6 +10,7 @@
     python scripts/benchmark.py inference --repeats 5 # exported models: eager, torch.export, onnxruntime
     python scripts/benchmark.py streaming             # an image folder in memory and streamed, 2k to 100k images
     python scripts/benchmark.py startup --repeats 5   # zoo-predict, zoo-generate against `python -c "import torch"`
+    python scripts/benchmark.py gpu --repeats 1       # every family on the GPU in bf16 (scripts/gpu_check.sh)
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
 Accuracy: every row is a real run. The paper's presets run `train(cfg)` in this process with the config
@@ -82,6 +83,7 @@ SECTIONS = {
     "inference": "Inference: eager PyTorch, torch.export and onnxruntime",
     "streaming": "An image folder in memory and streamed from disk",
     "startup": "Inference start-up: zoo-predict and zoo-generate against importing torch",
+    "gpu": "GPU check: every family in bf16, compiled and not, against the raw loop",
     "targets": "Targets (issue 13)",
 }
 
@@ -107,7 +109,8 @@ def main(argv=None) -> None:
         help="text: only these families (default: all five); "
         "views: these (default: cnn transformer); "
         "devices: these (default: cnn mlp); "
-        "inference: these (default: all five)",
+        "inference: these (default: all five); "
+        "gpu: these (default: all five)",
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
     parser.add_argument(
@@ -122,6 +125,9 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
     parser.add_argument("--table", choices=["paper", "defaults"], help="only this accuracy table (default: both)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for every run (0: torch's default)")
+    parser.add_argument(
+        "--device", choices=["cuda", "cpu"], default="cuda", help="gpu: where its rows run (cpu: checks the script)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script, measures nothing")
     parser.add_argument("--out", type=Path, help="also write the tables to this Markdown file")
     parser.add_argument("--workdir", type=Path, help="where the runs write (default: a temporary folder)")

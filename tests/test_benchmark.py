@@ -3,6 +3,10 @@ One torch thread: on a busy 2-core machine two threads can make each tiny step t
 
 import importlib.util
 import re
+import subprocess
+
+import pytest
+import torch
 
 from conftest import REPO
 
@@ -111,4 +115,29 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
     assert re.search(r"^- zoo-predict / import torch: [\d.]+x \(target <= 1.5x: (met|missed)\)$", printed, re.M)
     assert re.search(
         r"^\| zoo-predict on 8 inputs, whole command, [^|]* \| [\d.]+x \| <= 1.5x \| (met|missed) \|$", printed, re.M
+    )
+    assert "### GPU check: every family in bf16, compiled and not, against the raw loop" in written
+    if not torch.cuda.is_available():
+        assert "No CUDA GPU on this machine: the GPU check needs one, nothing was run." in printed
+
+
+def test_gpu_check_rows_on_the_cpu(tmp_path, capsys):
+    """The GPU check's rows, run on the CPU (--device cpu): zoo's bf16 step against the raw loop's, one row a family."""
+    benchmark = load_benchmark()
+    benchmark.main(["gpu", "--device", "cpu", "--quick", "--threads", "1", "--workdir", str(tmp_path / "work")])
+    printed = capsys.readouterr().out
+    row = re.search(
+        r"^\| cnn \| no \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d,]+) \| ([\d.]+) \| - \|$", printed, re.M
+    )
+    assert row, printed
+    assert all(float(value.replace(",", "")) > 0 for value in row.groups())
+    assert "On CPU, 1 torch threads: MNIST-1D, 2 epochs a run (the first not timed), bf16-mixed" in printed
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the check runs for minutes")
+def test_gpu_check_without_a_gpu_says_so_in_one_line_and_exits_0():
+    checked = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0 and checked.stderr == ""
+    assert checked.stdout == (
+        "gpu_check: no CUDA GPU on this machine (torch.cuda.is_available() is False): nothing to check\n"
     )
