@@ -57,6 +57,25 @@ def test_zoo_eval_reproduces_the_runs_test_metrics(trained_run, data_dir, tmp_pa
     assert json.loads((trained_run / "eval_metrics.json").read_text())["test/acc"] == evaluated["test/acc"]
 
 
+def test_a_checkpoint_naming_the_earlier_progress_bar_still_opens(trained_run, data_dir, tmp_path):
+    """Checkpoints written before the progress bar became zoo's (zoo.progress) name Lightning's TQDMProgressBar,
+    which zoo's configs no longer do: migrate() renames it before the stored config is checked."""
+    checkpoint = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["callbacks"]["progress_bar"] = {
+        "_target_": "lightning.pytorch.callbacks.TQDMProgressBar",
+        "refresh_rate": 20,
+    }
+    earlier = tmp_path / "earlier.ckpt"
+    torch.save(checkpoint, earlier)
+    opened = load_checkpoint(earlier)
+    assert opened["hyper_parameters"]["callbacks"]["progress_bar"] == {
+        "_target_": "zoo.progress.progress_bar",
+        "refresh_rate": 20,
+    }
+    evaluated = zoo_eval(f"ckpt={earlier}", f"data_dir={data_dir}")
+    assert evaluated.returncode == 0, evaluated.stderr
+
+
 def truncated(path, tmp_path):
     damaged = tmp_path / "truncated.ckpt"
     damaged.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

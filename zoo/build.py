@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from zoo import CONFIG_DIR, models, trackers
+from zoo.batch_hooks import skip_unused_batch_hooks
 from zoo.callbacks import CtrlCBetweenBatches, HandBackResults, StopOnNonFiniteLoss, Throughput
 from zoo.checkpoints import AtomicCheckpointIO, DataDescription, RandomState
 from zoo.data.contract import ZooDataModule
@@ -183,6 +184,7 @@ def build_trainer(
         QuietLightning(),
         CtrlCBetweenBatches(),
     ]
+    skip_unused_batch_hooks([*callbacks, *zoo_callbacks])
     # trainer.compile is zoo's (compile_network), not a setting of Lightning's Trainer.
     lightning_settings = plain(cfg.trainer)
     lightning_settings.pop("compile", None)

@@ -17,6 +17,8 @@ from zoo.errors import ZooError
 from zoo.registry import check_stored_config
 
 FORMAT = 2  # the layout zoo writes: `zoo_format` in every checkpoint; 1 is every checkpoint written before it
+# A callback class of earlier configs -> the one of conf/ that took its place (its settings still apply).
+RENAMED_TARGETS = {"lightning.pytorch.callbacks.TQDMProgressBar": "zoo.progress.progress_bar"}
 
 
 def load_checkpoint(path, map_location=None) -> dict:
@@ -25,8 +27,9 @@ def load_checkpoint(path, map_location=None) -> dict:
     checkpoint = open_safely(path, map_location)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ZooError(f"{path} is not a zoo checkpoint: it has no model weights (state_dict)")
+    migrate(checkpoint, path)  # edits plain values only: renamed classes take their new names before the check
     check_stored_config(checkpoint.get("hyper_parameters"), path)
-    return migrate(checkpoint, path)
+    return checkpoint
 
 
 def migrate(checkpoint: dict, path) -> dict:
@@ -34,7 +37,9 @@ def migrate(checkpoint: dict, path) -> dict:
     - hyper_parameters.task: runs from before tasks were chosen by the data were all classifications;
     - dataset.model_inputs and dataset.task: a classifier's input shape and classes were stored flat;
     - callbacks.RandomState.ranks: one process's random state was stored alone;
-    - callbacks.Throughput.first_step_seconds: none was timed apart."""
+    - callbacks.Throughput.first_step_seconds: none was timed apart.
+    Whatever the format, a class zoo's configs no longer name is renamed to the one that took its place
+    (RENAMED_TARGETS)."""
     version = checkpoint.get("zoo_format", 1)
     if not isinstance(version, int) or version > FORMAT:
         raise ZooError(
@@ -42,6 +47,10 @@ def migrate(checkpoint: dict, path) -> dict:
             f"{FORMAT}): update zoo to open it"
         )
     saved = checkpoint.get("hyper_parameters")
+    if isinstance(saved, dict) and isinstance(saved.get("callbacks"), dict):
+        for entry in saved["callbacks"].values():
+            if isinstance(entry, dict) and entry.get("_target_") in RENAMED_TARGETS:
+                entry["_target_"] = RENAMED_TARGETS[entry["_target_"]]
     if isinstance(saved, dict):
         saved.setdefault(
             "task",

@@ -127,6 +127,15 @@ class Task(L.LightningModule, ABC):
         it in its `results` dict (name -> float), which metrics.json and the HPARAMS row (`hp/<name>`) show."""
         return list(self._views)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets `_current_fx_name` (a str) around every hook it calls, dozens of times a step, and
+        # nn.Module's __setattr__ first checks each value for a parameter, module or buffer: 2% of a step of the
+        # paper's CNN (profiled). The name is never one of those.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     # --- what follows from the declarations ------------------------------------------------------
     @property
     def best_attribute(self) -> str:
