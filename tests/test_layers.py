@@ -30,7 +30,17 @@ LAYERS = [
     ("building from a config", ["build", "report", "failures", "distributed", "checks", "hparams", "arguments"]),
     (
         "what a run learns and shows",
-        ["tasks", "views", "callbacks", "batch_hooks", "checkpoints", "tensorboard_extras", "trackers", "schedules"],
+        [
+            "tasks",
+            "views",
+            "callbacks",
+            "batch_hooks",
+            "progress",
+            "checkpoints",
+            "tensorboard_extras",
+            "trackers",
+            "schedules",
+        ],
     ),
     ("models and data", ["models", "data"]),
     ("foundations", ["errors", "registry", "run", "checkpoint_file", "grouping"]),
