@@ -1,7 +1,7 @@
 """Benchmarks of zoo, printed as Markdown tables (BENCHMARKS.md keeps the latest):
 
     python scripts/benchmark.py                       # every section below, then the targets' table
-    python scripts/benchmark.py targets --threads 1   # issue 13's table alone: the defaults and the overhead rows
+    python scripts/benchmark.py targets --threads 1   # the targets' table alone (the rows each target needs)
     python scripts/benchmark.py accuracy --seeds 3    # the MNIST-1D paper's table, then zoo's defaults
     python scripts/benchmark.py overhead --repeats 5  # zoo's training loop against a raw PyTorch loop
     python scripts/benchmark.py text --seeds 3        # language models: baselines, then every family's defaults
@@ -16,8 +16,8 @@
 Accuracy: every row is a real run. The paper's presets run `train(cfg)` in this process with the config
 `python train.py ...` would compose (the command is printed beside it); wall time is that call's, from the
 config to the tested model, without the interpreter's start-up. zoo's defaults run the user's command itself,
-`python train.py model=...` in a subprocess, and its wall time is the whole command's, checked against the
-minute a default run may take.
+`python train.py model=...` in a subprocess, each seed twice, with torch's default threads and with one, on data
+generated afresh; its wall time is the whole command's, checked against the minute a default run may take.
 
 Overhead: in one process, run after run and alternating, the same model on the same data with the same
 batch size, optimizer, schedule and number of steps, trained two ways: zoo's `train(cfg)` as a user runs it
@@ -34,7 +34,7 @@ one step; and the time `python train.py model=nope` takes to fail in one line.
 
 Text: the test block's bits per character under unigram and bigram counts of the training block, and
 what xz, bz2 and gzip need for it once they have seen the training block; then every family's defaults
-on the default corpus, through `train(cfg)` as for accuracy.
+on the default corpus, `python train.py data=text model=...` in a subprocess (the whole command's time).
 
 Views: the default run of a family (`python train.py model=cnn`) with every view on, as a user gets it, and
 with every view off (`task.views=null` and `callbacks.<name>=null` for each view in conf/callbacks/), run
@@ -84,7 +84,7 @@ SECTIONS = {
     "streaming": "An image folder in memory and streamed from disk",
     "startup": "Inference start-up: zoo-predict and zoo-generate against importing torch",
     "gpu": "GPU check: every family in bf16, compiled and not, against the raw loop",
-    "targets": "Targets (issue 13)",
+    "targets": "Targets (issues 13 and 25)",
 }
 
 

@@ -91,7 +91,9 @@ def train_py_run(overrides: list[str], work: Path, verbose: bool, threads: int =
         f"paths.log_dir={work}",
         f"paths.data_dir={work.parent / 'data'}",
     ]
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}  # 0: torch's default
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=not verbose, text=True, env=env)
     wall = time.perf_counter() - start

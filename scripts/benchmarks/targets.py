@@ -1,19 +1,23 @@
-"""Issue 13's targets, from what the accuracy and overhead sections measure."""
+"""The targets' table (issues 13 and 25), from what the sections of this invocation measured."""
 
 from pathlib import Path
 
-from benchmarks import accuracy, overhead
+from benchmarks import accuracy, overhead, startup, text
 from benchmarks.common import MEASURED
 
 
 def run(args, work: Path) -> str:
-    """Issue 13's table: each target and what this invocation measured for it. `all` fills it from the sections
-    it ran; `targets` alone runs what it needs: the defaults' accuracy table and the overhead rows with a target."""
+    """Each target and what this invocation measured for it. `all` fills it from the sections it ran; `targets`
+    alone runs what it needs: the defaults' accuracy table (every run at torch's default threads and at one), the
+    overhead rows with a target and the start-up row, inference's start-up, and the best language model."""
     if args.which == "targets":
         args.table = "defaults"
         args.rows = [" ".join(overrides) for _, overrides, target in overhead.OVERHEAD_ROWS if target] + ["startup"]
         accuracy.run(args, work / "accuracy")
         overhead.run(args, work / "overhead")
+        startup.run(args, work / "startup")
+        args.families = args.families or [text.BEST_FAMILY]
+        text.run(args, work / "text")
     lines = ["| measure | now | target | |", "|---|---|---|---|"]
     for measure, (now, target, met) in MEASURED.items():
         lines.append(f"| {measure} | {now} | {target} | {'met' if met else 'missed'} |")
