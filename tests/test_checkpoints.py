@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -200,3 +201,17 @@ def test_a_checkpoint_of_the_first_format_is_migrated_as_it_is_read(tmp_path):
     )
     assert len(checkpoint["callbacks"]["RandomState"]["ranks"]) == 1
     assert checkpoint["callbacks"]["Throughput"]["first_step_seconds"] == 0.0
+
+
+def test_a_later_epoch_that_ties_the_best_becomes_the_best_checkpoint(tmp_path, data_dir):
+    """With a learning rate of 1e-12 every epoch scores the same validation accuracy: the best checkpoint is the last
+    epoch's, where Lightning's own ModelCheckpoint would keep the first."""
+    result = train_here(
+        "model=linear", "optimizer.lr=1e-12", *TINY, "trainer.max_epochs=3", log_dir=tmp_path, data_dir=data_dir
+    )
+    best = torch.load(result["best_checkpoint"], weights_only=True)
+    assert best["epoch"] == 2 and Path(result["best_checkpoint"]).name == "best.ckpt"
+    [state] = [
+        value for key, value in best["callbacks"].items() if key.startswith("ModelCheckpoint{'monitor': 'val/acc'")
+    ]
+    assert state["best_model_score"] == pytest.approx(result["val/acc_best"])
