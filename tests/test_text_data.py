@@ -15,6 +15,7 @@ from torch import nn
 
 from zoo.data.text import SPLITS, TextCorpus
 from zoo.data.vocabulary import BOUNDARY, IGNORED, UNKNOWN, UNKNOWN_SYMBOL, Vocabulary
+from zoo.data.windows import evaluation_windows
 from zoo.errors import ZooError
 
 from conftest import REPO
@@ -103,17 +104,31 @@ def test_encode_and_decode_round_trip_and_padding_is_not_a_symbol(default_corpus
 def test_evaluation_predicts_every_character_but_the_first_exactly_once(default_corpus, split):
     x, y = default_corpus.splits[split]
     block, context = default_corpus.blocks[split], default_corpus.context
-    assert x.shape[1] == y.shape[1] == context and len(x) == -(-(len(block) - 1) // context)
+    stride = context // 2
+    assert x.shape[1] == y.shape[1] == context and len(x) == 1 + -(-(len(block) - 1 - context) // stride)
     predicted = y != IGNORED
     assert default_corpus.predicted_symbols(split) == predicted.sum() == len(block) - 1
     assert torch.equal(y[predicted], block[1:]) and torch.equal(x[predicted], block[:-1])
-    assert not predicted[-1, -1] and predicted[:-1].all()  # only the last window is padded
+    # The windows overlap by half: after the first, each scores its last half, after half a context of history.
+    assert torch.equal(x[1:, :stride], x[:-1, stride:]) and predicted[0].all() and not predicted[1:, :stride].any()
+    assert predicted[1:-1, stride:].all() and not predicted[-1, -1]  # only the last window is padded
     loaded = (
         torch.cat([targets for _, targets in default_corpus.val_dataloader()])
         if split == "val"
         else torch.cat([targets for _, targets in default_corpus.test_dataloader()])
     )
     assert torch.equal(loaded, y)  # the loaders serve the windows in order
+
+
+@pytest.mark.parametrize("length", [2, 5, 9, 10, 11, 40])
+@pytest.mark.parametrize("context", [1, 2, 3, 8])
+def test_evaluation_windows_score_each_symbol_once_after_half_a_context(length, context):
+    block = torch.arange(1, length + 1)
+    x, y = evaluation_windows(block, context)
+    predicted = y != IGNORED
+    assert torch.equal(y[predicted], block[1:]) and torch.equal(x[predicted], block[:-1])
+    history = torch.arange(1, context + 1).expand_as(y)  # symbols read up to and including each input
+    assert (history[1:][predicted[1:]] >= context - max(1, context // 2) + 1).all()
 
 
 def epoch_batches(loader, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -67,14 +67,28 @@ def cut(block: torch.Tensor, starts: torch.Tensor, context: int) -> tuple[torch.
 
 
 def evaluation_windows(block: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-overlapping windows from the start of `block`, in order, that predict every symbol but the
-    first exactly once; the last window is padded (inputs with UNKNOWN, targets with IGNORED)."""
+    """Windows of `block` that predict every symbol but the first exactly once, each with at least half a
+    context of history where the block allows it (the strided evaluation of GPT-2's perplexities).
+
+    The windows start every `stride = context // 2` symbols (at least 1). The first window scores all its
+    positions; every later one scores only its last `stride` positions, whose inputs follow at least
+    `context - stride` symbols of the window, the symbols the previous window scored. Their targets are
+    IGNORED elsewhere, so each symbol of the block but the first is the target exactly once, in order. The
+    last window is padded past the block's end (inputs with UNKNOWN, targets with IGNORED). A context of 64
+    scores each character after at least 33 characters of history (but the first window's), where windows
+    cut end to end gave a character at the start of a window none.
+    """
     predicted = max(0, len(block) - 1)
-    size = math.ceil(predicted / context) * context
+    stride = max(1, context // 2)
+    count = 1 + max(0, math.ceil((predicted - context) / stride))
+    size = (count - 1) * stride + context
     x = torch.full((size,), UNKNOWN, dtype=torch.long)
     y = torch.full((size,), IGNORED, dtype=torch.long)
     x[:predicted], y[:predicted] = block[:predicted], block[1:]
-    return x.view(-1, context), y.view(-1, context)
+    index = torch.arange(count)[:, None] * stride + torch.arange(context)
+    x, y = x[index], y[index]
+    y[1:, : context - stride] = IGNORED  # scored by the window before
+    return x, y
 
 
 def line_samples(lines: list[str], vocabulary: Vocabulary, context: int) -> tuple[torch.Tensor, torch.Tensor]:
