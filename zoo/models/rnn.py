@@ -89,7 +89,7 @@ class RNNLM(nn.Module):
         dim: int = 256,
         depth: int = 1,
         embed: int = 64,
-        dropout: float = 0.2,
+        dropout: float = 0.1,
         bidirectional: bool = False,
     ) -> None:
         super().__init__()
