@@ -80,7 +80,8 @@ def run(args, work: Path) -> str:
         bpcs, walls, trains, params = [], [], [], 0
         for seed in seeds:
             seeded = [*overrides, *([f"seed={seed}"] if seed else []), *extra]
-            result, wall, _ = train_py_run(seeded, work / f"text_{family}_{seed}", args.verbose, args.threads)
+            # as a user runs it: torch's default threads, whatever --threads says
+            result, wall, _ = train_py_run(seeded, work / f"text_{family}_{seed}", args.verbose, 0)
             bpcs.append(result["test/bpc"])
             walls.append(wall)
             trains.append(result["train_time_s"])
