@@ -125,7 +125,10 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
     parser.add_argument("--table", choices=["paper", "defaults"], help="only this accuracy table (default: both)")
     parser.add_argument(
-        "--threads", type=int, default=0, help="torch threads of the runs (0: torch's default); text and defaults: both"
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads of the runs (0: torch's default); the defaults' rows run at both, text at the default",
     )
     parser.add_argument(
         "--device", choices=["cuda", "cpu"], default="cuda", help="gpu: where its rows run (cpu: checks the script)"

@@ -124,7 +124,7 @@ def startup(overrides: list[str], work: Path) -> tuple[float, float, float]:
     cache = next((data_dir / "mnist1d").glob("mnist1d_*.npz"))
     launched = time.time()
     subprocess.run(
-        [sys.executable, __file__, "raw-startup", str(cache), str(raw_file)],
+        [sys.executable, str(REPO / "scripts" / "benchmark.py"), "raw-startup", str(cache), str(raw_file)],
         cwd=REPO,
         env=env,
         check=True,
