@@ -22,6 +22,8 @@ from zoo.hparams import flat_hparams
 from conftest import REPO, TINY, command_here, read_metrics, run_dirs, train_cli, train_here
 
 FAMILIES = ["mlp", "linear"]
+# The views whose figures and measurements no test here reads: they take most of a tiny run's time.
+SLOW_VIEWS_OFF = ["task.views.robustness=null", "task.views.saliency=null", "callbacks.compute_cost=null"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def multirun(tmp_path_factory, data_dir):
     env["HOME"] = str(log_dir)  # no ~/.netrc: W&B has no API key, so offline
     with log.open("w") as output:
         finished = subprocess.run(
-            [*command, *TINY, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}"],
+            [*command, *TINY, *SLOW_VIEWS_OFF, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}"],
             cwd=REPO,
             env=env,
             stdout=output,
@@ -180,7 +182,7 @@ def test_a_log_written_to_a_file_is_plain_lines_one_per_epoch(multirun):
 def test_a_terminal_gets_the_live_bar_without_v_num(tmp_path, data_dir):
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # tqdm draws nothing 0 wide
-    command = [sys.executable, "train.py", "model=linear", *TINY, f"paths.log_dir={tmp_path}"]
+    command = [sys.executable, "train.py", "model=linear", *TINY, "task.views=null", f"paths.log_dir={tmp_path}"]
     env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
     run = subprocess.Popen(
         [*command, f"paths.data_dir={data_dir}"], cwd=REPO, env=env, stdout=follower, stderr=follower, close_fds=True
@@ -202,12 +204,9 @@ def test_a_terminal_gets_the_live_bar_without_v_num(tmp_path, data_dir):
 
 
 def test_resume_continues_the_same_mlflow_run(tmp_path, data_dir):
-    first = train_here(
-        "logger=mlflow", "model=linear", *TINY, "trainer.max_epochs=1", log_dir=tmp_path, data_dir=data_dir
-    )
-    resumed = train_cli(
-        "logger=mlflow", "model=linear", *TINY, f"resume={first['run_dir']}", log_dir=tmp_path, data_dir=data_dir
-    )
+    settings = ["logger=mlflow", "model=linear", *TINY, *SLOW_VIEWS_OFF]
+    first = train_here(*settings, "trainer.max_epochs=1", log_dir=tmp_path, data_dir=data_dir)
+    resumed = train_cli(*settings, f"resume={first['run_dir']}", log_dir=tmp_path, data_dir=data_dir)
     assert resumed.returncode == 0, resumed.stderr
     client, runs = mlflow_runs(tmp_path)
     [(experiment, run)] = runs
