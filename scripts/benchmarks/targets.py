@@ -10,15 +10,16 @@ def run(args, work: Path) -> str:
     """Each target and what this invocation measured for it. `all` fills it from the sections it ran; `targets`
     alone runs what it needs: the defaults' accuracy table (every run at torch's default threads and at one), the
     overhead rows with a target and the start-up row, inference's start-up, and the best language model."""
+    tables = []
     if args.which == "targets":
         args.table = "defaults"
         args.rows = [" ".join(overrides) for _, overrides, target in overhead.OVERHEAD_ROWS if target] + ["startup"]
-        accuracy.run(args, work / "accuracy")
-        overhead.run(args, work / "overhead")
-        startup.run(args, work / "startup")
+        tables.append(accuracy.run(args, work / "accuracy"))
+        tables.append(overhead.run(args, work / "overhead"))
+        tables.append(startup.run(args, work / "startup"))
         args.families = args.families or [text.BEST_FAMILY]
-        text.run(args, work / "text")
-    lines = ["| measure | now | target | |", "|---|---|---|---|"]
+        tables.append(text.run(args, work / "text"))
+    lines = [*(f"{table}\n" for table in tables), "| measure | now | target | |", "|---|---|---|---|"]
     for measure, (now, target, met) in MEASURED.items():
         lines.append(f"| {measure} | {now} | {target} | {'met' if met else 'missed'} |")
     return "\n".join(lines)
