@@ -39,6 +39,15 @@ CTRL_C_ABLE = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL
 TINY = ["trainer.max_epochs=2", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "data.batch_size=32"]
 
 
+@pytest.fixture(autouse=True)
+def sigint_handler_restored():
+    """Each test leaves the Ctrl-C handling as it found it: zoo ignores Ctrl-C while an interrupted run exits
+    (zoo.cli, zoo.training), which in a pytest worker would outlast the test and hide Ctrl-C from a later one."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """One data folder for the whole session, so MNIST-1D is generated once."""

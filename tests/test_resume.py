@@ -255,6 +255,8 @@ def test_ctrl_c_while_fitting_waits_for_the_next_batch_and_a_second_one_does_not
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
+    # Python's own Ctrl-C handling, as in a terminal: the pytest worker's may be another (it is put back after)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ctrl_c = CtrlCBetweenBatches()
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(8, 2)), batch_size=1)
     trainer = L.Trainer(
