@@ -70,6 +70,16 @@ def train_here(*overrides: str, log_dir: Path, data_dir: Path) -> dict:
         return zoo.train(*overrides, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}")
 
 
+def trained_once(tmp_path_factory, data_dir: Path, *overrides: str) -> Path:
+    """The folder of a finished run of `overrides` (budget included), trained in this process in a log folder of its
+    own: what a module's shared fixtures train once for its tests to read."""
+    log_dir = tmp_path_factory.mktemp("runs")
+    result = train_here(*overrides, log_dir=log_dir, data_dir=data_dir)
+    assert result["status"] == "finished"
+    [run_dir] = run_dirs(log_dir)
+    return run_dir
+
+
 def train_cli(*arguments: str, log_dir: Path, data_dir: Path) -> subprocess.CompletedProcess:
     """`python train.py <arguments>` as train.py's own main() runs it in this process (command_here)."""
     return command_here(zoo.cli.main, *arguments, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}")

@@ -11,28 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY, run_dirs, train_here
+from conftest import REPO, TINY, trained_once
 
 TRAINING_STACK = {"lightning", "pytorch_lightning", "lightning_fabric", "torchmetrics", "hydra", "tensorboard"}
 FAST = [*TINY, "logger=none"]
 
 
-def trained(tmp_path_factory, data_dir, *overrides):
-    log_dir = tmp_path_factory.mktemp("runs")
-    result = train_here(*overrides, *FAST, log_dir=log_dir, data_dir=data_dir)
-    assert result["status"] == "finished"
-    [run_dir] = run_dirs(log_dir)
-    return run_dir
-
-
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory, data_dir):
-    return trained(tmp_path_factory, data_dir, "model=cnn", "task.views=null")
+    return trained_once(tmp_path_factory, data_dir, "model=cnn", "task.views=null", *FAST)
 
 
 @pytest.fixture(scope="module")
 def language_model_run(tmp_path_factory, data_dir):
-    return trained(tmp_path_factory, data_dir, "data=text", "model=linear")
+    return trained_once(tmp_path_factory, data_dir, "data=text", "model=linear", *FAST)
 
 
 def imports_of(*command: str) -> tuple[subprocess.CompletedProcess, set[str]]:

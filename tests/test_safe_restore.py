@@ -25,27 +25,19 @@ import zoo.generate
 import zoo.predict
 from zoo.registry import known_targets, targets_in
 
-from conftest import REPO, TINY, command_here, run_dirs, train_here
+from conftest import REPO, TINY, command_here, trained_once
 
 TINY_ONE_EPOCH = ["trainer.max_epochs=1", *TINY[1:]]
 
 
-def trained(tmp_path_factory, data_dir, *overrides):
-    log_dir = tmp_path_factory.mktemp("runs")
-    result = train_here(*overrides, *TINY_ONE_EPOCH, log_dir=log_dir, data_dir=data_dir)
-    assert result["status"] == "finished"
-    [run_dir] = run_dirs(log_dir)
-    return run_dir
-
-
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory, data_dir):
-    return trained(tmp_path_factory, data_dir, "model=mlp")
+    return trained_once(tmp_path_factory, data_dir, "model=mlp", *TINY_ONE_EPOCH)
 
 
 @pytest.fixture(scope="module")
 def language_model_run(tmp_path_factory, data_dir):
-    return trained(tmp_path_factory, data_dir, "data=text", "model=linear")
+    return trained_once(tmp_path_factory, data_dir, "data=text", "model=linear", *TINY_ONE_EPOCH)
 
 
 def crafted(run_dir, tmp_path, key="task"):

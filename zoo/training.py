@@ -42,15 +42,13 @@ def train(cfg: DictConfig) -> dict:
     run = Run(cfg.paths.output_dir)
     # Where several processes train together, the first one alone prints and writes the run's files.
     rank_zero = trainer.is_global_zero
+    # The HPARAMS row's settings: the trackers get them now, TensorBoard's HPARAMS tab when the run has finished.
+    settings = flat_hparams(cfg, trainer.strategy.root_device.type, precision_used(trainer, cfg), trainer.world_size)
     if rank_zero:
         with readable_write_errors():
             run.folder.mkdir(parents=True, exist_ok=True)
             datamodule.write_run_files(run.folder)
-            trackers.start(
-                trainer,
-                run.folder,
-                flat_hparams(cfg, trainer.strategy.root_device.type, precision_used(trainer, cfg), trainer.world_size),
-            )
+            trackers.start(trainer, run.folder, settings)
         verb = f"resuming from step {resume_step}:" if resume else "training"
         print(
             f"zoo: {verb} {cfg.model.name} ({models.count_parameters(net):,} parameters) on {datamodule.name} "
@@ -107,9 +105,7 @@ def train(cfg: DictConfig) -> dict:
     if rank_zero:
         with readable_write_errors():
             final, step = hp_metrics(result, task.hp_metrics), int(metrics["zoo/global_step"])
-            log_hparams_table(
-                trainer, flat_hparams(cfg, result["device"], result["precision"], trainer.world_size), final, step
-            )
+            log_hparams_table(trainer, settings, final, step)
             trackers.finish(trainer, final, step, result["best_checkpoint"])
             run.write_metrics(**result)
         print_summary(result, task.final_metrics(), run.folder)

@@ -27,6 +27,16 @@ QUICK = [
 ]
 
 
+# A run that only gives a section something to measure (a checkpoint to predict with, an export): seconds, not minutes.
+TINY_RUN = [
+    "trainer.max_epochs=1",
+    "++trainer.limit_train_batches=3",
+    "++trainer.limit_val_batches=1",
+    "++trainer.limit_test_batches=1",
+    "logger=none",
+]
+
+
 def compose(overrides: list[str], output_dir: Path):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir

@@ -16,16 +16,9 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks.common import run_zoo
+from benchmarks.common import TINY_RUN, run_zoo
 
-TINY = [
-    "trainer.max_epochs=1",
-    "++trainer.limit_train_batches=3",
-    "++trainer.limit_val_batches=1",
-    "++trainer.limit_test_batches=1",
-    "logger=none",
-    "task.views=null",
-]
+TINY = [*TINY_RUN, "task.views=null"]
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
 
 

@@ -15,15 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import MEASURED, REPO, run_zoo
+from benchmarks.common import MEASURED, REPO, TINY_RUN, run_zoo
 
-TINY = [
-    "trainer.max_epochs=1",
-    "++trainer.limit_train_batches=3",
-    "++trainer.limit_val_batches=1",
-    "++trainer.limit_test_batches=1",
-    "logger=none",
-]
 TARGET = 1.5  # zoo-predict's whole command over `python -c "import torch"`
 INPUTS, LENGTH = 8, 200
 
@@ -48,8 +41,8 @@ def run(args, work: Path) -> str:
 
     from zoo.data.mnist1d import MNIST1D
 
-    classifier, _ = run_zoo(["model=cnn", "task.views=null", *TINY], work / "cnn", args.verbose)
-    language_model, _ = run_zoo(["data=text", "model=linear", *TINY], work / "text", args.verbose)
+    classifier, _ = run_zoo(["model=cnn", "task.views=null", *TINY_RUN], work / "cnn", args.verbose)
+    language_model, _ = run_zoo(["data=text", "model=linear", *TINY_RUN], work / "text", args.verbose)
     with np.load(MNIST1D(name="mnist1d", data_dir=str(work / "data")).cache_path) as data:
         np.save(work / "signals.npy", data["x_test"][:INPUTS].astype(np.float32))
     run_of = {
