@@ -143,7 +143,7 @@ def main(argv=None) -> None:
 
     import torch
 
-    from zoo.build import quiet_lightning
+    from zoo.callbacks.loop import quiet_lightning
 
     quiet_lightning()
     if args.threads:

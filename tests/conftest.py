@@ -26,10 +26,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
 import zoo
-import zoo.cli
+import zoo.training.command
 from zoo import CONFIG_DIR
+from zoo.registry import register_resolvers
 
 torch.set_num_threads(1)
+register_resolvers()  # as the command line does: conf/callbacks/ and conf/hparams_search/ resolve through them
 
 REPO = Path(__file__).resolve().parent.parent
 # A handful of batches an epoch: enough to see every stage run, checkpoint and log.
@@ -42,7 +44,8 @@ TINY = ["trainer.max_epochs=2", "+trainer.limit_train_batches=4", "+trainer.limi
 @pytest.fixture(autouse=True)
 def sigint_handler_restored():
     """Each test leaves the Ctrl-C handling as it found it: zoo ignores Ctrl-C while an interrupted run exits
-    (zoo.cli, zoo.training), which in a pytest worker would outlast the test and hide Ctrl-C from a later one."""
+    (zoo.training.command, zoo.training.train), which in a pytest worker would outlast the test and hide Ctrl-C from
+    a later one."""
     handler = signal.getsignal(signal.SIGINT)
     yield
     signal.signal(signal.SIGINT, handler)
@@ -82,12 +85,13 @@ def trained_once(tmp_path_factory, data_dir: Path, *overrides: str) -> Path:
 
 def train_cli(*arguments: str, log_dir: Path, data_dir: Path) -> subprocess.CompletedProcess:
     """`python train.py <arguments>` as train.py's own main() runs it in this process (command_here)."""
-    return command_here(zoo.cli.main, *arguments, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}")
+    return command_here(zoo.training.command.main, *arguments, f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}")
 
 
 def command_here(main: Callable, *arguments: str) -> subprocess.CompletedProcess:
-    """A command's own `main()` (train.py's zoo.cli.main, zoo-predict's zoo.predict.main, ...) called in this process
-    with `arguments` as its command line: its exit status and what it printed, as from a subprocess of it."""
+    """A command's own `main()` (train.py's zoo.training.command.main, zoo-predict's zoo.inference.predict.main...)
+    called in this process with `arguments` as its command line: its exit status and what it printed, as from a
+    subprocess of it."""
     out, err = io.StringIO(), io.StringIO()
     status = 0
     root = logging.getLogger()

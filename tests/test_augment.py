@@ -7,8 +7,8 @@ from unittest import mock
 import pytest
 import torch
 
-from zoo.compare import read_run
-from zoo.compare import run_dirs as board_runs
+from zoo.compare.command import read_run
+from zoo.compare.command import run_dirs as board_runs
 from zoo.data.augment import ImageAugmentation, SignalAugmentation
 from zoo.data.loaders import TensorLoader
 from zoo.data.mnist1d import MNIST1D

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import zoo.cli
-import zoo.evaluate
-from zoo.checkpoints import FORMAT, AtomicCheckpointIO, load_checkpoint
+import zoo.inference.evaluate
+import zoo.training.command
+from zoo.callbacks.checkpointing import AtomicCheckpointIO
 from zoo.errors import ZooError
+from zoo.runs.checkpoint import FORMAT, load_checkpoint
 
 from conftest import REPO, TINY, command_here, read_metrics, run_dirs, train_cli, train_here
 
@@ -30,7 +31,7 @@ def trained_run(tmp_path_factory, data_dir):
 def zoo_eval(*arguments):
     """zoo-eval in this process (its main(), its exit status and output); test_zoo_eval_names_its_settings runs
     the command itself."""
-    return command_here(zoo.evaluate.main, *arguments)
+    return command_here(zoo.inference.evaluate.main, *arguments)
 
 
 def test_every_checkpoint_holds_only_safe_types(trained_run):
@@ -59,8 +60,8 @@ def test_zoo_eval_reproduces_the_runs_test_metrics(trained_run, data_dir, tmp_pa
 
 
 def test_a_checkpoint_naming_the_earlier_progress_bar_still_opens(trained_run, data_dir, tmp_path):
-    """Checkpoints written before the progress bar became zoo's (zoo.progress) name Lightning's TQDMProgressBar,
-    which zoo's configs no longer do: migrate() renames it before the stored config is checked."""
+    """Checkpoints written before the progress bar became zoo's (zoo.callbacks.progress) name Lightning's
+    TQDMProgressBar, which zoo's configs no longer do: migrate() renames it before the stored config is checked."""
     checkpoint = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
     checkpoint["hyper_parameters"]["callbacks"]["progress_bar"] = {
         "_target_": "lightning.pytorch.callbacks.TQDMProgressBar",
@@ -70,7 +71,7 @@ def test_a_checkpoint_naming_the_earlier_progress_bar_still_opens(trained_run, d
     torch.save(checkpoint, earlier)
     opened = load_checkpoint(earlier)
     assert opened["hyper_parameters"]["callbacks"]["progress_bar"] == {
-        "_target_": "zoo.progress.progress_bar",
+        "_target_": "zoo.callbacks.progress.progress_bar",
         "refresh_rate": 20,
     }
     evaluated = zoo_eval(f"ckpt={earlier}", f"data_dir={data_dir}")
@@ -121,7 +122,7 @@ def test_a_bad_checkpoint_fails_in_one_line(trained_run, data_dir, tmp_path, dam
 def test_zoo_eval_names_its_settings(tmp_path):
     """The command itself, end to end: its exit status and its one line on stderr."""
     result = subprocess.run(
-        [sys.executable, "-m", "zoo.evaluate", "checkpoint=x.ckpt"],
+        [sys.executable, "-m", "zoo.inference.evaluate", "checkpoint=x.ckpt"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -134,7 +135,7 @@ def test_zoo_eval_names_its_settings(tmp_path):
 
 SAVE_FOREVER = """
 import sys, torch
-from zoo.checkpoints import AtomicCheckpointIO
+from zoo.callbacks.checkpointing import AtomicCheckpointIO
 io = AtomicCheckpointIO()
 io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, sys.argv[1])
 print("saved", flush=True)

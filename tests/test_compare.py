@@ -17,10 +17,11 @@ import yaml
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from zoo import cli, compare
-from zoo.grouping import distinguishing_keys
-from zoo.hparams import COST_METRICS, flat_hparams
+from zoo.compare import command as compare
+from zoo.runs.grouping import distinguishing_keys
+from zoo.runs.hparams import COST_METRICS, flat_hparams
 from zoo.tasks.classification import Classification
+from zoo.training import command as cli
 
 from conftest import CTRL_C_ABLE, REPO, TINY, command_here, read_metrics, run_dirs
 
@@ -77,7 +78,7 @@ def board(sweep):
     """`zoo-board` serving the multirun's TensorBoard root on a free local port."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "zoo.board", "--logdir", str(sweep / "tensorboard"), "--port", str(port)],
+        [sys.executable, "-m", "zoo.compare.board", "--logdir", str(sweep / "tensorboard"), "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -167,7 +168,7 @@ def test_flat_hparams_have_one_shape_for_every_family(compose_config, model):
 def test_every_model_setting_has_an_hparams_column_of_its_type():
     """The columns come from the registry's builders: every setting of conf/model/ has one, numbers as numbers."""
     from zoo import CONFIG_DIR
-    from zoo.hparams import model_keys
+    from zoo.runs.hparams import model_keys
 
     for path in (Path(CONFIG_DIR) / "model").glob("*.yaml"):
         settings = yaml.safe_load(path.read_text())
@@ -297,7 +298,7 @@ def test_zoo_board_says_when_the_port_is_taken(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "zoo.board", "--logdir", str(tmp_path), "--port", str(port)],
+            [sys.executable, "-m", "zoo.compare.board", "--logdir", str(tmp_path), "--port", str(port)],
             cwd=REPO,
             capture_output=True,
             text=True,

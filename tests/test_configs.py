@@ -7,9 +7,9 @@ import torch
 from hydra.utils import instantiate
 
 from zoo import CONFIG_DIR
-from zoo.build import build_network, build_trainer
-from zoo.checks import check_config
 from zoo.errors import ZooError
+from zoo.training.build import build_network, build_trainer
+from zoo.training.checks import check_config
 
 from own_data import customers, write_folder
 
@@ -21,7 +21,7 @@ def options(group: str) -> list[str]:
 def test_defaults_are_mnist1d_cnn_adamw_cosine(compose_config):
     cfg = compose_config()
     assert (cfg.data.name, cfg.model.name, cfg.trainer.accelerator) == ("mnist1d", "cnn", "auto")
-    assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.scheduler._target_ == "zoo.schedules.cosine"
+    assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.scheduler._target_ == "zoo.training.schedules.cosine"
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo
-from zoo import CONFIG_DIR, cli, compare
-from zoo.checks import check_overrides
+from zoo import CONFIG_DIR
+from zoo.compare import command as compare
 from zoo.data.loaders import EpochPermutation
 from zoo.data.mnist1d import MNIST1D
 from zoo.data.splits import stratified_subset
 from zoo.errors import ZooError
+from zoo.training import command as cli
+from zoo.training.checks import check_overrides
 
 from conftest import TINY, command_here, run_dirs
 

@@ -16,8 +16,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_checkpoints import zoo_eval
 from test_resume import lr_steps, wait_for_first_checkpoint
 
-from zoo.checkpoints import RandomState, open_safely
-from zoo.cli import main
+from zoo.callbacks.checkpointing import RandomState
+from zoo.runs.checkpoint import open_safely
+from zoo.training.command import main
 
 from conftest import REPO, command_here, read_metrics, run_dirs, train_py
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from zoo.build import build_named
 from zoo.errors import ZooError
+from zoo.training.build import build_named
 
 from conftest import TINY, read_metrics, run_dirs, train_cli, train_py
 

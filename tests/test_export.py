@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import zoo
-import zoo.cli
-import zoo.evaluate
-import zoo.export
-import zoo.predict
+import zoo.export.command
+import zoo.inference.evaluate
+import zoo.inference.predict
+import zoo.training.command
 from zoo.data.mnist1d import MNIST1D
-from zoo.export import export
+from zoo.export.command import export
 
 from conftest import REPO, TINY, command_here, run_dirs
 
@@ -33,7 +33,7 @@ def runs(tmp_path_factory, data_dir):
     """One tiny run of every family on MNIST-1D, as one multirun (train.py's main() in this process)."""
     log_dir = tmp_path_factory.mktemp("runs")
     result = command_here(
-        zoo.cli.main,
+        zoo.training.command.main,
         "-m",
         f"model={','.join(FAMILIES)}",
         *TINY_ONE_EPOCH,
@@ -53,7 +53,11 @@ def test_signals(runs, data_dir):
         return data["x_test"][:, None, :].astype(np.float32), data["y_test"]
 
 
-COMMANDS = {"zoo.export": zoo.export.main, "zoo.predict": zoo.predict.main, "zoo.evaluate": zoo.evaluate.main}
+COMMANDS = {
+    "zoo.export.command": zoo.export.command.main,
+    "zoo.inference.predict": zoo.inference.predict.main,
+    "zoo.inference.evaluate": zoo.inference.evaluate.main,
+}
 
 
 def zoo_command(module, *arguments):
@@ -114,7 +118,7 @@ def test_the_model_card_gives_the_exact_training_command(runs, tmp_path):
 
 def test_zoo_export_and_zoo_predict_on_the_command_line(runs, test_signals, tmp_path):
     out = tmp_path / "shared"
-    result = zoo_command("zoo.export", f"ckpt={runs['cnn']}", "format=safetensors,onnx", f"output={out}")
+    result = zoo_command("zoo.export.command", f"ckpt={runs['cnn']}", "format=safetensors,onnx", f"output={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "checked model.onnx on the test split" in result.stdout
     assert sorted(path.name for path in out.iterdir()) == [
@@ -128,7 +132,7 @@ def test_zoo_export_and_zoo_predict_on_the_command_line(runs, test_signals, tmp_
     rows = {}
     for name, ckpt in (("run", runs["cnn"]), ("export", out)):
         target = tmp_path / f"{name}.csv"
-        result = zoo_command("zoo.predict", f"ckpt={ckpt}", f"input={signals}", f"output={target}")
+        result = zoo_command("zoo.inference.predict", f"ckpt={ckpt}", f"input={signals}", f"output={target}")
         assert result.returncode == 0, result.stderr[-2000:]
         with open(target, newline="") as file:
             rows[name] = list(csv.reader(file))
@@ -139,7 +143,7 @@ def test_zoo_export_and_zoo_predict_on_the_command_line(runs, test_signals, tmp_
 def language_models(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("lm")
     result = command_here(
-        zoo.cli.main,
+        zoo.training.command.main,
         "-m",
         "data=text",
         "model=rnn,transformer",
@@ -176,11 +180,14 @@ def test_a_language_model_exports_its_next_symbol_logits(language_models, tmp_pa
 def test_bad_exports_fail_in_one_line(runs, tmp_path):
     folder = tmp_path / "export"
     cases = [
-        (("zoo.export", f"ckpt={runs['mlp']}", "format=tflite"), "format='tflite': choose onnx, torch or safetensors"),
-        (("zoo.export", f"ckpt={tmp_path / 'nope.ckpt'}", "format=onnx"), "does not exist"),
-        (("zoo.evaluate", f"ckpt={folder}"), "is a folder zoo-export wrote, not a run"),
         (
-            ("zoo.export", f"ckpt={runs['cnn']}", "format=torch", f"output={folder}"),
+            ("zoo.export.command", f"ckpt={runs['mlp']}", "format=tflite"),
+            "format='tflite': choose onnx, torch or safetensors",
+        ),
+        (("zoo.export.command", f"ckpt={tmp_path / 'nope.ckpt'}", "format=onnx"), "does not exist"),
+        (("zoo.inference.evaluate", f"ckpt={folder}"), "is a folder zoo-export wrote, not a run"),
+        (
+            ("zoo.export.command", f"ckpt={runs['cnn']}", "format=torch", f"output={folder}"),
             "holds the export of another checkpoint",
         ),
     ]
@@ -201,7 +208,7 @@ def test_bad_exports_fail_in_one_line(runs, tmp_path):
 
 def test_a_missing_export_extra_is_named_in_one_line(runs, tmp_path):
     script = (
-        "import sys; sys.modules['onnxruntime'] = None; from zoo.export import main; "
+        "import sys; sys.modules['onnxruntime'] = None; from zoo.export.command import main; "
         f"sys.argv = ['zoo-export', 'ckpt={runs['mlp']}', 'format=onnx', 'output={tmp_path}']; main()"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -13,9 +13,9 @@ import yaml
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import zoo.cli
-import zoo.export
-import zoo.predict
+import zoo.export.command
+import zoo.inference.predict
+import zoo.training.command
 from zoo.data.images import ImageFolder
 from zoo.errors import ZooError
 
@@ -90,7 +90,7 @@ def test_class_names_show_in_the_confusion_matrix_predictions_and_model_card(run
     [folder] = {path.parent for path in (runs[2] / "tensorboard" / "images" / "cnn").rglob("events.out.tfevents.*")}
     events = EventAccumulator(str(folder), size_guidance={"images": 0}).Reload()
     assert "test/confusion_matrix" in events.Tags()["images"]
-    result = command_here(zoo.export.main, f"ckpt={run}", "format=safetensors", f"output={tmp_path / 'shared'}")
+    result = command_here(zoo.export.command.main, f"ckpt={run}", "format=safetensors", f"output={tmp_path / 'shared'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| classes | cat, dog, fox |" in (tmp_path / "shared" / "README.md").read_text()
 
@@ -103,7 +103,7 @@ def test_zoo_predict_reads_new_images_of_any_size_and_mode(runs, tmp_path):
         picture(rng, CLASSES["dog"], *size, mode).save(new / f"photo_{i}.png")
     picture(rng, CLASSES["cat"], 40, 40, "RGB").save(new / "photo_4.webp")
     (new / ".hidden.png").write_bytes(b"not read")
-    result = command_here(zoo.predict.main, f"ckpt={runs[0]['cnn']}", f"input={new}")
+    result = command_here(zoo.inference.predict.main, f"ckpt={runs[0]['cnn']}", f"input={new}")
     assert result.returncode == 0, result.stderr[-2000:]
     with open(tmp_path / "new_predictions.csv", newline="") as file:
         rows = list(csv.DictReader(file))

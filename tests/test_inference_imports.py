@@ -55,7 +55,7 @@ def test_zoo_predict_imports_nothing_of_training(classifier_run, tmp_path):
         script("zoo-predict"), f"ckpt={classifier_run}", f"input={tmp_path / 'signals.npy'}", f"output={output}"
     )
     assert "predicted 3 inputs" in result.stdout and len(output.read_text().splitlines()) == 4
-    assert "zoo.models.cnn" in modules and "zoo.network" in modules
+    assert "zoo.models.cnn" in modules and "zoo.inference.network" in modules
     assert not training_stack(modules)
 
 

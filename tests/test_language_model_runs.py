@@ -14,13 +14,13 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_resume import start_train_py, wait_for_first_checkpoint
 
-import zoo.cli
-import zoo.compare
-import zoo.evaluate
-import zoo.generate
-import zoo.predict
-from zoo.checkpoints import load_checkpoint
+import zoo.compare.command
+import zoo.inference.evaluate
+import zoo.inference.generate
+import zoo.inference.predict
+import zoo.training.command
 from zoo.models import list_models
+from zoo.runs.checkpoint import load_checkpoint
 
 from conftest import command_here, read_metrics, run_dirs, train_here, train_py
 
@@ -36,10 +36,10 @@ LM_FAMILIES = list_models("language_model")
 
 
 COMMANDS = {
-    "generate": zoo.generate.main,
-    "predict": zoo.predict.main,
-    "evaluate": zoo.evaluate.main,
-    "compare": zoo.compare.main,
+    "generate": zoo.inference.generate.main,
+    "predict": zoo.inference.predict.main,
+    "evaluate": zoo.inference.evaluate.main,
+    "compare": zoo.compare.command.main,
 }
 
 
@@ -63,7 +63,7 @@ def every_family(tmp_path_factory, data_dir):
     """One multirun of every family on a tiny budget, as docs/language-models.md runs it (train.py's main() here)."""
     log_dir = tmp_path_factory.mktemp("text_families")
     result = command_here(
-        zoo.cli.main,
+        zoo.training.command.main,
         "-m",
         f"model={','.join(LM_FAMILIES)}",
         *TINY_TEXT,
@@ -207,7 +207,7 @@ def test_bad_input_stops_the_run_in_one_line_before_training(request, tmp_path, 
         result = train_py("data=text", *path, *overrides, log_dir=tmp_path / "logs", data_dir=data_dir)
     else:
         logs = [f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={data_dir}"]
-        result = command_here(zoo.cli.main, "data=text", *path, *overrides, *logs)
+        result = command_here(zoo.training.command.main, "data=text", *path, *overrides, *logs)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
@@ -286,7 +286,7 @@ def test_a_changed_corpus_is_refused_by_zoo_eval_in_one_line(tmp_path, data_dir)
 
 
 def test_a_home_relative_corpus_path_is_found(compose_config, tmp_path, monkeypatch):
-    from zoo.training import absolute_paths
+    from zoo.training.train import absolute_paths
 
     monkeypatch.setenv("HOME", str(tmp_path))
     cfg = compose_config("data=text", "data.path='~/corpus.txt'")

@@ -1,83 +1,51 @@
-"""zoo's modules import one way, from the command lines down to models and data (docs/layout.md), with
-no circle; each module holds one idea in at most 250 lines. Read off the source, every import counted, also those
-inside functions."""
+"""zoo's layers, read off its packages: imports run one way, from the command lines down to models and data, with no
+circle between modules or between packages (docs/layout.md lists the packages top to bottom). Every import counts,
+those inside functions too. No list of modules is kept here: the packages are the folders of zoo/."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO
 
-# Top to bottom: a module may import its own layer's modules and those below, never one above.
-LAYERS = [
-    ("command lines", ["cli", "evaluate", "predict", "generate", "export", "compare", "board", "notebook", "figures"]),
-    (
-        "opening and training runs",
-        [
-            "training",
-            "resume",
-            "restore",
-            "network",
-            "predictor",
-            "export_formats",
-            "export_folder",
-            "model_card",
-            "compare_tables",
-            "multirun",
-        ],
-    ),
-    ("building from a config", ["build", "report", "failures", "distributed", "checks", "hparams", "arguments"]),
-    (
-        "what a run learns and shows",
-        [
-            "tasks",
-            "views",
-            "callbacks",
-            "batch_hooks",
-            "progress",
-            "checkpoints",
-            "tensorboard_extras",
-            "trackers",
-            "schedules",
-        ],
-    ),
-    ("models and data", ["models", "data"]),
-    ("foundations", ["errors", "registry", "run", "checkpoint_file", "grouping"]),
-]
-MAX_LINES = 250
+ZOO = REPO / "zoo"
+MAX_LINES = 400  # about: a module of one idea may run long, but not this long
 # What only runs a trained network (zoo-predict, zoo-generate, zoo.load) starts in about the time torch takes to
 # import: nothing it reaches imports the training stack (tests/test_inference_imports.py runs the commands).
-INFERENCE = ["zoo.predict", "zoo.generate", "zoo.predictor"]
+INFERENCE = ["zoo.inference.predict", "zoo.inference.generate", "zoo.inference.network"]
 TRAINING_STACK = {"lightning", "pytorch_lightning", "lightning_fabric", "torchmetrics", "hydra", "tensorboard"}
-
-
-def layer_of(module: str) -> int:
-    """The layer of `zoo.<first part>...`; the package itself (`zoo`: CONFIG_DIR, the error) is a foundation."""
-    parts = module.split(".")
-    if parts == ["zoo"]:
-        return len(LAYERS) - 1
-    for index, (_, names) in enumerate(LAYERS):
-        if parts[1] in names:
-            return index
-    raise AssertionError(f"{module} is in no layer: add it to tests/test_layers.py's LAYERS")
 
 
 def modules() -> dict[str, Path]:
     found = {}
-    for path in sorted((REPO / "zoo").rglob("*.py")):
+    for path in sorted(ZOO.rglob("*.py")):
         parts = list(path.relative_to(REPO).with_suffix("").parts)
         found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
 
 
+def packages() -> list[str]:
+    """zoo's packages: its folders with an __init__.py (conf/ is the configs' folder, not code)."""
+    return sorted(path.parent.name for path in ZOO.glob("*/__init__.py"))
+
+
+def top_level_modules() -> list[str]:
+    return sorted(f"zoo.{path.stem}" for path in ZOO.glob("*.py") if path.stem != "__init__")
+
+
+def unit_of(module: str) -> str:
+    """The package a module belongs to (`zoo.training.train` -> `training`), or a top-level module's own name."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "zoo"
+
+
 def imports_of(path: Path, known: dict[str, Path]) -> set[str]:
-    """The zoo modules `path` imports (a name imported from a package counts as that module where it is one).
-    The package's front door (zoo/__init__.py) imports its commands inside its API functions: not counted."""
-    tree = ast.parse(path.read_text())
-    nodes = tree.body if path == REPO / "zoo" / "__init__.py" else list(ast.walk(tree))
+    """The zoo modules `path` imports, at the top or inside a function (a name imported from a package counts as that
+    module where it is one)."""
     found = set()
-    for node in nodes:
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "zoo":
             for alias in node.names:
                 submodule = f"{node.module}.{alias.name}"
@@ -87,45 +55,130 @@ def imports_of(path: Path, known: dict[str, Path]) -> set[str]:
     return found
 
 
-def test_imports_run_from_the_command_lines_down():
+def graph() -> dict[str, set[str]]:
     known = modules()
-    upward = []
-    for module, path in known.items():
-        for imported in imports_of(path, known):
-            if imported != "zoo" and layer_of(imported) < layer_of(module):
-                upward.append(f"{module} ({LAYERS[layer_of(module)][0]}) imports {imported}")
-    assert not upward, "\n".join(upward)
+    return {module: imports_of(path, known) - {module} for module, path in known.items()}
 
 
-def test_no_module_imports_one_that_imports_it_back():
-    known = modules()
-    graph = {module: imports_of(path, known) - {"zoo", module} for module, path in known.items()}
-    # A package imported by its own modules (zoo.models by zoo.models.cnn, for `register`) is where it is defined.
-    graph = {module: {i for i in deps if not module.startswith(f"{i}.")} for module, deps in graph.items()}
+def unit_graph() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for module, imported in graph().items():
+        edges.setdefault(unit_of(module), set()).update(unit_of(other) for other in imported)
+    return {unit: targets - {unit} for unit, targets in edges.items()}
+
+
+def find_circle(edges: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
 
-    def visit(module: str, trail: list[str]) -> None:
-        state[module] = 1
-        for imported in sorted(graph.get(module, ())):
-            if state.get(imported) == 1:
-                cycle = [*trail[trail.index(imported) :], imported] if imported in trail else [module, imported]
-                pytest.fail("an import circle: " + " -> ".join(cycle))
-            if imported not in state:
-                visit(imported, [*trail, imported])
-        state[module] = 2
+    def visit(node: str, trail: list[str]) -> list[str] | None:
+        state[node] = 1
+        for target in sorted(edges.get(node, ())):
+            if state.get(target) == 1:
+                return [*trail[trail.index(target) :], target]
+            if target not in state and (circle := visit(target, [*trail, target])):
+                return circle
+        state[node] = 2
+        return None
 
-    for module in graph:
-        if module not in state:
-            visit(module, [module])
+    for node in sorted(edges):
+        if node not in state and (circle := visit(node, [node])):
+            return circle
+    return None
 
 
-def test_every_module_fits_in_a_screen_or_four():
+def layout_order() -> list[str]:
+    """The packages and top-level modules as docs/layout.md lists them, top to bottom: the `zoo/<name>/` and
+    `<name>.py` entries of its floor plan (the indented block under "## The floor plan")."""
+    text = (REPO / "docs" / "layout.md").read_text()
+    plan = text.split("## The floor plan", 1)[1].split("\n## ", 1)[0]
+    order = []
+    for line in plan.splitlines():
+        if match := re.match(r"^    zoo/(\w+)/", line):
+            order.append(match.group(1))
+        elif match := re.match(r"^    zoo/(\w+)\.py", line):
+            order.append("zoo" if match.group(1) == "__init__" else match.group(1))
+    return order
+
+
+def test_the_top_level_holds_a_few_modules_beside_the_packages():
+    assert len(top_level_modules()) <= 6, top_level_modules()
+
+
+def test_no_import_circle_between_modules():
+    edges = graph()
+    # A module that imports a package means the package's __init__, which imports its own modules: not a circle
+    # unless the module is one of them (that is the next test's).
+    edges = {module: {i for i in deps if not module.startswith(f"{i}.")} for module, deps in edges.items()}
+    assert find_circle(edges) is None, " -> ".join(find_circle(edges) or [])
+
+
+def test_no_import_circle_between_packages():
+    circle = find_circle(unit_graph())
+    assert circle is None, "packages import each other: " + " -> ".join(circle or [])
+
+
+def test_no_module_imports_the_package_it_belongs_to():
+    """A package's __init__ sits above its modules (it is the package's front, as zoo.models' imports the families):
+    a module of the package importing it would run back up."""
+    upward = [
+        f"{module} imports {imported}"
+        for module, imported_modules in graph().items()
+        for imported in imported_modules
+        if module.startswith(f"{imported}.") and imported != "zoo"
+    ]
+    assert not upward, upward
+
+
+def test_top_level_modules_are_leaves_or_doors():
+    """Beside the packages, zoo/ holds leaves (the registry, the configs, the errors...: they import only each other)
+    and doors (the public API: zoo/__init__.py, zoo.figures: nothing in zoo imports them)."""
+    edges = graph()
+    leaves = set(top_level_modules()) | {"zoo"}
+    imported_anywhere = {imported for deps in edges.values() for imported in deps}
+    wrong = []
+    for module in ["zoo", *top_level_modules()]:
+        is_leaf = edges[module] <= leaves
+        is_door = module not in imported_anywhere
+        if not (is_leaf or is_door):
+            wrong.append(module)
+    assert not wrong, f"neither a leaf nor a door: {wrong}"
+
+
+def test_the_layout_page_lists_every_package_top_to_bottom():
+    """docs/layout.md's floor plan names every package and top-level module once, in an order where each imports only
+    what is listed below it: the layers are the packages, and the page says which is where."""
+    order = layout_order()
+    assert sorted(order) == sorted([*packages(), "zoo", *(m.split(".")[1] for m in top_level_modules())]), order
+    position = {unit: index for index, unit in enumerate(order)}
+    upward = [
+        f"{unit} imports {target}, listed above it"
+        for unit, targets in unit_graph().items()
+        for target in targets
+        if position[target] < position[unit]
+    ]
+    assert not upward, upward
+
+
+def test_no_module_runs_past_a_few_screens():
     long = {
         str(path.relative_to(REPO)): n
-        for path in (REPO / "zoo").rglob("*.py")
+        for path in ZOO.rglob("*.py")
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert not long, long
+
+
+@pytest.mark.parametrize("package", packages())
+def test_a_package_front_imports_nothing_heavy(package):
+    """A package's __init__ runs whenever any of its modules is imported: beyond zoo.models (its front is the families'
+    registry), it holds a docstring and light helpers, so that importing one module does not load its neighbours."""
+    tree = ast.parse((ZOO / package / "__init__.py").read_text())
+    imported = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in tree.body if isinstance(node, ast.ImportFrom)}
+    heavy = {name for name in imported if name.split(".")[0] in TRAINING_STACK | {"torch", "zoo"}}
+    if package == "models":
+        heavy -= {"torch", "zoo.models", "zoo.models.registry", "zoo.models.table"}
+    assert not heavy, heavy
 
 
 def test_inference_reaches_nothing_of_the_training_stack():
@@ -137,7 +190,9 @@ def test_inference_reaches_nothing_of_the_training_stack():
         module = todo.pop()
         if module not in reached:
             reached.add(module)
-            todo += sorted(imports_of(known[module], known) - reached)
+            # importing a module runs its packages' __init__ first
+            parents = {".".join(module.split(".")[:i]) for i in range(2, len(module.split(".")))}
+            todo += sorted((imports_of(known[module], known) | (parents & set(known))) - reached)
     heavy = {}
     for module in sorted(reached):
         tree = ast.parse(known[module].read_text())
@@ -146,5 +201,5 @@ def test_inference_reaches_nothing_of_the_training_stack():
         names |= {node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.module and not node.level}
         if found := sorted(name for name in names if name.split(".")[0] in TRAINING_STACK):
             heavy[module] = found
-    assert "zoo.network" in reached and "zoo.models.cnn" in reached
+    assert "zoo.inference.network" in reached and "zoo.models.cnn" in reached
     assert not heavy, heavy

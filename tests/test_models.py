@@ -105,7 +105,7 @@ def test_building_from_python_gives_the_command_lines_network(compose_config, na
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from zoo.build import build_network
+    from zoo.training.build import build_network
 
     cfg = compose_config(f"model={name}")
     settings = OmegaConf.to_container(cfg.model, resolve=True)

@@ -16,8 +16,8 @@ from hydra import initialize_config_dir
 from nbclient import NotebookClient
 
 import zoo
-from zoo.checkpoints import load_checkpoint
-from zoo.notebook import new_job
+from zoo.runs.checkpoint import load_checkpoint
+from zoo.training.notebook import new_job
 
 from conftest import REPO, TINY, read_metrics, run_dirs, train_py
 

@@ -107,4 +107,4 @@ def test_every_installed_command_works_from_another_folder(installed, tmp_path, 
     # The configs came from the wheel, and so did the code: installed without bytecode, it now has some.
     assert f"path: {site / 'zoo' / 'conf'}\n" in (run_dir / ".hydra" / "hydra.yaml").read_text()
     compiled = {path.name.split(".")[0] for path in (site / "zoo").rglob("*.pyc")}
-    assert {"cli", "training", "classification", "evaluate", "compare", "board", "cnn", "mnist1d"} <= compiled
+    assert {"command", "train", "classification", "evaluate", "board", "cnn", "mnist1d"} <= compiled

@@ -12,11 +12,10 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import zoo
-import zoo.predict
+import zoo.inference.predict
 from zoo.data.digits import Digits
 from zoo.data.mnist1d import MNIST1D
-from zoo.predict import read_images
-from zoo.predictor import Predictor
+from zoo.inference.predict import Predictor, read_images
 
 from conftest import REPO, TINY, command_here, read_metrics, run_dirs, train_here
 
@@ -50,13 +49,17 @@ def mnist1d_test(mnist1d_run, data_dir):
 
 def zoo_predict(*arguments):
     """zoo-predict's main() in this process: its exit status and what it printed."""
-    return command_here(zoo.predict.main, *arguments)
+    return command_here(zoo.inference.predict.main, *arguments)
 
 
 def zoo_predict_process(*arguments):
-    """`python -m zoo.predict` as a user starts it: the exit status and stderr of the process itself."""
+    """`python -m zoo.inference.predict` as a user starts it: the exit status and stderr of the process itself."""
     return subprocess.run(
-        [sys.executable, "-m", "zoo.predict", *arguments], cwd=REPO, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "zoo.inference.predict", *arguments],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -206,8 +209,8 @@ def npy(tmp_path, array):
     return tmp_path / "inputs.npy"
 
 
-# The case that runs `python -m zoo.predict` in a process of its own: the exit status and the single line on stderr
-# end to end (no warning or log line of torch's on the way); the others call its main() here.
+# The case that runs `python -m zoo.inference.predict` in a process of its own: the exit status and the single line on
+# stderr end to end (no warning or log line of torch's on the way); the others call its main() here.
 IN_A_PROCESS = "wrong shape"
 BAD_INPUTS = {  # case: (arguments, what the one line must say)
     "wrong shape": (

@@ -12,8 +12,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import zoo.cli
-from zoo.checkpoints import load_checkpoint
+import zoo.training.command
+from zoo.runs.checkpoint import load_checkpoint
 
 from conftest import CTRL_C_ABLE, REPO, TINY, command_here, read_metrics, run_dirs, train_cli, train_here, train_py
 
@@ -152,7 +152,7 @@ def test_a_run_resumed_from_another_directory_keeps_its_own_folders(tmp_path, da
             here.chdir(cwd)
             for key, value in more_env.items():
                 here.setenv(key, value)
-            return command_here(zoo.cli.main, *overrides)
+            return command_here(zoo.training.command.main, *overrides)
 
     started = train_py_in(
         started_in, "model=linear", *TINY, "task.views=null", "paths.log_dir=logs", f"paths.data_dir={data_dir}"
@@ -233,7 +233,7 @@ def test_ctrl_c_while_fitting_waits_for_the_next_batch_and_a_second_one_does_not
     interrupts at once, and Python's own handling is back once fitting ends."""
     import lightning as L
 
-    from zoo.callbacks import CtrlCBetweenBatches
+    from zoo.callbacks.loop import CtrlCBetweenBatches
 
     seen = []
 

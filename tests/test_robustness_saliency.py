@@ -12,9 +12,9 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from zoo import models
-from zoo.build import build_named
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
+from zoo.training.build import build_named
 from zoo.views.robustness import Robustness, accuracy_under_noise, fgsm_accuracy
 from zoo.views.saliency import Saliency, integrated_gradients
 

@@ -19,10 +19,10 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import zoo
-import zoo.evaluate
-import zoo.export
-import zoo.generate
-import zoo.predict
+import zoo.export.command
+import zoo.inference.evaluate
+import zoo.inference.generate
+import zoo.inference.predict
 from zoo.registry import known_targets, targets_in
 
 from conftest import REPO, TINY, command_here, trained_once
@@ -57,10 +57,10 @@ def crafted(run_dir, tmp_path, key="task"):
 
 
 COMMANDS = {
-    "zoo.evaluate": zoo.evaluate.main,
-    "zoo.predict": zoo.predict.main,
-    "zoo.export": zoo.export.main,
-    "zoo.generate": zoo.generate.main,
+    "zoo.inference.evaluate": zoo.inference.evaluate.main,
+    "zoo.inference.predict": zoo.inference.predict.main,
+    "zoo.export.command": zoo.export.command.main,
+    "zoo.inference.generate": zoo.inference.generate.main,
 }
 
 
@@ -84,9 +84,9 @@ def test_no_door_runs_what_a_received_classifier_names(door, classifier_run, dat
     signals = tmp_path / "signals.npy"
     np.save(signals, np.zeros((3, 40), dtype=np.float32))
     arguments = {
-        "zoo-eval": ["-m", "zoo.evaluate", f"ckpt={folder}", f"data_dir={data_dir}"],
-        "zoo-predict": ["-m", "zoo.predict", f"ckpt={folder}", f"input={signals}"],
-        "zoo-export": ["-m", "zoo.export", f"ckpt={folder}", "format=onnx", f"output={tmp_path / 'out'}"],
+        "zoo-eval": ["-m", "zoo.inference.evaluate", f"ckpt={folder}", f"data_dir={data_dir}"],
+        "zoo-predict": ["-m", "zoo.inference.predict", f"ckpt={folder}", f"input={signals}"],
+        "zoo-export": ["-m", "zoo.export.command", f"ckpt={folder}", "format=onnx", f"output={tmp_path / 'out'}"],
         "resume": ["train.py", f"resume={folder}", "trainer.max_epochs=2", f"paths.data_dir={data_dir}"],
     }[door]
     assert_refused(command(*arguments), marker)
@@ -95,7 +95,9 @@ def test_no_door_runs_what_a_received_classifier_names(door, classifier_run, dat
 
 def test_zoo_generate_runs_nothing_a_received_language_model_names(language_model_run, tmp_path):
     folder, marker = crafted(language_model_run, tmp_path)
-    assert_refused(command("-m", "zoo.generate", f"ckpt={folder / 'checkpoints' / 'last.ckpt'}", "length=5"), marker)
+    assert_refused(
+        command("-m", "zoo.inference.generate", f"ckpt={folder / 'checkpoints' / 'last.ckpt'}", "length=5"), marker
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,7 +149,7 @@ def test_every_class_of_zoos_configs_is_known():
 def test_zoo_compare_imports_only_zoos_own_tasks(logged):
     """zoo-compare knows a run's task by the name its event file logged: a name that is not one of conf/task/ is
     refused, never imported (zoo.tasks.base is a module, but not a task)."""
-    from zoo.grouping import task_of
+    from zoo.runs.grouping import task_of
 
     with pytest.raises(zoo.ZooError, match=f"a run logged task '{logged}', which this zoo does not know"):
         task_of({"task": logged})

@@ -16,11 +16,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from zoo import CONFIG_DIR, cli, compare
-from zoo.checkpoints import load_checkpoint
-from zoo.multirun import register_resolvers
-from zoo.resume import requeued_checkpoint
-from zoo.run import Run
+from zoo import CONFIG_DIR
+from zoo.compare import command as compare
+from zoo.registry import register_resolvers
+from zoo.runs.checkpoint import load_checkpoint
+from zoo.runs.folder import Run
+from zoo.training import command as cli
+from zoo.training.resume import requeued_checkpoint
 
 from conftest import REPO, TINY, command_here, read_metrics, run_dirs
 
@@ -253,7 +255,7 @@ def test_only_a_requeued_job_with_a_checkpoint_continues_by_itself(
 def test_a_sweep_preset_without_its_plugin_says_how_to_install_it(tmp_path, argument, package):
     # As a plain `pip install zoo` leaves it: no Hydra plugin, not even their namespace package.
     hide = "import sys; sys.modules['hydra_plugins'] = None"
-    run = f"{hide}; sys.argv = ['train.py', '-m', {argument!r}]; from zoo.cli import main; main()"
+    run = f"{hide}; sys.argv = ['train.py', '-m', {argument!r}]; from zoo.training.command import main; main()"
     result = subprocess.run([sys.executable, "-c", run], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.strip() == (
         f"error: {argument} needs {package}, which is not installed: install zoo's cluster extra, "

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import zoo.cli
-import zoo.compare
-import zoo.predict
+import zoo.compare.command
+import zoo.inference.predict
+import zoo.training.command
 from zoo.data.table import Table
 from zoo.errors import ZooError
 
@@ -33,7 +33,7 @@ def files(tmp_path_factory):
 def every_family(tmp_path_factory, data_dir, *overrides):
     log_dir = tmp_path_factory.mktemp("runs")
     result = command_here(
-        zoo.cli.main,
+        zoo.training.command.main,
         "-m",
         f"model={','.join(FAMILIES)}",
         "data=table",
@@ -111,7 +111,9 @@ def test_zoo_predict_takes_new_rows_with_missing_values_and_unseen_categories(cl
         ("spend", regressors[0]["mlp"], "predicted_spend"),
     ):
         target = tmp_path / f"{name}.csv"
-        result = command_here(zoo.predict.main, f"ckpt={run}", f"input={tmp_path / 'new.csv'}", f"output={target}")
+        result = command_here(
+            zoo.inference.predict.main, f"ckpt={run}", f"input={tmp_path / 'new.csv'}", f"output={target}"
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         with open(target, newline="") as file:
             written = list(csv.DictReader(file))
@@ -126,7 +128,7 @@ def test_zoo_predict_takes_new_rows_with_missing_values_and_unseen_categories(cl
 
 
 def test_zoo_compare_lists_the_classical_models_beside_the_families(regressors, tmp_path):
-    result = command_here(zoo.compare.main, "--logdir", str(regressors[2]), "--out", str(tmp_path))
+    result = command_here(zoo.compare.command.main, "--logdir", str(regressors[2]), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     table = (tmp_path / "comparison.md").read_text()
     for name in ("gradient boosting (sklearn)", "ridge regression (sklearn)", *FAMILIES):

@@ -11,11 +11,11 @@ from hydra.utils import instantiate
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from zoo.build import build, build_network
-from zoo.compare import main as compare_main
+from zoo.compare.command import main as compare_main
 from zoo.data.toy import Toy
 from zoo.errors import ZooError
-from zoo.restore import restore
+from zoo.inference.restore import restore
+from zoo.training.build import build, build_network
 from zoo.views.boundary import FIRST_LAYER_TAG, OUTPUT_TAG, TESTED_TAG, compare_figure, plane_output
 
 from conftest import read_metrics, run_dirs, train_here

@@ -16,8 +16,8 @@ from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from wandb.proto import wandb_internal_pb2
 
-import zoo.cli
-from zoo.hparams import flat_hparams
+import zoo.training.command
+from zoo.runs.hparams import flat_hparams
 
 from conftest import REPO, TINY, command_here, read_metrics, run_dirs, train_cli, train_here
 
@@ -218,7 +218,7 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, data_dir):
 
 def test_a_missing_tracker_package_names_the_extra_in_one_line(monkeypatch, tmp_path, data_dir):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if MLflow were not installed
-    missing = command_here(zoo.cli.main, "logger=[tensorboard,mlflow]", f"paths.log_dir={tmp_path}")
+    missing = command_here(zoo.training.command.main, "logger=[tensorboard,mlflow]", f"paths.log_dir={tmp_path}")
     assert missing.returncode == 2
     assert missing.stderr.strip() == (
         'error: logger.mlflow needs MLflow ("mlflow"), which is not installed: pip install "zoo[trackers]" '

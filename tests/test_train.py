@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from zoo.callbacks import StopOnNonFiniteLoss
-from zoo.checkpoints import load_checkpoint
+from zoo.callbacks.loop import StopOnNonFiniteLoss
 from zoo.data.mnist1d import MNIST1D
 from zoo.errors import ZooError
+from zoo.inference.restore import restore
 from zoo.models import list_models
-from zoo.restore import restore
+from zoo.runs.checkpoint import load_checkpoint
 from zoo.tasks.base import WeightedMean
 
 from conftest import TINY, read_metrics, run_dirs, train_cli, train_here, train_py

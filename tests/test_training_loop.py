@@ -5,9 +5,9 @@ checkpoint of either mode resumes at its step; `trainer.compile=true` compiles t
 import pytest
 import torch
 
-import zoo.cli
-import zoo.evaluate
-from zoo.checkpoints import load_checkpoint
+import zoo.inference.evaluate
+import zoo.training.command
+from zoo.runs.checkpoint import load_checkpoint
 
 from conftest import TINY, command_here, read_metrics, run_dirs, train_cli, train_here, train_py
 
@@ -95,7 +95,7 @@ def test_a_compiled_run_reports_its_compilation_apart_and_its_checkpoint_opens_a
     # The plain network's keys: zoo-eval and zoo-predict build the network uncompiled and load them.
     assert not any("_orig_mod" in key for key in checkpoint["state_dict"])
     [run_dir] = run_dirs(tmp_path)
-    evaluated = command_here(zoo.evaluate.main, f"ckpt={run_dir}", f"data_dir={data_dir}")
+    evaluated = command_here(zoo.inference.evaluate.main, f"ckpt={run_dir}", f"data_dir={data_dir}")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert f"test/acc {metrics['test/acc']:.4f}" in evaluated.stdout
 

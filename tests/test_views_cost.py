@@ -9,10 +9,12 @@ from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from zoo import cli, compare, models
-from zoo.compare_tables import si
+from zoo import models
+from zoo.compare import command as compare
+from zoo.compare.tables import si
 from zoo.tasks.classification import Classification
 from zoo.tasks.language_model import LanguageModel
+from zoo.training import command as cli
 from zoo.views.cost import count_flops
 
 from conftest import TINY, command_here, read_metrics, run_dirs, train_here

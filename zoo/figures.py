@@ -12,7 +12,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from zoo.errors import ZooError
-from zoo.notebook import open_run
+from zoo.inference.restore import open_run
 
 
 def decision_boundary(run, resolution: int = 100) -> Figure:
@@ -111,7 +111,7 @@ def cost(run) -> dict[str, float]:
 def comparison(logdir="logs", out=None) -> dict[str, Path]:
     """zoo-compare on every finished run under `logdir`: writes its table and figures into `out` (default
     `<logdir>/compare`) and returns their paths by file name (comparison.md, comparison.png, cost.png...)."""
-    from zoo.compare import main
+    from zoo.compare.command import main
 
     out = Path(out) if out else Path(logdir) / "compare"
     if main(["--logdir", str(logdir), "--out", str(out)]) != 0:

@@ -2,9 +2,9 @@
 
 - tasks, data sets (and optimizers, schedules, loggers...): a config each in `conf/<group>/`, whose `_target_` names
   the class (Hydra's config groups are zoo's registry of them: `options`, `targets`, `task_class`);
-- model families: the builders registered with `zoo.models.register` (`zoo.models.list_models`);
-- views: a module each in zoo/views/, named by the task configs' `views` (`view_modules`); a module with a
-  `compare_figure` draws it for zoo-compare (`comparison_figures`).
+- model families: the builders registered with `zoo.models.register` (`zoo.models.list_models`; their registry is
+  zoo.models.registry);
+- views: a module each in zoo/views/, named by the task configs' `views` (zoo.views lists them).
 
 A checkpoint, a run folder or an export that arrives from elsewhere is data. Its config is rebuilt with Hydra's
 `instantiate`, which imports and calls whatever a `_target_` names, so every `_target_` it holds is checked against
@@ -14,16 +14,14 @@ and anything else is refused in one line that names the key and the value (`chec
 
 import functools
 import importlib
-import pkgutil
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from zoo import CONFIG_DIR
+from zoo.configs import CONFIG_DIR
 from zoo.errors import ZooError
 
 TARGET_LINE = re.compile(r"^\s*_target_:\s*([\w.]+)\s*(#.*)?$")
@@ -66,12 +64,6 @@ def targets_in(node, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from targets_in(child, f"{prefix}{index}.")
 
 
-def plain(node: DictConfig, resolve: bool = True) -> dict[str, Any]:
-    """A config node as plain Python containers (interpolations resolved): what checkpoints store, and what zoo
-    reads settings from."""
-    return cast(dict[str, Any], OmegaConf.to_container(node, resolve=resolve))
-
-
 def options(group: str) -> list[str]:
     """The options of a config group (`options("data")`: cifar10, digits, ...)."""
     return sorted(path.stem for path in (Path(CONFIG_DIR) / group).glob("*.yaml"))
@@ -108,12 +100,20 @@ def task_class(name: str) -> Any:
     return load_class(known[name])
 
 
-def view_modules() -> list[ModuleType]:
-    """zoo/views/'s modules, one per view (imported by name, as the classes a config names are)."""
-    package = importlib.import_module("zoo.views")
-    return [importlib.import_module(f"zoo.views.{info.name}") for info in pkgutil.iter_modules(package.__path__)]
+def task_declares(key: str, _root_) -> Any:
+    """`${task_declares:monitor}` in a config: what the run's task class declares (conf/callbacks/ asks it which metric
+    chooses the best checkpoint, and in which direction)."""
+    return getattr(load_class(_root_.task._target_), key)
 
 
-def comparison_figures() -> list:
-    """The `compare_figure(runs, out)` of every view that draws one for zoo-compare."""
-    return [module.compare_figure for module in view_modules() if hasattr(module, "compare_figure")]
+def optimization_direction(task_target: str) -> str:
+    """`${zoo.direction:${task._target_}}` (conf/hparams_search/): Optuna's direction for what a job returns, the task's
+    best validation value: "maximize" for a task whose best checkpoint has the highest value (accuracy), "minimize"
+    for the lowest (loss)."""
+    return {"max": "maximize", "min": "minimize"}[load_class(task_target).mode]
+
+
+def register_resolvers() -> None:
+    """The resolvers zoo's configs use (above), for the processes that resolve them."""
+    OmegaConf.register_new_resolver("task_declares", task_declares, replace=True)
+    OmegaConf.register_new_resolver("zoo.direction", optimization_direction, replace=True)

@@ -69,7 +69,7 @@ def quiet(enabled: bool = True):
 
 def run_zoo(overrides: list[str], work: Path, verbose: bool = False) -> tuple[dict, float]:
     """One `train(cfg)` run, everything written under `work`; its metrics and its wall time."""
-    from zoo.training import train
+    from zoo.training.train import train
 
     work.mkdir(parents=True, exist_ok=True)
     cfg = compose([*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}"], work / "run")

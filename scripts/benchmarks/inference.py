@@ -54,7 +54,7 @@ def run(args, work: Path) -> str:
     import torch
 
     from zoo.data.mnist1d import MNIST1D
-    from zoo.export import export
+    from zoo.export.command import export
 
     rounds, calls = (2, 5) if args.quick else (args.repeats, 200)
     lines = [

@@ -68,7 +68,11 @@ def raw_loop(net, splits: dict, cfg, epochs: int, steps: int, precision: str = "
 def zoo_timed(overrides: list[str], work: Path, verbose: bool) -> dict:
     timer = work / "steps.json"
     result, _ = run_zoo(
-        [*overrides, "+callbacks.step_timer._target_=zoo.callbacks.StepTimer", f"+callbacks.step_timer.path={timer}"],
+        [
+            *overrides,
+            "+callbacks.step_timer._target_=zoo.callbacks.loop.StepTimer",
+            f"+callbacks.step_timer.path={timer}",
+        ],
         work,
         verbose,
     )
@@ -80,7 +84,7 @@ def raw_inputs(overrides: list[str], work: Path, device):
     import lightning as L
     from hydra.utils import instantiate
 
-    from zoo.build import build_network
+    from zoo.training.build import build_network
 
     cfg = compose([*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}"], work / "run")
     L.seed_everything(cfg.seed, verbose=False)
@@ -112,7 +116,7 @@ def startup(overrides: list[str], work: Path) -> tuple[float, float, float]:
             "+trainer.limit_train_batches=2",
             f"paths.log_dir={work}",
             f"paths.data_dir={data_dir}",
-            "+callbacks.step_timer._target_=zoo.callbacks.StepTimer",
+            "+callbacks.step_timer._target_=zoo.callbacks.loop.StepTimer",
             f"+callbacks.step_timer.path={zoo_file}",
         ],
         cwd=REPO,

@@ -4,7 +4,7 @@
     pets/train/cat/..., pets/val/cat/..., pets/test/cat/...      the folder's own splits (val/ and test/ optional)
 
 Drawn splits take `test_fraction` and `val_fraction` of every class by `split_seed` (zoo.data.image_folder); every
-file's split goes into the run's `splits.csv`. Each image is decoded once into a cache (zoo.data.image_cache); a run
+file's split goes into the run's `splits.csv`. Each image is decoded once into a cache (zoo.data.image_folder); a run
 holds the pixels in memory when they fit `data.memory_budget_mb` (`data.in_memory=auto`), or streams them from the
 cache (zoo.data.streaming); both serve the same batches. Class names are the folder names, sorted.
 """
@@ -18,8 +18,7 @@ import torch
 
 from zoo.data.augment import Augmentation, ImageAugmentation
 from zoo.data.base import InMemoryDataModule
-from zoo.data.image_cache import DecodedImages
-from zoo.data.image_folder import assign_splits, check_settings, list_folder, write_splits
+from zoo.data.image_folder import DecodedImages, assign_splits, check_settings, list_folder, write_splits
 from zoo.data.loaders import evaluation_loader, overfitting, process_share
 from zoo.data.splits import stratified_subset
 from zoo.data.streaming import FirstSamples, RecordFile, StreamedLoader

@@ -12,7 +12,7 @@ in the target's own units.
 
 The splits are drawn once by `split_seed` (test, then validation out of the rest; stratified by class for
 classification), so every run is measured on the same rows; `train_fraction` trains on a part of the training rows.
-The encoding (zoo.data.table_encoding) is fitted on the rows trained on, before anything is built, so the model
+The encoding (zoo.data.table_files) is fitted on the rows trained on, before anything is built, so the model
 knows each categorical column's number of codes.
 """
 
@@ -22,8 +22,7 @@ import torch
 
 from zoo.data.base import InMemoryDataModule
 from zoo.data.splits import split_off, stratified_subset
-from zoo.data.table_encoding import TableEncoding, category_text
-from zoo.data.table_files import column_kinds, guess_task, read_table
+from zoo.data.table_files import TableEncoding, category_text, column_kinds, guess_task, read_table
 from zoo.errors import ZooError
 
 

@@ -1,4 +1,4 @@
-"""The model registry: every architecture registers a builder under a short name and the task it serves.
+"""The model families, each built from what the data declares (the registry of builders is zoo.models.registry).
 
 A family may serve several tasks (`model=rnn` classifies signals and models text); each task's builder
 takes what the data declares for that task, never numbers copied into a config:
@@ -15,55 +15,24 @@ names and meanings in every task.
 """
 
 import difflib
-import inspect
-from collections.abc import Callable
 
 from torch import nn
 
-_BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
-# Tasks whose networks are another task's: (that task, what the data declares renamed to that task's names).
-BORROWED = {"regression": ("classification", {"num_outputs": "num_classes"})}
+# Importing the families registers them.
+from zoo.models import cnn, linear, mlp, rnn, transformer  # noqa: F401
+from zoo.models.registry import BORROWED, build_function, builders, list_models, register, settings_of
+from zoo.models.table import build_for_table
 
-
-def register(name: str, task: str = "classification") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: make `name` buildable for `task` through `build(name, ...)`."""
-
-    def add(builder):
-        _BUILDERS[(task, name)] = builder
-        return builder
-
-    return add
-
-
-def builders() -> dict[tuple[str, str], Callable[..., nn.Module]]:
-    """Every registered builder, by (task, name)."""
-    return dict(_BUILDERS)
-
-
-def list_models(task: str = "classification") -> list[str]:
-    task = BORROWED.get(task, (task, {}))[0]
-    return sorted(name for served, name in _BUILDERS if served == task)
-
-
-def build_function(name: str, task: str = "classification") -> Callable[..., nn.Module]:
-    """The builder registered as `name` for `task`; its keyword defaults are the model's defaults
-    everywhere (`conf/model/<name>.yaml`, with `conf/model/for_task/<task>/<name>.yaml` on top, repeats
-    them for the command line, and a test keeps the two equal)."""
-    task = BORROWED.get(task, (task, {}))[0]
-    if (task, name) not in _BUILDERS:
-        if name in {known for _, known in _BUILDERS}:
-            raise ValueError(
-                f"model={name} has no {task.replace('_', ' ')} version; choose one of {', '.join(list_models(task))}"
-            )
-        raise ValueError(f"model={name} is not a zoo model; choose one of {', '.join(list_models(task))}")
-    return _BUILDERS[(task, name)]
-
-
-def settings_of(name: str, task: str = "classification") -> set[str]:
-    """The builder's settings: its keyword arguments with defaults (what the data declares has none)."""
-    return {
-        p.name for p in inspect.signature(build_function(name, task)).parameters.values() if p.default is not p.empty
-    }
+__all__ = [
+    "build",
+    "build_function",
+    "builders",
+    "count_parameters",
+    "list_models",
+    "rebuild",
+    "register",
+    "settings_of",
+]
 
 
 def build(name: str, data_inputs: dict, task: str = "classification", **settings) -> nn.Module:
@@ -104,8 +73,3 @@ def rebuild(model: dict, data_inputs: dict, task: str) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-# Importing the modules registers them.
-from zoo.models import cnn, linear, mlp, rnn, transformer  # noqa: E402,F401
-from zoo.models.table import build_for_table  # noqa: E402

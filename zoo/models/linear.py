@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from zoo.models import register
+from zoo.models.registry import register
 
 
 @register("linear")

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.models import register
 from zoo.models.layers import make_activation, require_causal_norm, require_choice, require_dropout, require_positive
+from zoo.models.registry import register
 
 NORMS = {"none": None, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 

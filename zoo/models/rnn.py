@@ -4,8 +4,8 @@ rows, and a language model that reads symbols and predicts the next one at every
 import torch
 from torch import nn
 
-from zoo.models import register
 from zoo.models.layers import conv_stem, require_choice, require_dropout, require_positive
+from zoo.models.registry import register
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

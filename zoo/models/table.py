@@ -1,4 +1,4 @@
-"""What each family reads of a table's encoded rows (zoo.data.table_encoding: numbers, then category codes).
+"""What each family reads of a table's encoded rows (zoo.data.table_files: numbers, then category codes).
 
 A family declares `table_input`:
 - "vector" (linear, mlp): the numbers and a one-hot vector of every category code, side by side: logistic

@@ -198,7 +198,7 @@ class Task(L.LightningModule, ABC):
         if scheduler is not None:
             assert not isinstance(scheduler, list)  # and one schedule at most
             scheduler.step()
-        return loss.detach()  # for the callbacks (zoo.callbacks.StopOnNonFiniteLoss)
+        return loss.detach()  # for the callbacks (zoo.callbacks.loop.StopOnNonFiniteLoss)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Lightning counts the steps of automatic and of manual optimization apart, and a resumed run's global

@@ -71,6 +71,6 @@ class LanguageModel(Task):
         )
 
     def callbacks(self) -> list[L.Callback]:
-        from zoo.tensorboard_extras import TextSamples
+        from zoo.callbacks.tensorboard import TextSamples
 
         return super().callbacks() + ([TextSamples(**self.sample_settings)] if self.sample_settings else [])

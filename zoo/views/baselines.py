@@ -4,7 +4,7 @@ On tabular data gradient-boosted trees are the model to beat (Grinsztajn et al.,
 still outperform deep learning on tabular data?"), and a linear model is the floor. So after testing, on a table
 (data=table) only, this view fits scikit-learn's HistGradientBoostingClassifier/Regressor (category codes as native
 categories) and a LogisticRegression/Ridge (categories one-hot) on the rows the network trained on, with the same
-encoding (zoo.data.table_encoding), and scores them on the test split with the task's headline metric:
+encoding (zoo.data.table_files), and scores them on the test split with the task's headline metric:
 
     hgb_test_acc, logistic_test_acc        (classification: accuracy)
     hgb_test_rmse, ridge_test_rmse         (regression: RMSE, in the target's units)

@@ -17,10 +17,10 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
+from zoo.callbacks.trackers import log_figure, takes_figures
 from zoo.data.toy import Toy
 from zoo.models.layers import ACTIVATIONS
-from zoo.trackers import log_figure, takes_figures
-from zoo.views import COUNT, EveryFewEpochs, measuring, require
+from zoo.views.base import COUNT, EveryFewEpochs, measuring, require
 from zoo.views.hierarchy import mosaic
 
 OUTPUT_TAG, FIRST_LAYER_TAG, TESTED_TAG = "boundary/output", "boundary/first_layer", "boundary/tested"

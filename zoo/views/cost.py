@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from zoo.views import COUNT, POSITIVE_INT, POSITIVE_NUMBER, measuring, require
+from zoo.views.base import COUNT, POSITIVE_INT, POSITIVE_NUMBER, measuring, require
 
 
 @contextlib.contextmanager
@@ -149,7 +149,7 @@ class ComputeCost(L.Callback):
 def compare_figure(runs: list[dict], out: Path) -> Path | None:
     """cost.png for zoo-compare: each run's headline test score against its forward FLOPs per sample (log
     scale), one point per run labelled by its model, one panel per data set. None where no run counted FLOPs."""
-    from zoo.grouping import score_columns, task_of
+    from zoo.runs.grouping import score_columns, task_of
 
     counted = [
         run for run in runs if run.get("flops_forward") and run[score_columns(task_of(run["hparams"]))[0]] is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from zoo.grouping import keys_within_models, label, order, setting_text
+from zoo.runs.grouping import keys_within_models, label, order, setting_text
 
 # What tells the points of one line apart: the fraction (and so the number of samples) and the repeats.
 POINT_KEYS = {"seed", "data.train_fraction"}

@@ -9,14 +9,14 @@ training split the run actually trained on (its `data.train_fraction` part) and 
     gap              eval_train_acc - test/acc
 
 in metrics.json and the HPARAMS row (`hp/eval_train_acc`, `hp/gap`). The training and validation curves on
-one chart are in TensorBoard's CUSTOM SCALARS tab (zoo.tensorboard_extras).
+one chart are in TensorBoard's CUSTOM SCALARS tab (zoo.callbacks.tensorboard).
 """
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from zoo.views import measuring
+from zoo.views.base import measuring
 
 
 def split_accuracy(net: torch.nn.Module, datamodule, split: str, batch_size: int | None = None) -> float:

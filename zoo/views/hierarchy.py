@@ -14,9 +14,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from zoo.callbacks.trackers import log_figure, takes_figures
 from zoo.models.cnn import CNN
-from zoo.trackers import log_figure, takes_figures
-from zoo.views import EveryFewEpochs, measuring, show_input
+from zoo.views.base import EveryFewEpochs, measuring, show_input
 
 CONVS = (nn.Conv1d, nn.Conv2d)
 MAX_CHANNELS = 16  # per block shown: enough to see the variety, small enough to read

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
+from zoo.callbacks.tensorboard import tensorboard_writer
+from zoo.callbacks.trackers import log_figure, takes_figures
 from zoo.errors import ZooError
-from zoo.tensorboard_extras import tensorboard_writer
-from zoo.trackers import log_figure, takes_figures
-from zoo.views import COUNT, INTEGER, NUMBER_AT_LEAST_0, SIZES, measuring, require, show_input
+from zoo.views.base import COUNT, INTEGER, NUMBER_AT_LEAST_0, SIZES, measuring, require, show_input
 
 
 def batches(
@@ -218,7 +218,7 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
     """zoo-compare: accuracy against FGSM's eps and against the noise's size, one line per group of runs
     (a family, or whatever else tells the groups apart), mean over seeds; one row of panels per data set.
     Writes robustness.png, or nothing when no run measured robustness."""
-    from zoo.grouping import group_runs, keys_within_models, label, order, setting_text
+    from zoo.runs.grouping import group_runs, keys_within_models, label, order, setting_text
 
     measured = [run for run in runs if curve(run, "robust/fgsm_acc")]
     if not measured:

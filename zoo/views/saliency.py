@@ -16,8 +16,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from zoo.trackers import log_figure, takes_figures
-from zoo.views import POSITIVE_INT, measuring, require
+from zoo.callbacks.trackers import log_figure, takes_figures
+from zoo.views.base import POSITIVE_INT, measuring, require
 
 
 def integrated_gradients(

@@ -5,8 +5,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
-from zoo.trackers import log_figure, takes_figures
-from zoo.views import measuring
+from zoo.callbacks.trackers import log_figure, takes_figures
+from zoo.views.base import measuring
 
 
 class PredictedVsTrue(L.Callback):

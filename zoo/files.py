@@ -1,0 +1,26 @@
+"""Every file zoo writes is written beside its place and renamed into it, so a kill or a full disk during the write
+leaves the previous file whole (or none), never a truncated one under its name."""
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(partial)` writes the content to `partial`, a hidden file beside `path`; once it has returned, the file is
+    flushed to disk and renamed into place. An OSError (a full disk, a folder zoo may not write) reaches the caller,
+    which names what to do; the partial file is removed whatever happens."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        with open(partial, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """`text` (UTF-8) into `path`, atomically."""
+    write_atomically(path, lambda partial: partial.write_text(text, encoding="utf-8"))
