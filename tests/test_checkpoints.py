@@ -1,6 +1,7 @@
 """Checkpoints: written atomically, opened only with weights_only=True, evaluated with zoo-eval."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import zoo.inference.evaluate
 import zoo.training.command
 from zoo.callbacks.checkpointing import AtomicCheckpointIO
 from zoo.errors import ZooError
-from zoo.runs.checkpoint import FORMAT, load_checkpoint
+from zoo.runs.checkpoint import FORMAT, RENAMED_TARGETS, load_checkpoint
 
 from conftest import REPO, TINY, command_here, read_metrics, run_dirs, train_cli, train_here
 
@@ -34,6 +35,7 @@ def zoo_eval(*arguments):
     return command_here(zoo.inference.evaluate.main, *arguments)
 
 
+@pytest.mark.slow
 def test_every_checkpoint_holds_only_safe_types(trained_run):
     checkpoints = sorted((trained_run / "checkpoints").glob("*.ckpt"))
     assert [path.name for path in checkpoints] == ["best.ckpt", "last.ckpt"]
@@ -44,6 +46,7 @@ def test_every_checkpoint_holds_only_safe_types(trained_run):
     assert not list(trained_run.rglob("*.partial"))
 
 
+@pytest.mark.slow
 def test_zoo_eval_reproduces_the_runs_test_metrics(trained_run, data_dir, tmp_path):
     trained = read_metrics(trained_run)
     output = tmp_path / "eval.json"
@@ -59,6 +62,7 @@ def test_zoo_eval_reproduces_the_runs_test_metrics(trained_run, data_dir, tmp_pa
     assert json.loads((trained_run / "eval_metrics.json").read_text())["test/acc"] == evaluated["test/acc"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_naming_the_earlier_progress_bar_still_opens(trained_run, data_dir, tmp_path):
     """Checkpoints written before the progress bar became zoo's (zoo.callbacks.progress) name Lightning's
     TQDMProgressBar, which zoo's configs no longer do: migrate() renames it before the stored config is checked."""
@@ -76,6 +80,50 @@ def test_a_checkpoint_naming_the_earlier_progress_bar_still_opens(trained_run, d
     }
     evaluated = zoo_eval(f"ckpt={earlier}", f"data_dir={data_dir}")
     assert evaluated.returncode == 0, evaluated.stderr
+
+
+def as_written_before_the_packages(checkpoint: dict) -> dict:
+    """A checkpoint in the layout of the zoo before its modules moved into packages (format 2): no run record, what
+    the run derived written into its config (its name, group, absolute paths), and the classes under their old
+    names (zoo.checkpoints.BestCheckpoint, zoo.schedules.cosine...)."""
+    old_names = {new: old for old, new in RENAMED_TARGETS.items() if old.startswith("zoo.")}
+    saved = checkpoint["hyper_parameters"]
+    record = saved.pop("run")
+    saved["run_name"], saved["group"] = record["name"].rsplit("/", 1)[1], record["group"]
+    saved["paths"] |= {"log_dir": record["log_dir"], "data_dir": record["data_dir"]}
+
+    def old(node):
+        if isinstance(node, dict):
+            return {
+                key: old_names.get(value, value) if key == "_target_" else old(value) for key, value in node.items()
+            }
+        return node
+
+    checkpoint["hyper_parameters"] = old(saved)
+    checkpoint["zoo_format"] = 2
+    return checkpoint
+
+
+@pytest.mark.slow
+def test_a_run_written_before_the_packages_opens_and_resumes(trained_run, data_dir, tmp_path):
+    """A run folder whose checkpoints name the classes' old modules: zoo-eval opens it, and resume= continues it in
+    its folder (migrate() renames the classes and reads the record off the config)."""
+    earlier = tmp_path / "runs" / "earlier_run"
+    shutil.copytree(trained_run, earlier, ignore=shutil.ignore_patterns("run.json", "eval_metrics.json"))
+    for path in (earlier / "checkpoints").glob("*.ckpt"):
+        checkpoint = as_written_before_the_packages(torch.load(path, weights_only=True))
+        assert "zoo.schedules.cosine" in json.dumps(checkpoint["hyper_parameters"])
+        torch.save(checkpoint, path)
+    opened = load_checkpoint(earlier / "checkpoints" / "last.ckpt")
+    assert opened["zoo_format"] == FORMAT and opened["hyper_parameters"]["scheduler"]["_target_"] == (
+        "zoo.training.schedules.cosine"
+    )
+    assert opened["hyper_parameters"]["run"]["group"] == "zoo"
+    evaluated = zoo_eval(f"ckpt={earlier}", f"data_dir={data_dir}")
+    assert evaluated.returncode == 0, evaluated.stderr
+    resumed = train_here(f"resume={earlier}", "trainer.max_epochs=3", log_dir=tmp_path, data_dir=data_dir)
+    assert resumed["run_dir"] == str(earlier) and resumed["status"] == "finished"
+    assert torch.load(earlier / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3 * 4
 
 
 def truncated(path, tmp_path):
@@ -107,6 +155,7 @@ def with_code_inside(path, tmp_path):
         (with_code_inside, "holds Python objects (builtins.print, functools.partial) that would run code when loaded"),
     ],
 )
+@pytest.mark.slow
 def test_a_bad_checkpoint_fails_in_one_line(trained_run, data_dir, tmp_path, damage, message):
     path = damage(trained_run / "checkpoints" / "last.ckpt", tmp_path)
     for result in (
@@ -119,6 +168,7 @@ def test_a_bad_checkpoint_fails_in_one_line(trained_run, data_dir, tmp_path, dam
         assert "this ran at load time" not in result.stdout
 
 
+@pytest.mark.slow
 def test_zoo_eval_names_its_settings(tmp_path):
     """The command itself, end to end: its exit status and its one line on stderr."""
     result = subprocess.run(
@@ -144,6 +194,7 @@ while True:  # large saves, one after another, until killed
 """
 
 
+@pytest.mark.slow
 def test_a_kill_during_a_save_leaves_the_last_good_checkpoint(tmp_path):
     path = tmp_path / "checkpoints" / "last.ckpt"
     saver = subprocess.Popen(
@@ -204,6 +255,7 @@ def test_a_checkpoint_of_the_first_format_is_migrated_as_it_is_read(tmp_path):
     assert checkpoint["callbacks"]["Throughput"]["first_step_seconds"] == 0.0
 
 
+@pytest.mark.slow
 def test_a_later_epoch_that_ties_the_best_becomes_the_best_checkpoint(tmp_path, data_dir):
     """With a learning rate of 1e-12 every epoch scores the same validation accuracy: the best checkpoint is the last
     epoch's, where Lightning's own ModelCheckpoint would keep the first."""

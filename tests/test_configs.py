@@ -10,6 +10,7 @@ from zoo import CONFIG_DIR
 from zoo.errors import ZooError
 from zoo.training.build import build_network, build_trainer
 from zoo.training.checks import check_config
+from zoo.training.job import new_record
 
 from own_data import customers, write_folder
 
@@ -87,7 +88,7 @@ def test_trainer_logger_and_callbacks_instantiate(compose_config, tmp_path, trai
         f"paths.log_dir={tmp_path}",
         output_dir=tmp_path,
     )
-    built = build_trainer(cfg)
+    built = build_trainer(cfg, new_record(cfg, [], str(tmp_path)))
     assert built.max_epochs == cfg.trainer.max_epochs
     assert (len(built.loggers) > 0) == (logger != "none")
 

@@ -22,7 +22,7 @@ from zoo.data.mnist1d import MNIST1D
 from zoo.data.splits import stratified_subset
 from zoo.errors import ZooError
 from zoo.training import command as cli
-from zoo.training.checks import check_overrides
+from zoo.training.checks import check_config
 
 from conftest import TINY, command_here, run_dirs
 
@@ -108,10 +108,9 @@ def test_the_seed_draws_the_part(data_dir, by_fraction):
 
 
 @pytest.mark.parametrize("value", ["0", "-0.5", "1.5", "nan", "abc", "null"])
-def test_a_bad_fraction_is_refused_in_one_line(value):
-    GlobalHydra.instance().clear()
+def test_a_bad_fraction_is_refused_in_one_line(value, compose_config):
     with pytest.raises(ZooError) as error:
-        check_overrides([f"data.train_fraction={value}"], CONFIG_DIR)
+        check_config(compose_config(f"data.train_fraction={value}"))
     assert str(error.value).startswith("data.train_fraction=") and "(0, 1]" in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -161,6 +160,7 @@ def runs(tmp_path_factory, data_dir):
     return log_dir, found
 
 
+@pytest.mark.slow
 def test_a_run_reports_the_samples_it_trained_on(runs, data_dir):
     log_dir, found = runs
     expected = len(mnist1d(data_dir, 0.1).splits["train"][1])
@@ -172,6 +172,7 @@ def test_a_run_reports_the_samples_it_trained_on(runs, data_dir):
     assert hp == [expected, len(mnist1d(data_dir, 0.2).splits["train"][1])]
 
 
+@pytest.mark.slow
 def test_the_gap_is_train_minus_test_accuracy_of_the_tested_weights(runs, data_dir):
     _, found = runs
     metrics = json.loads((found[0.1] / "metrics.json").read_text())
@@ -187,6 +188,7 @@ def test_the_gap_is_train_minus_test_accuracy_of_the_tested_weights(runs, data_d
     )
 
 
+@pytest.mark.slow
 def test_zoo_compare_draws_accuracy_against_training_samples(runs, tmp_path):
     log_dir, _found = runs
     assert compare.main(["--logdir", str(log_dir), "--out", str(tmp_path / "both")]) == 0

@@ -78,6 +78,7 @@ def seen_by(seen: Path, stage: str) -> list:
     return [record["seen"] for record in records]
 
 
+@pytest.mark.slow
 def test_each_process_trains_on_its_half_of_every_batch(two_process_run):
     _, _, seen, _ = two_process_run
     first, second = seen_by(seen, "train")
@@ -89,6 +90,7 @@ def test_each_process_trains_on_its_half_of_every_batch(two_process_run):
     assert len(first_samples | second_samples) == TRAIN_SAMPLES  # the epoch covers the training split once
 
 
+@pytest.mark.slow
 def test_each_test_sample_is_counted_once_and_one_process_writes(two_process_run, data_dir):
     launch, log_dir, seen, result = two_process_run
     first, second = seen_by(seen, "test")
@@ -117,6 +119,7 @@ def test_each_test_sample_is_counted_once_and_one_process_writes(two_process_run
     # The second process keeps Hydra's files out of the log folder (torchrun's) or in the run's own folder.
     assert sorted(path.name for path in log_dir.iterdir()) == [
         "best_without_observer.ckpt",
+        "best_without_observer_eval.json",  # zoo-eval's metrics of a checkpoint kept outside a run folder
         "multiruns" if launch == "ddp_spawn" else "runs",
         "seen",
         "tensorboard",
@@ -128,6 +131,7 @@ def test_each_test_sample_is_counted_once_and_one_process_writes(two_process_run
         assert {"test/confusion_matrix", "robust/accuracy"} <= set(images), images
 
 
+@pytest.mark.slow
 def test_a_killed_two_process_run_resumes_to_the_same_result(tmp_path, tmp_path_factory, data_dir):
     alone_dir = tmp_path_factory.mktemp("alone")
     assert run_on_two_processes("ddp", alone_dir, data_dir, "trainer.max_epochs=2").returncode == 0
@@ -181,6 +185,7 @@ def test_each_process_takes_its_own_random_state_back():
     assert torch.equal(drawn, torch.rand(3))
 
 
+@pytest.mark.slow
 def test_an_error_in_a_spawned_process_is_one_line(tmp_path, data_dir):
     result = train_py(
         *TWO_PROCESSES,
@@ -199,6 +204,7 @@ def test_an_error_in_a_spawned_process_is_one_line(tmp_path, data_dir):
     assert read_metrics(run_dir)["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_sync_batchnorm_without_a_gpu_fails_in_one_line(tmp_path, data_dir):
     result = train_py(
         *TWO_PROCESSES, "trainer.strategy=ddp", "trainer.sync_batchnorm=true", log_dir=tmp_path, data_dir=data_dir
@@ -232,6 +238,7 @@ def test_a_multirun_with_lightnings_ddp_stops_at_once_naming_ddp_spawn(tmp_path,
     assert result.stdout.count("zoo: training") == 0 and not run_dirs(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
 def test_trainer_ddp_trains_on_every_gpu(tmp_path, data_dir):
     result = train_py("trainer=ddp", "model=cnn", "trainer.max_epochs=1", log_dir=tmp_path, data_dir=data_dir)
@@ -275,6 +282,7 @@ def one_finished_run_of(log_dir: Path, processes: int, results: list[subprocess.
     return metrics
 
 
+@pytest.mark.slow
 def test_two_nodes_through_torchrun(tmp_path, data_dir):
     """Two torchrun commands, one per node, as on two machines; here both nodes are this one."""
     port = free_port()
@@ -313,6 +321,7 @@ def test_two_nodes_through_torchrun(tmp_path, data_dir):
     assert "on 2 processes (2 nodes)" in results[0].stdout
 
 
+@pytest.mark.slow
 def test_two_tasks_started_by_slurm(tmp_path, data_dir):
     """What srun starts for `#SBATCH --ntasks-per-node=2`: the same command twice, told its task by SLURM's
     variables, which Lightning reads (SLURMEnvironment)."""

@@ -107,7 +107,13 @@ def test_a_views_bad_setting_is_refused_in_one_line(override, message, compose_c
 END_TO_END = {"trainer.max_epoch=3", "model=transformer model.dim=30"}
 
 
-@pytest.mark.parametrize("overrides, message", BAD_OVERRIDES, ids=[" ".join(o) for o, _ in BAD_OVERRIDES])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        pytest.param(o, m, marks=[pytest.mark.slow] if " ".join(o) in END_TO_END else [], id=" ".join(o))
+        for o, m in BAD_OVERRIDES
+    ],
+)
 def test_bad_settings_fail_in_one_line_before_training(tmp_path, data_dir, overrides, message):
     run = train_py if " ".join(overrides) in END_TO_END else train_cli
     result = run(*overrides, log_dir=tmp_path, data_dir=data_dir)
@@ -116,6 +122,7 @@ def test_bad_settings_fail_in_one_line_before_training(tmp_path, data_dir, overr
     assert "Traceback" not in result.stderr + result.stdout and "zoo: training" not in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group, choice", [("model", "resnet"), ("data", "imagenet")])
 def test_an_unknown_model_or_data_set_lists_the_choices(tmp_path, data_dir, group, choice):
     result = train_cli(f"{group}={choice}", log_dir=tmp_path, data_dir=data_dir)
@@ -126,6 +133,7 @@ def test_an_unknown_model_or_data_set_lists_the_choices(tmp_path, data_dir, grou
     assert all(option in line.split("choose one of ")[1].split(", ") for option in expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("log_dir", ["file", "proc"])
 def test_an_unwritable_log_dir_fails_in_one_line(tmp_path, data_dir, log_dir):
     (tmp_path / "file").write_text("a file where a folder should be\n")
@@ -137,6 +145,7 @@ def test_an_unwritable_log_dir_fails_in_one_line(tmp_path, data_dir, log_dir):
     assert line.endswith("choose another folder with paths.log_dir=...")
 
 
+@pytest.mark.slow
 def test_a_multirun_runs_every_job_and_lists_the_failures(tmp_path, data_dir):
     # model.dim=30 cannot be split into the transformer's 4 heads; the MLP job must still run.
     result = train_cli("-m", "model=transformer,mlp", "model.dim=30", *TINY, log_dir=tmp_path, data_dir=data_dir)
@@ -151,6 +160,7 @@ def test_a_multirun_runs_every_job_and_lists_the_failures(tmp_path, data_dir):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_gpu_trainer_without_a_gpu(tmp_path, data_dir):
     result = train_cli("trainer=gpu", log_dir=tmp_path, data_dir=data_dir)
@@ -160,6 +170,7 @@ def test_gpu_trainer_without_a_gpu(tmp_path, data_dir):
     )
 
 
+@pytest.mark.slow
 def test_a_torchvision_data_set_offline_without_files(tmp_path):
     empty = tmp_path / "empty"
     result = train_cli("data=mnist", "data.download=false", log_dir=tmp_path, data_dir=empty)

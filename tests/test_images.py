@@ -53,6 +53,7 @@ def runs(tmp_path_factory, data_dir, pets):
     return found, result.stdout, log_dir
 
 
+@pytest.mark.slow
 def test_every_family_trains_on_a_messy_folder(runs):
     found, stdout, _ = runs
     assert "zoo: data=images: 36 images of 3 classes (cat, dog, fox)" in stdout
@@ -68,6 +69,7 @@ def test_every_family_trains_on_a_messy_folder(runs):
         }  # of each class of 12: 10% test, 10% of the rest val
 
 
+@pytest.mark.slow
 def test_every_files_split_is_recorded_and_stratified(runs, pets):
     run = runs[0]["cnn"]
     with open(run / "splits.csv", newline="") as file:
@@ -85,9 +87,11 @@ def test_every_files_split_is_recorded_and_stratified(runs, pets):
     assert all((other / "splits.csv").read_text() == (run / "splits.csv").read_text() for other in runs[0].values())
 
 
+@pytest.mark.slow
 def test_class_names_show_in_the_confusion_matrix_predictions_and_model_card(runs, tmp_path):
     run = runs[0]["cnn"]
-    [folder] = {path.parent for path in (runs[2] / "tensorboard" / "images" / "cnn").rglob("events.out.tfevents.*")}
+    # The TensorBoard run is named after the folder (pets), not the kind of data (images).
+    [folder] = {path.parent for path in (runs[2] / "tensorboard" / "pets" / "cnn").rglob("events.out.tfevents.*")}
     events = EventAccumulator(str(folder), size_guidance={"images": 0}).Reload()
     assert "test/confusion_matrix" in events.Tags()["images"]
     result = command_here(zoo.export.command.main, f"ckpt={run}", "format=safetensors", f"output={tmp_path / 'shared'}")
@@ -95,6 +99,7 @@ def test_class_names_show_in_the_confusion_matrix_predictions_and_model_card(run
     assert "| classes | cat, dog, fox |" in (tmp_path / "shared" / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_zoo_predict_reads_new_images_of_any_size_and_mode(runs, tmp_path):
     new = tmp_path / "new"
     new.mkdir()
@@ -112,6 +117,7 @@ def test_zoo_predict_reads_new_images_of_any_size_and_mode(runs, tmp_path):
     assert all(abs(sum(float(row[name]) for name in CLASSES) - 1) < 1e-4 for row in rows)
 
 
+@pytest.mark.slow
 def test_the_folders_own_train_val_test_folders_are_its_splits(tmp_path, data_dir):
     root = tmp_path / "given"
     write_folder(root / "train", per_class=6)
@@ -185,6 +191,7 @@ def metrics_on_two_processes(tmp_path, data_dir, pets, in_memory, from_disk):
     return result.stdout, read_metrics(memory_run), read_metrics(disk_run)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("streamed", STREAMED)
 def test_streamed_from_disk_the_run_is_the_run_in_memory(streamed, tmp_path, data_dir, pets):
     """data.in_memory=false reads each batch from the decoded cache; with augmentation on, it trains on the same
@@ -200,6 +207,7 @@ def test_streamed_from_disk_the_run_is_the_run_in_memory(streamed, tmp_path, dat
         assert got[key] == pytest.approx(expected[key], abs=1e-6), key
 
 
+@pytest.mark.slow
 def test_a_streamed_run_resumed_sees_the_batches_it_would_have_seen(tmp_path, data_dir, pets):
     _, whole = metrics_of(tmp_path, data_dir, pets, "whole", "data.in_memory=false", "trainer.max_epochs=2")
     metrics_of(tmp_path, data_dir, pets, "halves", "data.in_memory=false", "trainer.max_epochs=1")
@@ -256,6 +264,7 @@ def test_a_bad_folder_is_one_line_naming_it(case, tmp_path):
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.slow
 def test_a_damaged_image_stops_the_run_before_training_or_is_skipped_and_listed(tmp_path, data_dir):
     root = write_folder(tmp_path / "pets", per_class=6)
     truncate(root / "dog" / "dog_0.png")

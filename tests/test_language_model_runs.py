@@ -74,6 +74,7 @@ def every_family(tmp_path_factory, data_dir):
     return log_dir
 
 
+@pytest.mark.slow
 def test_every_family_learns_to_predict_text_and_writes_its_metrics(every_family):
     runs = {read_metrics(run_dir)["model"]: run_dir for run_dir in run_dirs(every_family)}
     assert sorted(runs) == sorted(LM_FAMILIES) == ["cnn", "linear", "mlp", "rnn", "transformer"]
@@ -87,6 +88,7 @@ def test_every_family_learns_to_predict_text_and_writes_its_metrics(every_family
         assert (run_dir / "checkpoints" / "best.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_a_text_sample_is_in_tensorboard_after_every_validation(every_family):
     for run_dir in run_dirs(every_family):
         samples = text_samples(every_family / "tensorboard" / "text" / read_metrics(run_dir)["model"])
@@ -96,6 +98,7 @@ def test_a_text_sample_is_in_tensorboard_after_every_validation(every_family):
         assert step > 0 and sample.startswith("The ") and len(sample) == len("The ") + 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", LM_FAMILIES)
 def test_zoo_generate_reads_every_familys_checkpoint(every_family, model):
     run_dir = next(d for d in run_dirs(every_family) if read_metrics(d)["model"] == model)
@@ -104,6 +107,7 @@ def test_zoo_generate_reads_every_familys_checkpoint(every_family, model):
     assert result.stdout.startswith("The ") and len(result.stdout) == len("The ") + 20 + 1  # and print's newline
 
 
+@pytest.mark.slow
 def test_zoo_generate_samples_the_same_text_for_the_same_seed(every_family):
     run_dir = next(d for d in run_dirs(every_family) if read_metrics(d)["model"] == "transformer")
     first = run_zoo("generate", f"ckpt={run_dir}", "prompt=def ", "length=80", "seed=3")
@@ -130,6 +134,7 @@ def test_zoo_generate_samples_the_same_text_for_the_same_seed(every_family):
         (["colour=red"], "'colour=red' is not a zoo-generate setting"),
     ],
 )
+@pytest.mark.slow
 def test_zoo_generate_refuses_bad_settings_in_one_line(every_family, arguments, message):
     run_dir = run_dirs(every_family)[0]
     result = run_zoo("generate", f"ckpt={run_dir}", *arguments)
@@ -137,6 +142,7 @@ def test_zoo_generate_refuses_bad_settings_in_one_line(every_family, arguments, 
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_zoo_compare_ranks_the_families_by_test_bits_per_character(every_family, tmp_path):
     result = run_zoo("compare", "--logdir", str(every_family), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -152,6 +158,7 @@ def test_zoo_compare_ranks_the_families_by_test_bits_per_character(every_family,
     assert [row[1] for row in rows] == sorted(by_model, key=by_model.get)
 
 
+@pytest.mark.slow
 def test_zoo_eval_rebuilds_a_language_model_and_repeats_its_test_metrics(every_family, tmp_path):
     run_dir = next(d for d in run_dirs(every_family) if read_metrics(d)["model"] == "rnn")
     result = run_zoo("evaluate", f"ckpt={run_dir}", f"output={tmp_path / 'eval.json'}")
@@ -171,6 +178,7 @@ def classifier(tmp_path_factory, data_dir):
     return run_dirs(log_dir)[0]
 
 
+@pytest.mark.slow
 def test_a_classifier_checkpoint_is_refused_by_zoo_generate_and_a_language_model_by_zoo_predict(
     every_family, classifier, tmp_path
 ):
@@ -198,6 +206,7 @@ END_TO_END = "shorter than the context"
     ],
     ids=["missing", "empty", "not utf-8", "shorter than the context", "another task", "bidirectional", "positions"],
 )
+@pytest.mark.slow
 def test_bad_input_stops_the_run_in_one_line_before_training(request, tmp_path, data_dir, corpus, overrides, message):
     path = []
     if corpus is not None:
@@ -214,6 +223,7 @@ def test_bad_input_stops_the_run_in_one_line_before_training(request, tmp_path, 
     assert not list((tmp_path / "logs").rglob("*.ckpt"))
 
 
+@pytest.mark.slow
 def test_a_killed_language_model_resumes_to_the_same_result(tmp_path, data_dir):
     """Killed in its second epoch and resumed with the same command line: the metrics of the run left alone.
     The kill is of a `python train.py` process; the run left alone and the resumed one run in this process."""
@@ -245,6 +255,7 @@ def test_a_killed_language_model_resumes_to_the_same_result(tmp_path, data_dir):
     assert text_samples(tmp_path / "killed")[-1] == text_samples(tmp_path / "alone")[-1]
 
 
+@pytest.mark.slow
 def test_a_classifier_saved_before_tasks_existed_still_evaluates_and_predicts(classifier, tmp_path):
     """Checkpoints written before this change have no task and no model_inputs in them."""
     checkpoint = load_checkpoint(classifier / "checkpoints" / "best.ckpt")
@@ -264,6 +275,7 @@ def test_a_classifier_saved_before_tasks_existed_still_evaluates_and_predicts(cl
     assert predicted.returncode == 0, predicted.stderr
 
 
+@pytest.mark.slow
 def test_a_changed_corpus_is_refused_by_zoo_eval_in_one_line(tmp_path, data_dir):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat and the dog ate the hat. " * 200)
@@ -286,14 +298,15 @@ def test_a_changed_corpus_is_refused_by_zoo_eval_in_one_line(tmp_path, data_dir)
 
 
 def test_a_home_relative_corpus_path_is_found(compose_config, tmp_path, monkeypatch):
-    from zoo.training.train import absolute_paths
+    """The run's record names the file absolutely, `~` expanded: where the run reads it, and a resumed run too."""
+    from zoo.training.job import new_record
 
     monkeypatch.setenv("HOME", str(tmp_path))
     cfg = compose_config("data=text", "data.path='~/corpus.txt'")
-    absolute_paths(cfg)
-    assert cfg.data.path == str(tmp_path / "corpus.txt")
+    assert new_record(cfg, [], str(tmp_path / "run")).data_path == str(tmp_path / "corpus.txt")
 
 
+@pytest.mark.slow
 def test_line_mode_samples_names_that_each_start_at_the_boundary(tmp_path, data_dir):
     """makemore's task: one name a line. Every sampled name starts from the boundary, as in training."""
     names = tmp_path / "names.txt"

@@ -69,6 +69,7 @@ def submitit_sweep(tmp_path_factory, data_dir):
     return log_dir
 
 
+@pytest.mark.slow
 def test_a_sweep_through_submitit_runs_every_job_and_compares_them(submitit_sweep):
     assert finished_models(submitit_sweep) == ["linear", "mlp"]
     [sweep_dir] = (submitit_sweep / "multiruns").iterdir()
@@ -76,6 +77,7 @@ def test_a_sweep_through_submitit_runs_every_job_and_compares_them(submitit_swee
     assert sorted((row["model"], row["runs"]) for row in zoo_compare(submitit_sweep)) == [("linear", "1"), ("mlp", "1")]
 
 
+@pytest.mark.slow
 def test_several_jobs_at_once_run_and_their_failures_are_listed(tmp_path, data_dir):
     """hydra/launcher=local_parallel: jobs in joblib's worker processes; a failing job is listed at the end
     and the command exits 1, as without the launcher (the jobs report from their own processes)."""
@@ -99,9 +101,10 @@ def test_several_jobs_at_once_run_and_their_failures_are_listed(tmp_path, data_d
     ]
     # Each job's TensorBoard run is named after its own settings.
     names = [path.name for path in (tmp_path / "tensorboard" / "mnist1d").glob("*/*")]
-    assert len(names) == 2 and all(name.endswith("model.dim=30,trainer.max_epochs=2") for name in names), names
+    assert len(names) == 2 and all(name.startswith("model.dim=30_trainer.max_epochs=2") for name in names), names
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Deprecated API features detected")  # optuna 2.10's models, on SQLAlchemy 1.4
 def test_an_optuna_study_reports_its_best_trial_and_survives_failing_trials(tmp_path, data_dir):
     """Four trials of hparams_search=optuna (in memory) over the learning rate, weight decay and the model;
@@ -134,6 +137,7 @@ def test_an_optuna_study_reports_its_best_trial_and_survives_failing_trials(tmp_
     assert f"Best value: {best['best_value']}" in output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data, direction", [("mnist1d", "maximize"), ("text", "minimize")])
 def test_an_optuna_study_optimizes_the_task_s_own_way(data, direction):
     GlobalHydra.instance().clear()
@@ -148,6 +152,7 @@ def test_an_optuna_study_optimizes_the_task_s_own_way(data, direction):
         GlobalHydra.instance().clear()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Deprecated API features detected")  # optuna 2.10's models, on SQLAlchemy 1.4
 def test_an_optuna_study_can_be_kept_in_sqlite_and_continued(tmp_path):
     """hydra.sweeper.storage=sqlite:///...: the study as the sweeper creates it, and again as a second
@@ -163,6 +168,7 @@ def test_an_optuna_study_can_be_kept_in_sqlite_and_continued(tmp_path):
     assert [trial.value for trial in study.trials] == [0.5, 0.75] and study.best_value == 0.75
 
 
+@pytest.mark.slow
 def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(submitit_sweep, tmp_path, data_dir):
     """A job killed after its first checkpoint, then started again as SLURM starts a requeued job:
     submitit's runner on the job's pickle (what the launcher's checkpoint() leaves), SLURM_RESTART_COUNT=1."""
@@ -249,15 +255,15 @@ def test_only_a_requeued_job_with_a_checkpoint_continues_by_itself(
 
 
 @pytest.mark.parametrize(
-    "argument, package",
-    [("hydra/launcher=slurm", "hydra-submitit-launcher"), ("hparams_search=optuna", "hydra-optuna-sweeper")],
+    "argument, asked",
+    [("hydra/launcher=slurm", "hydra/launcher=slurm"), ("hparams_search=optuna", "this sweep")],
 )
-def test_a_sweep_preset_without_its_plugin_says_how_to_install_it(tmp_path, argument, package):
+@pytest.mark.slow
+def test_a_sweep_preset_without_its_plugin_says_how_to_install_it(tmp_path, argument, asked):
     # As a plain `pip install zoo` leaves it: no Hydra plugin, not even their namespace package.
     hide = "import sys; sys.modules['hydra_plugins'] = None"
     run = f"{hide}; sys.argv = ['train.py', '-m', {argument!r}]; from zoo.training.command import main; main()"
     result = subprocess.run([sys.executable, "-c", run], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and result.stderr.strip() == (
-        f"error: {argument} needs {package}, which is not installed: install zoo's cluster extra, "
-        f'pip install -e ".[cluster]"'
-    )
+    [line] = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and line.startswith(f"error: {asked} needs a Hydra plugin that is not installed (")
+    assert line.endswith('install zoo\'s cluster extra, pip install -e ".[cluster]"')

@@ -67,6 +67,7 @@ def regressors(tmp_path_factory, data_dir, files):
     )
 
 
+@pytest.mark.slow
 def test_every_family_classifies_a_csv_beside_the_classical_baselines(classifiers):
     found, stdout, _ = classifiers
     assert (
@@ -83,6 +84,7 @@ def test_every_family_classifies_a_csv_beside_the_classical_baselines(classifier
         assert metrics["measured"]["logistic_test_acc"] > 0.7
 
 
+@pytest.mark.slow
 def test_every_family_regresses_a_parquet_file_in_the_targets_units(regressors):
     found, stdout, log_dir = regressors
     assert "target 'spend': regression" in stdout
@@ -100,6 +102,7 @@ def test_every_family_regresses_a_parquet_file_in_the_targets_units(regressors):
     assert {"hp/test_rmse", "hp/test_r2", "hp/hgb_test_rmse"} <= set(events.Tags()["scalars"])
 
 
+@pytest.mark.slow
 def test_zoo_predict_takes_new_rows_with_missing_values_and_unseen_categories(classifiers, regressors, tmp_path):
     rows = customers(rows=6, seed=5).drop(columns=["churn", "spend"])
     rows.loc[0, "city"] = "tokyo"  # never seen in training
@@ -127,6 +130,7 @@ def test_zoo_predict_takes_new_rows_with_missing_values_and_unseen_categories(cl
         assert all(0 < float(row["predicted_spend"]) < 1000 for row in csv.DictReader(file))
 
 
+@pytest.mark.slow
 def test_zoo_compare_lists_the_classical_models_beside_the_families(regressors, tmp_path):
     result = command_here(zoo.compare.command.main, "--logdir", str(regressors[2]), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -177,11 +181,13 @@ BAD_TABLES = {
 def test_a_bad_table_is_one_line_naming_what_is_wrong(case, tmp_path):
     make, message = BAD_TABLES[case]
     path, target = make(tmp_path)
+    table = Table(name="table", data_dir=str(tmp_path), path=path, target=target)  # the file is read when needed
     with pytest.raises(ZooError, match=re.escape(message)) as raised:
-        Table(name="table", data_dir=str(tmp_path), path=path, target=target)
+        table.prepare_data()
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.slow
 def test_a_bad_table_stops_train_py_in_one_line(tmp_path, data_dir, files):
     """In a process of its own: train.py's exit status and its single line on stderr, end to end."""
     result = train_py(
@@ -211,4 +217,8 @@ def test_the_guess_of_the_task_and_its_override(tmp_path):
         == "regression"
     )
     with pytest.raises(ZooError, match=r"data\.task=regression needs a numeric target; 'churn'"):
-        Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target="churn", task="regression")
+        Table(
+            name="table", data_dir=".", path=str(tmp_path / "t.csv"), target="churn", task="regression"
+        ).prepare_data()
+    # What the command line asks before Hydra composes: the same guess, from the target column alone.
+    assert {target: Table.choose_task(str(tmp_path / "t.csv"), target) for target in guessed} == guessed

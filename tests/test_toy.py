@@ -15,7 +15,7 @@ from zoo.compare.command import main as compare_main
 from zoo.data.toy import Toy
 from zoo.errors import ZooError
 from zoo.inference.restore import restore
-from zoo.training.build import build, build_network
+from zoo.training.build import build_network, instantiate_checked
 from zoo.views.boundary import FIRST_LAYER_TAG, OUTPUT_TAG, TESTED_TAG, compare_figure, plane_output
 
 from conftest import read_metrics, run_dirs, train_here
@@ -106,7 +106,7 @@ def test_features_choose_the_inputs_and_points_map_to_them_as_the_splits_were_no
 def test_an_unknown_or_missing_feature_is_refused_in_one_line(compose_config, features, message):
     cfg = compose_config("data=toy", f"data.features=[{','.join(features)}]")
     with pytest.raises(ZooError) as error:
-        build(cfg.data)  # as train() builds it: the one line, not Hydra's instantiation report
+        instantiate_checked(cfg.data)  # as train() builds it: the one line, not Hydra's instantiation report
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
 
 
@@ -134,6 +134,7 @@ def boundary_images(log_dir):
     return EventAccumulator(str(events_dir), size_guidance={"images": 0}).Reload()
 
 
+@pytest.mark.slow
 def test_the_boundary_forms_in_tensorboard_every_few_steps(runs):
     events = boundary_images(runs[0])
     assert [image.step for image in events.Images(OUTPUT_TAG)] == [88, 176]  # epochs 4 and 8 (the end)
@@ -146,6 +147,7 @@ def test_the_boundary_forms_in_tensorboard_every_few_steps(runs):
     assert orange > 0.1 and blue > 0.03
 
 
+@pytest.mark.slow
 def test_the_view_leaves_the_training_alone(runs):
     (with_view,), (without,) = run_dirs(runs[0]), run_dirs(runs[1])
     first, second = read_metrics(with_view), read_metrics(without)
@@ -154,6 +156,7 @@ def test_the_view_leaves_the_training_alone(runs):
     assert not {OUTPUT_TAG, FIRST_LAYER_TAG, TESTED_TAG} & set(boundary_images(runs[1]).Tags()["images"])
 
 
+@pytest.mark.slow
 def test_the_boundary_separates_the_classes_as_the_test_accuracy_says(runs):
     (run_dir,) = run_dirs(runs[0])
     _, _, cfg, task = restore(str(run_dir))
@@ -168,6 +171,7 @@ def test_the_boundary_separates_the_classes_as_the_test_accuracy_says(runs):
     assert test_accuracy > 0.95 and abs(grid_accuracy - test_accuracy) <= 0.02
 
 
+@pytest.mark.slow
 def test_zoo_compare_draws_every_runs_final_boundary(runs, tmp_path):
     assert compare_main(["--logdir", str(runs[0]), "--out", str(tmp_path)]) == 0
     picture = imread(tmp_path / "boundaries.png")

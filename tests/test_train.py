@@ -44,6 +44,7 @@ def every_family(tmp_path_factory, data_dir):
     return log_dir, result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list_models())
 def test_each_family_beats_chance_on_a_small_budget(every_family, model):
     log_dir, _ = every_family
@@ -51,6 +52,7 @@ def test_each_family_beats_chance_on_a_small_budget(every_family, model):
     assert metrics["test/acc"] > CLEARLY_ABOVE_CHANCE and metrics["val/acc_best"] > CLEARLY_ABOVE_CHANCE
 
 
+@pytest.mark.slow
 def test_a_broken_label_mapping_stays_at_chance(tmp_path, data_dir):
     """The control of the test above: with labels that do not belong to their inputs the best family,
     on the same budget, does not get past the bar, so a bug of that kind fails the suite."""
@@ -63,6 +65,7 @@ def test_a_broken_label_mapping_stays_at_chance(tmp_path, data_dir):
     assert read_metrics(run_dir)["test/acc"] < CLEARLY_ABOVE_CHANCE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list_models())
 def test_each_family_trains_tests_checkpoints_and_logs(every_family, model):
     log_dir, _ = every_family
@@ -83,6 +86,7 @@ def test_each_family_trains_tests_checkpoints_and_logs(every_family, model):
     assert set(FINAL_METRICS) <= scalar_tags(tb_run)
 
 
+@pytest.mark.slow
 def test_a_multirun_gives_each_run_its_own_tensorboard_run(every_family):
     log_dir, result = every_family
     runs = sorted(
@@ -93,13 +97,15 @@ def test_a_multirun_gives_each_run_its_own_tensorboard_run(every_family):
     assert "cnn on mnist1d" in result.stdout and "test/acc" in result.stdout  # the end-of-run summary
 
 
+@pytest.mark.slow
 def test_runs_differing_only_in_an_override_are_named_apart(tmp_path, data_dir):
     result = train_cli("-m", "model=linear", "seed=1,2", *TINY, log_dir=tmp_path, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     names = sorted(p.name for p in (tmp_path / "tensorboard" / "mnist1d" / "linear").iterdir())
-    assert len(names) == 2 and ",seed=1," in names[0] and ",seed=2," in names[1]
+    assert len(names) == 2 and names[0].startswith("seed=1_") and names[1].startswith("seed=2_")
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_metrics(tmp_path, data_dir):
     """Both runs in this process, one after the other: the second also shows that a run leaves nothing behind
     (random state, torch's settings) that changes the next one."""
@@ -111,6 +117,7 @@ def test_the_same_seed_gives_the_same_metrics(tmp_path, data_dir):
         assert first[key] == second[key], key
 
 
+@pytest.mark.slow
 def test_digits_and_a_written_mnist_train_end_to_end(tmp_path, data_dir):
     from test_data import write_mnist_files
 
@@ -123,6 +130,7 @@ def test_digits_and_a_written_mnist_train_end_to_end(tmp_path, data_dir):
         assert metrics["data"] == data and 0 <= metrics["test/acc"] <= 1
 
 
+@pytest.mark.slow
 def test_losses_are_means_over_samples_not_batches(tmp_path, data_dir):
     """Digits' 360 test images in batches of 100 end with a batch of 60: it must count for 60 samples."""
     result = train_here(
@@ -159,6 +167,7 @@ def test_overfit_serves_the_same_batches_every_epoch(data_dir):
     assert epochs[0] == epochs[1]
 
 
+@pytest.mark.slow
 def test_debug_overfit_drives_every_family_to_full_training_accuracy(tmp_path, data_dir):
     """Two batches, a hundred epochs: a family that cannot memorize 256 signals is broken. (Logistic
     regression, the baseline, cannot: its 410 weights reach about 46% of them.)"""
@@ -193,6 +202,7 @@ def test_debug_overfit_drives_every_family_to_full_training_accuracy(tmp_path, d
     assert sorted(accuracy) == sorted(families) and all(acc >= 0.99 for acc in accuracy.values()), accuracy
 
 
+@pytest.mark.slow
 def test_training_by_steps_as_lightning_does(tmp_path, data_dir):
     result = train_cli(
         "model=linear", "trainer.max_epochs=-1", "+trainer.max_steps=12", log_dir=tmp_path, data_dir=data_dir
@@ -203,6 +213,7 @@ def test_training_by_steps_as_lightning_does(tmp_path, data_dir):
     assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["val", "test"])
 def test_a_fraction_of_a_single_batch_fails_in_one_line_and_works_with_more_batches(tmp_path, data_dir, stage):
     budget = ["model=linear", "trainer.max_epochs=1", "+trainer.limit_train_batches=4"]
@@ -229,6 +240,7 @@ def test_a_fraction_of_a_single_batch_fails_in_one_line_and_works_with_more_batc
     "overrides",
     [["model=linear", *TINY], ["experiment=paper_cnn", "trainer.max_epochs=1", "+trainer.limit_train_batches=4"]],
 )
+@pytest.mark.slow
 def test_callbacks_none_writes_no_checkpoint(tmp_path, data_dir, overrides):
     result = train_here(*overrides, "callbacks=none", log_dir=tmp_path, data_dir=data_dir)
     assert result["status"] == "finished"
@@ -236,6 +248,7 @@ def test_callbacks_none_writes_no_checkpoint(tmp_path, data_dir, overrides):
     assert not list(tmp_path.rglob("*.ckpt"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_trainer_trains_with_mixed_precision(tmp_path, data_dir):
     result = train_py("trainer=gpu", "model=transformer", *TINY, log_dir=tmp_path, data_dir=data_dir)
@@ -245,6 +258,7 @@ def test_gpu_trainer_trains_with_mixed_precision(tmp_path, data_dir):
     assert metrics["device"] == "cuda" and metrics["precision"] in ("bf16-mixed", "16-mixed")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("tf32, precision", [("false", "32-true"), ("true", "32-true+tf32")])
 def test_float32_on_a_gpu_is_what_the_run_records(tmp_path, data_dir, tf32, precision):

@@ -33,7 +33,7 @@ def load(path) -> Predictor:
 def train(*overrides: str) -> dict:
     """Train as `python train.py <overrides>` would (zoo.train("model=cnn", "data=digits")) and return the
     run's metrics, with "run_dir", its folder; a bad override raises a one-line zoo.ZooError."""
-    from zoo.training.notebook import train as train_from_python
+    from zoo.training.command import train_from_python
 
     return train_from_python(*overrides)
 

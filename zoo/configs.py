@@ -4,11 +4,14 @@
 zoo/conf (pyproject.toml). `CONFIG_DIR` is absolute, so the configs are found however zoo is started.
 """
 
+from __future__ import annotations
+
 import numbers
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from omegaconf import DictConfig, OmegaConf
+if TYPE_CHECKING:  # only for annotations: omegaconf is imported where configs are read, so `import zoo` stays light
+    from omegaconf import DictConfig
 
 _PACKAGE = Path(__file__).resolve().parent
 CONFIG_DIR = str(_PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.parent / "conf")
@@ -17,6 +20,8 @@ CONFIG_DIR = str(_PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE
 def plain(node: DictConfig, resolve: bool = True) -> dict[str, Any]:
     """A config node as plain Python containers (interpolations resolved): what checkpoints store, and what zoo
     reads settings from."""
+    from omegaconf import OmegaConf
+
     return cast(dict[str, Any], OmegaConf.to_container(node, resolve=resolve))
 
 

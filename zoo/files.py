@@ -8,9 +8,13 @@ from pathlib import Path
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """`write(partial)` writes the content to `partial`, a hidden file beside `path`; once it has returned, the file is
-    flushed to disk and renamed into place. An OSError (a full disk, a folder zoo may not write) reaches the caller,
-    which names what to do; the partial file is removed whatever happens."""
+    flushed to disk and renamed into place. What a killed writer left beside `path` is removed first. An OSError (a
+    full disk, a folder zoo may not write) reaches the caller, which names what to do; the partial file is removed
+    whatever happens."""
     path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.partial"):
+        if not running(stale.name.rsplit(".", 2)[-2]):
+            stale.unlink(missing_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         write(partial)
@@ -24,3 +28,16 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
 def write_text_atomically(path: Path, text: str) -> None:
     """`text` (UTF-8) into `path`, atomically."""
     write_atomically(path, lambda partial: partial.write_text(text, encoding="utf-8"))
+
+
+def running(pid: str) -> bool:
+    """Whether the process `pid` (a partial file's writer) is alive on this machine."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

@@ -14,12 +14,11 @@ and anything else is refused in one line that names the key and the value (`chec
 
 import functools
 import importlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from omegaconf import OmegaConf
 
 from zoo.configs import CONFIG_DIR
 from zoo.errors import ZooError
@@ -113,7 +112,16 @@ def optimization_direction(task_target: str) -> str:
     return {"max": "maximize", "min": "minimize"}[load_class(task_target).mode]
 
 
+def absolute_path(path: str) -> str:
+    """`${zoo.path:${paths.log_dir}}`: a folder as an absolute path, a relative one read from the folder the run is
+    started in, so that what a run stores of it still points there when the run is resumed or opened elsewhere."""
+    return os.path.abspath(os.path.expanduser(str(path)))
+
+
 def register_resolvers() -> None:
     """The resolvers zoo's configs use (above), for the processes that resolve them."""
+    from omegaconf import OmegaConf
+
     OmegaConf.register_new_resolver("task_declares", task_declares, replace=True)
     OmegaConf.register_new_resolver("zoo.direction", optimization_direction, replace=True)
+    OmegaConf.register_new_resolver("zoo.path", absolute_path, replace=True)

@@ -68,14 +68,14 @@ def quiet(enabled: bool = True):
 
 
 def run_zoo(overrides: list[str], work: Path, verbose: bool = False) -> tuple[dict, float]:
-    """One `train(cfg)` run, everything written under `work`; its metrics and its wall time."""
-    from zoo.training.train import train
+    """One run as `zoo.train(...)` starts it in this process (the command line's door: Hydra composes the config,
+    zoo checks and trains it), everything written under `work`; its metrics and its wall time."""
+    import zoo
 
     work.mkdir(parents=True, exist_ok=True)
-    cfg = compose([*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}"], work / "run")
     start = time.perf_counter()
     with quiet(not verbose):
-        result = train(cfg)
+        result = zoo.train(*overrides, f"paths.log_dir={work}", f"paths.data_dir={work.parent / 'data'}")
     return result, time.perf_counter() - start
 
 

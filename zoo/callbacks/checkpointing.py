@@ -2,7 +2,6 @@
 tensors only), with the random state of every process and the data's description. How they are read, their layout's
 version and `migrate` are zoo.runs.checkpoint's, which needs torch alone."""
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from zoo.files import write_atomically
 from zoo.runs.checkpoint import FORMAT, migrate, open_safely
 
 
@@ -22,17 +22,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(f".{path.name}.*.partial"):  # one writer a run: older ones are dead
-            stale.unlink(missing_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            with open(partial, "wb") as file:
-                torch.save({**checkpoint, "zoo_format": FORMAT}, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        write_atomically(path, lambda partial: torch.save({**checkpoint, "zoo_format": FORMAT}, partial))
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> Any:
         # Not only checkpoints: under ddp_spawn Lightning hands the trained weights back as a bare state dict.
@@ -104,8 +94,32 @@ class BestCheckpoint(ModelCheckpoint):
                 return True
         return super().check_monitor_top_k(trainer, current)
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """A run folder that moved (zoo.training.resume.relocated) keeps its checkpoints in its own folder now, under
+        the names its state gives: the state is read as this folder's (Lightning would forget the best score of a
+        folder it does not recognize, and start a second best checkpoint beside the first)."""
+        before = state_dict.get("dirpath")
+        best = Path(state_dict.get("best_model_path") or "")
+        if (
+            before
+            and self.dirpath
+            and Path(before) != Path(self.dirpath)
+            and (Path(self.dirpath) / best.name).is_file()
+        ):
+            state_dict = moved_paths(state_dict, str(before), str(self.dirpath))
+        super().load_state_dict(state_dict)
+
     @property
     def state_key(self) -> str:
         # The key its state is stored under in a checkpoint: ModelCheckpoint's, so that runs saved before this class
         # resume with their best score.
         return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+
+def moved_paths(state: Any, before: str, after: str) -> Any:
+    """`state` with every path under the folder `before` (values, and the keys of best_k_models) under `after`."""
+    if isinstance(state, dict):
+        return {moved_paths(key, before, after): moved_paths(value, before, after) for key, value in state.items()}
+    if isinstance(state, str) and (state == before or state.startswith(before.rstrip("/") + "/")):
+        return after + state[len(before) :]
+    return state

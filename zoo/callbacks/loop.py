@@ -12,12 +12,14 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
 from zoo.errors import ZooError
+from zoo.files import write_text_atomically
 
 
 class Throughput(L.Callback):
@@ -251,8 +253,7 @@ class StepTimer(L.Callback):
             "epoch_starts": self.epoch_starts,
             "device": pl_module.device.type,
         }
-        with open(self.path, "w") as file:
-            json.dump(record, file)
+        write_text_atomically(Path(self.path), json.dumps(record))
 
 
 BATCH_HOOKS = [name for name in vars(L.Callback) if name.endswith("_batch_start") or name.endswith("_batch_end")] + [
@@ -294,6 +295,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
     # zoo logs its metrics once per epoch; only the learning-rate curve follows log_every_n_steps.
     warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
+    # A run folder that moved goes on in its new folder (zoo.training.resume.relocated, BestCheckpoint).
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
     # A non-finite loss stops the run with zoo's own message (StopOnNonFiniteLoss).
     warnings.filterwarnings("ignore", message=r"Encountered `nan` values in tensor")
     # On several processes zoo logs what torchmetrics computed over all of them already.

@@ -7,7 +7,6 @@ The loggers' configs are conf/logger/mlflow.yaml and conf/logger/wandb.yaml; the
 zoo[trackers]."""
 
 import importlib.util
-import json
 import netrc
 import os
 from pathlib import Path
@@ -18,11 +17,10 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 from matplotlib.figure import Figure
 
 from zoo.errors import ZooError
+from zoo.runs.folder import Run, RunRecord
 
 # The package each tracker's logger needs, by the last part of its `_target_`.
 PACKAGES = {"MLFlowLogger": ("mlflow", "MLflow"), "WandbLogger": ("wandb", "Weights & Biases")}
-# Where a run folder keeps its trackers' run ids, so that resume= continues the same tracker run.
-IDS_FILE = "trackers.json"
 
 
 def check_installed(logger_entries: dict) -> None:
@@ -50,12 +48,20 @@ def has_wandb_key() -> bool:
         return False
 
 
-def logger_settings(entry: Any, run_folder: Path, resume_step: int | None) -> dict:
-    """Settings of one configured logger that depend on where and how the run starts, beside its config: W&B
-    offline when no API key is configured (unless the config says), TensorBoard dropping what a killed run logged
-    past its checkpoint, and a resumed run continuing its own MLflow and W&B runs."""
+def logger_settings(entry: Any, record: RunRecord, resume_step: int | None) -> dict:
+    """Settings of one configured logger that come from the run's record rather than its config: the run's name and
+    group where the config leaves them to zoo (null), W&B offline when no API key is configured (unless the config
+    says), TensorBoard dropping what a killed run logged past its checkpoint, and a resumed run continuing its own
+    MLflow and W&B runs."""
     kind = str(entry.get("_target_", "")).rsplit(".", 1)[-1]
-    settings: dict[str, Any] = {}
+    names = {
+        # TensorBoard's and the CSV logger's folders: <save_dir>/<the run's name>, which reads data/model/overrides_time
+        "TensorBoardLogger": {"name": "", "version": record.name},
+        "CSVLogger": {"name": "", "version": record.name},
+        "MLFlowLogger": {"experiment_name": record.group, "run_name": record.name},
+        "WandbLogger": {"group": record.group, "name": record.name},
+    }.get(kind, {})
+    settings: dict[str, Any] = {key: value for key, value in names.items() if entry.get(key) is None}
     if kind == "WandbLogger":
         os.environ.setdefault("WANDB_SILENT", "true")  # its banner and hints: zoo says where an offline run is
         if entry.get("offline") is None:
@@ -64,7 +70,7 @@ def logger_settings(entry: Any, run_folder: Path, resume_step: int | None) -> di
         return settings
     if kind == "TensorBoardLogger":
         settings["purge_step"] = resume_step
-    known = stored_ids(run_folder)
+    known = Run(record.output_dir).tracker_ids()
     if kind == "MLFlowLogger" and known.get("mlflow"):
         settings["run_id"] = known["mlflow"]
     if kind == "WandbLogger" and known.get("wandb"):
@@ -72,31 +78,23 @@ def logger_settings(entry: Any, run_folder: Path, resume_step: int | None) -> di
     return settings
 
 
-def stored_ids(run_folder: Path) -> dict:
-    try:
-        ids = json.loads((run_folder / IDS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {key: value for key, value in ids.items() if isinstance(value, str)} if isinstance(ids, dict) else {}
-
-
 def start(trainer: L.Trainer, run_folder: Path, hparams: dict) -> None:
     """At the start of fitting (the first process alone): the flat hyperparameters to each tracker, which shows
     them while the run trains (TensorBoard gets its HPARAMS row when the run finishes: zoo.training.report), and the
     trackers' run ids to the run folder."""
-    ids = {}
+    ids: dict[str, str] = {}
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             continue
         if isinstance(logger, MLFlowLogger):
             log_mlflow_params(logger, hparams)
-            ids["mlflow"] = logger.run_id
+            ids["mlflow"] = str(logger.run_id)
             continue
         logger.log_hyperparams(hparams)  # W&B's config takes a resumed run's new values
         if isinstance(logger, WandbLogger):
             ids["wandb"] = logger.experiment.id
     if ids:
-        (run_folder / IDS_FILE).write_text(json.dumps(ids, indent=2) + "\n")
+        Run(run_folder).write_tracker_ids(ids)
 
 
 def log_mlflow_params(logger: MLFlowLogger, hparams: dict) -> None:

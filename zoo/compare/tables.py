@@ -7,6 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from zoo.files import write_atomically, write_text_atomically
 from zoo.runs.grouping import label, mean, order, score_columns, setting_text, spread
 from zoo.views.baselines import CLASSICAL
 
@@ -146,16 +147,20 @@ def write_markdown(tables: list[tuple], path: Path) -> None:
             "|" + "---|" * len(headers(keys, metric, task)),
         ]
         lines += ["| " + " | ".join(cells(row, keys, task)) + " |" for row in rows]
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomically(path, "\n".join(lines) + "\n")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
     """Every row of every task; a column a task lacks is left empty in its rows."""
     fieldnames = list(dict.fromkeys(key for row in rows for key in row))
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=fieldnames, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+
+    def write(partial: Path) -> None:
+        with open(partial, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=fieldnames, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomically(path, write)
 
 
 def plot(groups: list[tuple[dict, list[dict]]], keys: list[str], path: Path) -> None:
@@ -179,4 +184,4 @@ def plot(groups: list[tuple[dict, list[dict]]], keys: list[str], path: Path) -> 
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=100))

@@ -144,12 +144,18 @@ def write_splits(path: Path, images: list, split_of: dict[str, str], skipped: li
     """splits.csv: every file of the folder with its class and split (train, val, test; train_unused where
     data.train_fraction left it out; skipped, with the reason, where it could not be read)."""
     why = dict(skipped)
-    with open(path, "w", newline="") as file:
-        writer = csv.writer(file)
+
+    def write(partial: Path) -> None:
+        with open(partial, "w", newline="") as file:
+            write_rows(csv.writer(file))
+
+    def write_rows(writer) -> None:
         writer.writerow(["file", "class", "split", "reason"])
         for relative, name, _ in images:
             split = "skipped" if relative in why else split_of.get(relative, "")
             writer.writerow([relative, name, split, why.get(relative, "")])
+
+    write_atomically(path, write)
 
 
 def assign_splits(

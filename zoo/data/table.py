@@ -7,12 +7,15 @@ feature: numeric columns are numbers, and columns of text or booleans, and numer
 The target decides the task (`data.task=auto`): text or booleans, or whole numbers with at most
 table_files.MAX_CLASSES distinct values, are classes (classification; the class names are the values); other numbers
 are regression, where the model learns the target standardized by the training split's mean and std and is scored
-in the target's own units.
-`data.task=classification|regression` overrides the guess.
+in the target's own units. `data.task=classification|regression` overrides the guess. The command line asks
+`Table.choose_task` before Hydra composes the run's config, so that it composes that task's config (`task=...`), and
+a user's `task.*` overrides apply to it.
+
+The file is read when the data is first needed (preparing it, or the model's inputs), never when the module is made.
 
 The splits are drawn once by `split_seed` (test, then validation out of the rest; stratified by class for
 classification), so every run is measured on the same rows; `train_fraction` trains on a part of the training rows.
-The encoding (zoo.data.table_files) is fitted on the rows trained on, before anything is built, so the model
+The encoding (zoo.data.table_files) is fitted on the rows trained on, before the network is built, so the model
 knows each categorical column's number of codes.
 """
 
@@ -26,8 +29,28 @@ from zoo.data.table_files import TableEncoding, category_text, column_kinds, gue
 from zoo.errors import ZooError
 
 
+def _known_once_read(name: str) -> property:
+    """A member of the data contract that a table knows once its file has been read: asking for it reads the file."""
+
+    def get(table: "Table"):
+        table.read()
+        return table.__dict__[f"_{name}"]
+
+    def put(table: "Table", value) -> None:
+        table.__dict__[f"_{name}"] = value
+
+    return property(get, put)
+
+
 class Table(InMemoryDataModule):
     """Rows of `path` for predicting `target` (see the module docstring)."""
+
+    # Known once the file has been read (`read`): asking for one reads it.
+    task = _known_once_read("task")
+    class_names = _known_once_read("class_names")
+    num_classes = _known_once_read("num_classes")
+    input_shape = _known_once_read("input_shape")
+    normalization = _known_once_read("normalization")
 
     def __init__(
         self,
@@ -40,6 +63,7 @@ class Table(InMemoryDataModule):
         token_dim: int = 16,
         **kwargs,
     ) -> None:
+        self.was_read = False
         super().__init__(**kwargs)
         if not path or not target:
             raise ZooError(
@@ -64,6 +88,24 @@ class Table(InMemoryDataModule):
             test_fraction,
             token_dim,
         )
+        self.task_setting, self.categorical, self.drop = task, list(categorical or []), list(drop or [])
+
+    @staticmethod
+    def choose_task(path: str, target: str) -> str:
+        """The task a file's target column asks for, from that column alone (an early, cheap look: the command line
+        asks before Hydra composes the run's config, zoo.training.command)."""
+        values = read_table(path, columns=[target])[target].dropna()
+        return guess_task(values)
+
+    def prepare_data(self) -> None:
+        self.read()
+
+    def read(self) -> None:
+        """Read the file, choose the task, draw the splits and fit the encoding on the rows trained on: once, when
+        the data is first needed (preparing it, or the model's inputs, which the network is built from)."""
+        if self.was_read:
+            return
+        target = self.target
         frame = read_table(self.path)
         if target not in frame.columns:
             raise ZooError(
@@ -78,30 +120,27 @@ class Table(InMemoryDataModule):
                 f"data.target={target!r} has {'one value' if values.nunique() else 'no values'} in "
                 f"{self.path}; there is nothing to predict"
             )
-        self.task = guess_task(values) if task == "auto" else task
-        if self.task == "regression":
+        task = guess_task(values) if self.task_setting == "auto" else self.task_setting
+        if task == "regression":
             from pandas.api import types
 
             if not types.is_numeric_dtype(values) or types.is_bool_dtype(values):
                 raise ZooError(f"data.task=regression needs a numeric target; {target!r} holds {values.dtype} values")
-        self.numeric_columns, self.categorical_columns = column_kinds(
-            frame, target, list(categorical or []), list(drop or [])
-        )
-        if self.task == "classification":
+        self.numeric_columns, self.categorical_columns = column_kinds(frame, target, self.categorical, self.drop)
+        if task == "classification":
             texts = [str(category_text(value)) for value in values.tolist()]  # no missing values: dropped above
             numbers = all(text.lstrip("-").isdigit() for text in texts)  # classes 2, 10 in that order, not 10, 2
-            self.class_names = sorted(set(texts), key=lambda text: (int(text), "") if numbers else (0, text))
-            y = torch.tensor([self.class_names.index(text) for text in texts])
-            self.num_classes = len(self.class_names)
+            class_names = sorted(set(texts), key=lambda text: (int(text), "") if numbers else (0, text))
+            y = torch.tensor([class_names.index(text) for text in texts])
         else:
             y = torch.tensor(values.astype("float64").to_numpy())
-            self.class_names, self.num_classes = [], 1
-        self.positions = self.draw_splits(y)
+            class_names = []
+        self.positions = self.draw_splits(y, task)
         self.rows_trained = self.positions["train"]
         if self.train_fraction != 1:
             part = (
                 stratified_subset(y[self.rows_trained], self.train_fraction, self.seed)
-                if self.task == "classification"
+                if task == "classification"
                 else torch.randperm(len(self.rows_trained), generator=torch.Generator().manual_seed(self.seed))[
                     : max(1, round(len(self.rows_trained) * self.train_fraction))
                 ]
@@ -113,23 +152,27 @@ class Table(InMemoryDataModule):
             frame.iloc[self.rows_trained.numpy()], self.numeric_columns, self.categorical_columns
         )
         self.x = torch.from_numpy(self.encoding.encode(frame))
-        if self.task == "regression":
+        if task == "regression":
             trained = y[self.rows_trained]
             mean, std = float(trained.mean()), (float(trained.std()) if len(trained) > 1 else 1.0) or 1.0
             self.target_scale: list[float] | None = [mean, std]
             self.y = ((y - mean) / std).float()
         else:
             self.target_scale, self.y = None, y.long()
+        self.was_read = True
+        self.task, self.class_names = task, class_names
+        self.num_classes = len(class_names) if task == "classification" else 1
         self.input_shape = (self.encoding.width,)
         self.normalization = {"mean": [0.0] * self.encoding.width, "std": [1.0] * self.encoding.width}
 
     @property
     def continuous_inputs(self) -> bool:
         """Numbers only: category codes take no noise, gradients or saliency (zoo/views/)."""
+        self.read()
         return not self.categorical_columns
 
-    def draw_splits(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        labels = y if self.task == "classification" else None
+    def draw_splits(self, y: torch.Tensor, task: str) -> dict[str, torch.Tensor]:
+        labels = y if task == "classification" else None
         generator = torch.Generator().manual_seed(self.split_seed)
         positions = torch.arange(len(y))
         train, test = split_off(positions, labels, self.test_fraction, generator)
@@ -167,12 +210,14 @@ class Table(InMemoryDataModule):
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The encoded rows and targets of the train and test splits."""
+        self.read()
         train, test = self.rows_trained, self.positions["test"]
         return self.x[train], self.y[train], self.x[test], self.y[test]
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
+        self.read()
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         rows = {"train": self.rows_trained, "val": self.positions["val"], "test": self.positions["test"]}
         self.indices = rows
@@ -180,6 +225,7 @@ class Table(InMemoryDataModule):
         self.splits = {split: (self.x[kept].to(device), self.y[kept].to(device)) for split, kept in rows.items()}
 
     def check_matches(self, saved: dict) -> None:
+        self.read()
         if "encoding" in saved and saved["encoding"] != self.encoding.to_dict():
             raise ZooError(
                 f"{self.path} no longer gives the encoding the model was trained with (its columns, "
@@ -187,6 +233,7 @@ class Table(InMemoryDataModule):
             )
 
     def write_run_files(self, folder) -> None:
+        self.read()
         dropped = f"; left out {self.dropped_rows} rows without a target" if self.dropped_rows else ""
         what = (
             f"classification into {self.num_classes} classes ({', '.join(self.class_names[:8])}"

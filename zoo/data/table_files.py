@@ -42,8 +42,9 @@ def require_tables_extra() -> None:
         )
 
 
-def read_table(path: str | Path, key: str = "data.path") -> pd.DataFrame:
-    """The file as a pandas DataFrame, or one line saying what is wrong with it."""
+def read_table(path: str | Path, key: str = "data.path", columns: list[str] | None = None) -> pd.DataFrame:
+    """The file as a pandas DataFrame, or one line saying what is wrong with it; with `columns`, those columns alone
+    (a quick look, which leaves the checks of every row to the full read)."""
     require_tables_extra()
     import pandas as pd
 
@@ -60,21 +61,49 @@ def read_table(path: str | Path, key: str = "data.path") -> pd.DataFrame:
             f"{key}={path}: zoo reads tables from .csv (.tsv) and .parquet files, not "
             f"{file.suffix or 'a file without a suffix'}"
         )
+    if columns is not None:
+        header = header_of(file, kind, key)
+        absent = [column for column in columns if column not in header]
+        if absent:
+            raise ZooError(
+                f"data.target={absent[0]!r} is not a column of {path}; its columns are {', '.join(map(str, header))}"
+            )
     if kind == "parquet":
         try:
-            return pd.read_parquet(file)
+            return pd.read_parquet(file, columns=columns)
         except Exception as error:  # pyarrow raises ArrowInvalid, OSError... depending on the damage
             raise ZooError(
                 f"{key}={path} is not a readable Parquet file: {' '.join(str(error).split())[:150]}"
             ) from None
     separator = "\t" if file.suffix.lower() == ".tsv" else ","
-    check_rows(file, separator, key)
+    if columns is None:
+        check_rows(file, separator, key)
     try:
-        return pd.read_csv(file, sep=separator, encoding="utf-8")
+        return pd.read_csv(file, sep=separator, encoding="utf-8", usecols=columns)
     except pd.errors.EmptyDataError:
         raise ZooError(f"{key}={path} is empty; give a CSV file with a header row and data rows") from None
     except (pd.errors.ParserError, ValueError) as error:
         raise ZooError(f"{key}={path} is not a readable CSV file: {' '.join(str(error).split())[:150]}") from None
+
+
+def header_of(file: Path, kind: str, key: str) -> list[str]:
+    """The column names of a table file, read without its rows."""
+    if kind == "parquet":
+        import pyarrow.parquet
+
+        try:
+            return list(pyarrow.parquet.read_schema(file).names)
+        except Exception as error:  # pyarrow raises ArrowInvalid, OSError... depending on the damage
+            raise ZooError(
+                f"{key}={file} is not a readable Parquet file: {' '.join(str(error).split())[:150]}"
+            ) from None
+    separator = "\t" if file.suffix.lower() == ".tsv" else ","
+    try:
+        with open(file, newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle, delimiter=separator), [])
+    except (UnicodeDecodeError, csv.Error):
+        check_rows(file, separator, key)  # says what is wrong, in one line
+        raise
 
 
 def check_rows(file: Path, separator: str, key: str) -> None:

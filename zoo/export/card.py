@@ -3,6 +3,8 @@ filled describes every file in it."""
 
 from pathlib import Path
 
+from zoo.files import write_text_atomically
+
 LOADING = {
     "onnx": """```python
 import numpy as np, onnxruntime
@@ -37,7 +39,7 @@ or on the command line: `zoo-predict ckpt={folder} input=<file.npy or images>`""
 
 
 def write_card(folder: Path, config: dict) -> None:
-    (folder / "README.md").write_text(card(folder, config))
+    write_text_atomically(folder / "README.md", card(folder, config))
 
 
 def card(folder: Path, config: dict) -> str:

@@ -118,7 +118,7 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
 def default_output(path: Path) -> Path:
     """<run>/export for a checkpoint in its run folder, else a folder beside the checkpoint."""
     run = Run.holding(path)
-    return run.folder / "export" if run else path.with_name(f"{path.stem}_export")
+    return run.export_folder if run else path.with_name(f"{path.stem}_export")
 
 
 def earlier_export(folder: Path, path: Path) -> dict:
@@ -141,9 +141,9 @@ def test_split(cfg, checkpoint: dict, task_name: str) -> tuple[torch.Tensor, tor
     """The run's test split as its exported model takes it: raw inputs (not normalized) and their targets."""
     import torch
 
-    from zoo.training.build import build
+    from zoo.training.build import instantiate_checked
 
-    datamodule = build(cfg.data)
+    datamodule = instantiate_checked(cfg.data)
     datamodule.check_matches(checkpoint["hyper_parameters"]["dataset"])
     if task_name == "language_model":
         datamodule.setup("test")

@@ -14,8 +14,10 @@ from hydra.utils import instantiate
 from zoo import models
 from zoo.callbacks.loop import quiet_lightning
 from zoo.errors import ZooError
+from zoo.files import write_text_atomically
 from zoo.inference.arguments import parse_settings
 from zoo.inference.restore import restore
+from zoo.runs.folder import Run
 
 USAGE = (
     "usage: zoo-eval ckpt=<checkpoint or run directory> [data_dir=<data folder>] [output=<file.json>] "
@@ -50,10 +52,11 @@ def evaluate(ckpt: str, data_dir: str | None = None, output: str | None = None, 
         "params": models.count_parameters(task.net),
         "device": trainer.strategy.root_device.type,
     }
-    target = Path(output) if output else path.parent.parent / "eval_metrics.json"
+    run = Run.holding(path)
+    target = Path(output) if output else run.eval_metrics_file if run else path.with_name(f"{path.stem}_eval.json")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(result, indent=2) + "\n")
+        write_text_atomically(target, json.dumps(result, indent=2) + "\n")
     except OSError as error:
         raise ZooError(f"could not write {target}: {error.strerror}; choose another output=...") from None
     print(

@@ -56,7 +56,7 @@ def generate_text(
         )
     vocabulary, context = Vocabulary.from_dict(trained.dataset["vocabulary"]), int(trained.dataset["context"])
     net = trained.net.to(device)
-    return sampling.generate_text(
+    return sampling.sample_text(
         net, vocabulary, context, prompt, length, temperature=temperature, top_k=top_k, seed=seed
     )
 

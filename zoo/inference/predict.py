@@ -8,7 +8,6 @@ imported on the way (tests/test_inference_imports.py).
 """
 
 import csv
-import os
 import sys
 from math import prod
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch import nn
 from zoo.data.image_files import IMAGE_SUFFIXES, UnreadableImage, is_image_name, read_image
 from zoo.data.table_files import TableEncoding
 from zoo.errors import ZooError
+from zoo.files import write_atomically
 from zoo.inference.arguments import parse_settings
 
 
@@ -203,7 +203,7 @@ def default_output(source: Path) -> Path:
 
 
 def write_csv(target: Path, id_column: str, ids: list, logits: torch.Tensor, class_names: list[str]) -> None:
-    """One row per input (write_atomically)."""
+    """One row per input."""
 
     def write(partial: Path) -> None:
         with open(partial, "w", newline="") as file:
@@ -215,7 +215,7 @@ def write_csv(target: Path, id_column: str, ids: list, logits: torch.Tensor, cla
             ):
                 writer.writerow([row_id, best, class_names[best], *(f"{p:.6f}" for p in row)])
 
-    write_atomically(target, write)
+    write_output(target, write)
 
 
 def predict_rows(predictor: Predictor, source: Path, target: Path) -> int:
@@ -237,21 +237,17 @@ def predict_rows(predictor: Predictor, source: Path, target: Path) -> int:
         predicted[f"predicted_{predictor.target}"] = [predictor.class_names[i] for i in out.argmax(dim=1).tolist()]
         for name, column in zip(predictor.class_names, out.softmax(dim=1).T.tolist(), strict=False):
             predicted[f"p_{name}"] = np.round(column, 6)
-    write_atomically(target, lambda partial: predicted.to_csv(partial, index=False))
+    write_output(target, lambda partial: predicted.to_csv(partial, index=False))
     return len(rows)
 
 
-def write_atomically(target: Path, write) -> None:
-    """Written beside the target and renamed into place, so a failed write leaves nothing."""
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+def write_output(target: Path, write) -> None:
+    """The predictions, written atomically (zoo.files): a failed write leaves nothing, and says where in one line."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        write(partial)
-        os.replace(partial, target)
+        write_atomically(target, write)
     except OSError as error:
         raise ZooError(f"could not write {target}: {error.strerror}; choose another output=...") from None
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def predict(ckpt: str, given: str, output: str | None = None) -> Path:

@@ -20,9 +20,8 @@ def restore(ckpt, data_dir: str | None = None) -> tuple[Path, dict, DictConfig, 
     description stored in it: (checkpoint file, checkpoint, the run's config, the model in eval mode)."""
     trained = open_network(ckpt)
     checkpoint = trained.checkpoint
-    cfg = saved_config(checkpoint, data_dir)
-    if "augment" in cfg.data:  # it changes training batches only: nothing here trains
-        cfg.data.augment = None
+    # Data augmentation changes training batches only: nothing here trains.
+    cfg = saved_config(checkpoint, data_dir, without_augmentation=True)
     task = instantiate(cfg.task, _convert_="all")(net=trained.net, hparams=checkpoint["hyper_parameters"])
     task.load_state_dict(checkpoint["state_dict"])
     return trained.path, checkpoint, cfg, task.eval()

@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # only for annotations
     from zoo.data.vocabulary import Vocabulary
 
 
-def generate_text(
+def sample_text(
     net: nn.Module,
     vocabulary: Vocabulary,
     context: int,

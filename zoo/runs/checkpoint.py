@@ -8,17 +8,27 @@ Every checkpoint holds plain containers and tensors only; each carries the versi
 Lightning's resume alike.
 """
 
+from __future__ import annotations
+
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
 from zoo.registry import check_stored_config
+from zoo.runs.folder import RunRecord
 
-FORMAT = 2  # the layout zoo writes: `zoo_format` in every checkpoint; 1 is every checkpoint written before it
+if TYPE_CHECKING:  # only for annotations: imported where used, so that the inference commands stay light
+    from omegaconf import DictConfig
+
+# The layout zoo writes: `zoo_format` in every checkpoint. 3: the config as the user asked it, with the run's record
+# beside it; 2: the config with what the run derived written into it; 1: every checkpoint written before the format.
+FORMAT = 3
+# What `hyper_parameters` holds beside the run's config: its record (zoo.runs.folder.RunRecord) and the data's
+# description (a data module's `describe()`: its normalization, vocabulary, a table's encoding...).
+BESIDE_THE_CONFIG = ("run", "dataset")
 # A class that earlier configs named -> the one of conf/ that took its place (its settings still apply): zoo's own
 # classes moved into the packages of zoo/ on 2026-12-07, and zoo's progress bar replaced Lightning's.
 RENAMED_TARGETS = {
@@ -50,6 +60,8 @@ def migrate(checkpoint: dict, path) -> dict:
     - dataset.model_inputs and dataset.task: a classifier's input shape and classes were stored flat;
     - callbacks.RandomState.ranks: one process's random state was stored alone;
     - callbacks.Throughput.first_step_seconds: none was timed apart.
+    What format 2 lacks: the run's record (hyper_parameters.run), which its config held (the run's name, group and
+    absolute paths): the record is read from there.
     Whatever the format, a class zoo's configs no longer name is renamed to the one that took its place
     (RENAMED_TARGETS)."""
     version = checkpoint.get("zoo_format", 1)
@@ -76,6 +88,7 @@ def migrate(checkpoint: dict, path) -> dict:
             )
         if isinstance(dataset, dict):
             dataset.setdefault("task", "classification")
+        saved.setdefault("run", record_of_format_2(saved))
     callbacks = checkpoint.get("callbacks") or {}
     random_state = callbacks.get("RandomState")
     if isinstance(random_state, dict) and "ranks" not in random_state:
@@ -123,12 +136,52 @@ def open_safely(path, map_location=None) -> Any:
     return checkpoint
 
 
-def saved_config(checkpoint: dict, data_dir: str | None = None) -> DictConfig:
-    """The run's own config, as stored in its checkpoint. Only where the data sets lie may be given anew:
-    that belongs to the machine, not the run."""
-    saved = copy.deepcopy({key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"})
+def record_of_format_2(saved: dict) -> dict:
+    """The record of a run written before records were kept: its config held what the run derived."""
+    paths, data = saved.get("paths") or {}, saved.get("data") or {}
+    log_dir = str(paths.get("log_dir") or "")
+    return {
+        "name": str(saved.get("run_name") or ""),
+        "group": str(saved.get("group") or "zoo"),
+        "output_dir": str(paths.get("output_dir") or ""),
+        "log_dir": log_dir,
+        "data_dir": str(paths.get("data_dir") or ""),
+        "data_path": data.get("path"),
+        "started_in": str(Path(log_dir).parent) if log_dir else "",
+        "started": "",
+        "task": str((saved.get("dataset") or {}).get("task", "classification")),
+        "overrides": [],
+        "resumed_from": saved.get("resume"),
+    }
+
+
+def stored_config(checkpoint: dict) -> dict:
+    """The run's config as the user asked it (plain containers), as its checkpoint stores it."""
+    return {key: value for key, value in checkpoint["hyper_parameters"].items() if key not in BESIDE_THE_CONFIG}
+
+
+def run_record(checkpoint: dict) -> RunRecord:
+    return RunRecord.from_dict(checkpoint["hyper_parameters"]["run"])
+
+
+def saved_config(checkpoint: dict, data_dir: str | None = None, without_augmentation: bool = False) -> DictConfig:
+    """The settings a run's objects are rebuilt from: its stored config with what its record decided (the run's name
+    and group, absolute paths, so that it opens from any folder). Only where the data sets lie may be given anew
+    (`data_dir`): that belongs to the machine, not the run. `without_augmentation`: for what only evaluates the
+    model (data.augment changes training batches alone)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    record = run_record(checkpoint)
     if data_dir:
-        saved["paths"]["data_dir"] = data_dir
-        if "data_dir" in saved["data"]:
-            saved["data"]["data_dir"] = data_dir
-    return OmegaConf.create(saved)
+        record = record.replace(data_dir=data_dir)
+    config = OmegaConf.create(copy.deepcopy(stored_config(checkpoint)))
+    settings = record.settings()
+    if data_dir and "data_dir" in config.data:
+        settings.setdefault("data", {})["data_dir"] = data_dir
+    if "path" not in config.data:
+        settings.pop("data", None)
+    if without_augmentation and "augment" in config.data:
+        settings.setdefault("data", {})["augment"] = None
+    merged = OmegaConf.merge(config, settings)
+    assert isinstance(merged, DictConfig)
+    return merged

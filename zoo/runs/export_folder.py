@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
+from zoo.files import write_text_atomically
 from zoo.registry import task_names
 
 if TYPE_CHECKING:  # only for annotations: imported where used, so that the module stays light
@@ -72,7 +73,7 @@ def read_config(folder: Path) -> dict:
     return config
 
 
-def build_network(config: dict, source: Path) -> nn.Module:
+def described_network(config: dict, source: Path) -> nn.Module:
     """The network config.json describes, built through zoo's model registry (no weights yet)."""
     from zoo import models
 
@@ -95,7 +96,7 @@ def load_network(folder: Path) -> tuple[nn.Module, dict]:
             f"{folder} holds {formats} but no {WEIGHTS}; export the checkpoint with "
             f"format=safetensors to load it in zoo"
         )
-    net = build_network(config, folder)
+    net = described_network(config, folder)
     try:
         load_model(net, folder / WEIGHTS, strict=True, device="cpu")
     except (SafetensorError, RuntimeError, OSError) as error:
@@ -107,4 +108,6 @@ def load_network(folder: Path) -> tuple[nn.Module, dict]:
 
 
 def write_config(folder: Path, config: dict) -> None:
-    (folder / CONFIG).write_text(json.dumps({"format": "zoo-export", "version": VERSION, **config}, indent=2) + "\n")
+    write_text_atomically(
+        folder / CONFIG, json.dumps({"format": "zoo-export", "version": VERSION, **config}, indent=2) + "\n"
+    )

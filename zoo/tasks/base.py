@@ -2,7 +2,8 @@
 samples and logged once per epoch, and the best validation value of the monitored metric."""
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
 
 import lightning as L
 import torch
@@ -93,12 +94,11 @@ class Task(L.LightningModule, ABC):
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.label_smoothing = label_smoothing
-        # Metric objects, updated every step without per-update checks: each check costs a GPU synchronization.
-        for stage in ("train", "val", "test"):
-            made = self.make_metrics()
-            for metric, value in made.items():
-                setattr(self, f"{stage}_{metric}", value)
-        self.accumulated = list(made)  # the names of the metric objects; the other metrics derive from them
+        # Each stage's metric objects, updated every step without per-update checks: each check costs a GPU
+        # synchronization. (A ModuleDict cannot take "train" as a key: nn.Module has a method of that name.)
+        self.stage_metrics = nn.ModuleDict(
+            {f"{stage}_metrics": nn.ModuleDict(self.make_metrics()) for stage in ("train", "val", "test")}
+        )
         best = MaxMetric() if self.mode == "max" else MinMetric()
         best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
         setattr(self, self.best_attribute, best)
@@ -137,6 +137,10 @@ class Task(L.LightningModule, ABC):
             super().__setattr__(name, value)
 
     # --- what follows from the declarations ------------------------------------------------------
+    def metrics_of(self, stage: str) -> Mapping[str, Metric]:
+        """The metric objects of `stage` (train, val or test), by name: what `step` updates."""
+        return cast(Mapping[str, Metric], self.stage_metrics[f"{stage}_metrics"])
+
     @property
     def best_attribute(self) -> str:
         return self.monitor.replace("/", "_") + "_best"
@@ -161,8 +165,7 @@ class Task(L.LightningModule, ABC):
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         values = {}
-        for name in self.accumulated:
-            metric = getattr(self, f"{stage}_{name}")
+        for name, metric in self.metrics_of(stage).items():
             values[name] = metric.compute()
             metric.reset()
         values |= self.derived(values)
@@ -222,8 +225,8 @@ class Task(L.LightningModule, ABC):
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # a check of the loop, not a score of the model: forget it
-            for name in self.accumulated:
-                getattr(self, f"val_{name}").reset()
+            for metric in self.metrics_of("val").values():
+                metric.reset()
             return
         values = self._log_epoch("val")
         best = getattr(self, self.best_attribute)

@@ -57,16 +57,16 @@ class LanguageModel(Task):
         smoothing = self.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORED, label_smoothing=smoothing)
         # Weighted by the characters predicted, not the windows: a padded last window counts for what it holds.
-        getattr(self, f"{stage}_loss").update(loss, weight=(y != IGNORED).sum())
+        self.metrics_of(stage)["loss"].update(loss, weight=(y != IGNORED).sum())
         return loss, logits
 
     def generate(
         self, prompt: str, length: int, temperature: float = 1.0, top_k: int | None = None, seed: int = 0
     ) -> str:
         """`length` characters after `prompt`, sampled; the same seed gives the same text."""
-        from zoo.models.sampling import generate_text
+        from zoo.models.sampling import sample_text
 
-        return generate_text(
+        return sample_text(
             self.net, self.vocabulary, self.context, prompt, length, temperature=temperature, top_k=top_k, seed=seed
         )
 

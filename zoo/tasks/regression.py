@@ -92,6 +92,7 @@ class Regression(Task):
         x, y = batch
         predicted = self(x).squeeze(-1)
         loss = F.mse_loss(predicted, y)
-        getattr(self, f"{stage}_loss").update(loss, weight=len(y))
-        getattr(self, f"{stage}_errors").update(self.in_units(predicted.float()), self.in_units(y))
+        metrics = self.metrics_of(stage)
+        metrics["loss"].update(loss, weight=len(y))
+        metrics["errors"].update(self.in_units(predicted.float()), self.in_units(y))
         return loss, predicted

@@ -4,11 +4,10 @@ through Hydra's instantiate; a setting an object refuses reaches the user as one
 
 import difflib
 import inspect
-import logging
 import os
 import shutil
+import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -30,35 +29,27 @@ from zoo.callbacks.loop import (
     Throughput,
     skip_unused_batch_hooks,
 )
-from zoo.configs import CONFIG_DIR, plain
+from zoo.configs import plain
 from zoo.data.contract import ZooDataModule
 from zoo.errors import ZooError
 from zoo.registry import load_class
+from zoo.runs.folder import RunRecord
 from zoo.tasks.base import Task
 
-CLASSIFICATION = "zoo.tasks.classification.Classification"  # conf/train.yaml's default task
 
-
-def task_class(cfg: DictConfig, data) -> type[Task]:
-    """The run's task, which must be the one its data set declares."""
+def agreed_task(cfg: DictConfig, data) -> type[Task]:
+    """The run's task class, which must be the one its data set declares (the data chooses it: its config overrides
+    the task group, or zoo.training.command asks the data before Hydra composes)."""
     task: type[Task] = load_class(cfg.task._target_)
     if task.name != data.task:
         raise ZooError(
-            f"data={data.name} trains task={data.task}, not task={task.name}; "
-            f"leave task to the data (drop task={task.name})"
+            f"data={data.name} trains task={data.task}, not task={task.name}: give task={data.task}, or leave the "
+            f"task to the data"
         )
     return task
 
 
-def take_the_datas_task(cfg: DictConfig, data) -> None:
-    """A data set that learns its task from its content (data=table: classes or a quantity, `data.task=auto`) puts
-    that task's config (conf/task/<task>.yaml) in place of the default, classification. Another task chosen on the
-    command line stays, and must agree (task_class)."""
-    if "task" in cfg.data and data.task != "classification" and cfg.task._target_ == CLASSIFICATION:
-        cfg.task = OmegaConf.load(Path(CONFIG_DIR) / "task" / f"{data.task}.yaml")
-
-
-def build(config: DictConfig, **kwargs) -> Any:
+def instantiate_checked(config: DictConfig, **kwargs) -> Any:
     """Hydra's instantiate, for objects that check their own settings (a data set, a task's views): their
     ZooError, which Hydra would wrap in its multi-line report, reaches the user as its one line."""
     try:
@@ -78,7 +69,7 @@ def build_named(group: str, entries) -> dict:
         if entry is None or "_target_" not in entry:
             continue
         try:
-            built[name] = build(entry, _convert_="all")
+            built[name] = instantiate_checked(entry, _convert_="all")
         except ZooError as error:
             raise ZooError(f"{group}.{name}.{error}") from None
     return built
@@ -87,7 +78,7 @@ def build_named(group: str, entries) -> dict:
 def build_network(cfg: DictConfig, data) -> torch.nn.Module:
     """Build the configured model for what the data declares (`data.model_inputs`, for its task), and check
     that a batch goes through."""
-    task = task_class(cfg, data)
+    task = agreed_task(cfg, data)
     settings = plain(cfg.model)
     name = settings.pop("name")
     where = f"model={name} on data={data.name}"
@@ -125,7 +116,7 @@ def compile_network(net: torch.nn.Module) -> None:
 
 
 def build_trainer(
-    cfg: DictConfig, resume_step: int | None = None, task_callbacks: Sequence[L.Callback] = ()
+    cfg: DictConfig, record: RunRecord, resume_step: int | None = None, task_callbacks: Sequence[L.Callback] = ()
 ) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers, the task's own views, and what every zoo
     run needs: atomic checkpoints, the random state and the data's description inside them, a stop on a
@@ -133,7 +124,7 @@ def build_trainer(
     the process that called fit (zoo.callbacks.loop)."""
     callbacks = list(build_named("callbacks", cfg.get("callbacks")).values())
     loggers = [
-        instantiate(entry, **trackers.logger_settings(entry, Path(cfg.paths.output_dir), resume_step))
+        instantiate(entry, **trackers.logger_settings(entry, record, resume_step))
         for entry in (cfg.get("logger") or {}).values()
         if entry is not None
     ]
@@ -142,7 +133,7 @@ def build_trainer(
         # True float32 unless the config asks for TF32 (10-bit mantissa) matmuls and convolutions.
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.get("tf32", False))
         if cfg.trainer.get("precision") == "bf16-mixed" and not torch.cuda.is_bf16_supported():
-            logging.getLogger(__name__).warning("this GPU has no bf16: training with 16-mixed precision instead")
+            print("zoo: this GPU has no bf16: training with 16-mixed precision instead", file=sys.stderr, flush=True)
             extra["precision"] = "16-mixed"
     # Without a ModelCheckpoint of the config's, Lightning would add its own under the logger's folder.
     if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
@@ -187,21 +178,28 @@ def check_trainer_keys(trainer_cfg: DictConfig) -> None:
             raise ZooError(f"trainer.{key} is not a setting of Lightning's Trainer{hint}")
 
 
-def build_run(cfg: DictConfig) -> tuple[ZooDataModule, torch.nn.Module, Task]:
+def build_data(data: DictConfig, record: RunRecord) -> ZooDataModule:
+    """The run's data module. A user's file or folder is the one the run's record names (absolute, so that a run
+    continued from another folder reads the same file)."""
+    extra = {"path": record.data_path} if record.data_path is not None and "path" in data else {}
+    return instantiate_checked(data, **extra)
+
+
+def build_run(cfg: DictConfig, record: RunRecord) -> tuple[ZooDataModule, torch.nn.Module, Task]:
     """(data module, network, task) of the run `cfg` describes, the data prepared (generated, found or downloaded
-    now, so a missing data set fails before anything trains) and the task holding the run's hyperparameters."""
-    datamodule = build(cfg.data)
-    take_the_datas_task(cfg, datamodule)
+    now, so a missing data set fails before anything trains) and the task holding what every checkpoint stores: the
+    config as the user asked it, the run's record beside it (`run`) and the data's description (`dataset`)."""
+    datamodule = build_data(cfg.data, record)
     net = build_network(cfg, datamodule)
     if cfg.trainer.get("compile"):
         compile_network(net)
     datamodule.prepare_data()
-    hparams = plain(cfg)  # plain containers: safe for weights_only loading
-    hparams["dataset"] = datamodule.describe()
+    # plain containers: safe for weights_only loading
+    hparams = {**plain(cfg), "run": record.to_dict(), "dataset": datamodule.describe()}
     views = build_named("task.views", cfg.task.get("views"))
     task_settings = plain(cfg.task)
     task_settings.pop("views", None)
-    task = build(OmegaConf.create(task_settings), _convert_="all", views=views)(
+    task = instantiate_checked(OmegaConf.create(task_settings), _convert_="all", views=views)(
         net=net,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,

@@ -1,19 +1,14 @@
-"""Checks of a run's settings made before any data is loaded, each failing with one line that
-names the key, the value and the rule. Only light imports here: the command line runs these checks
-before torch and Lightning load."""
+"""The checks of a job's settings, each failing with one line that names the key, the value and the rule: what Hydra
+reports when it cannot compose the config (`composition_error`), the command line's group choices before any job
+runs (`check_choices`), and the values of a composed config before anything is loaded (`check_config`)."""
 
 import difflib
-import importlib.util
-import numbers
 
-from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep, Override
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from zoo.configs import is_int, is_number
 from zoo.errors import ZooError
+from zoo.registry import options
 
 
 def _get(cfg: DictConfig, key: str):
@@ -36,14 +31,6 @@ def _require_present(cfg, key, rule: str, ok) -> None:
     value = _get(cfg, key)
     if value is None or not ok(value):
         raise ZooError(f"{key}={'null' if value is None else repr(value)} {rule}")
-
-
-def is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -83,6 +70,19 @@ def check_config(cfg: DictConfig) -> None:
             lambda v: is_int(v) and v > 0,
         )
     _require(cfg, "label_smoothing", "must be a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
+    devices, nodes, batch = (
+        _get(cfg, "trainer.devices"),
+        _get(cfg, "trainer.num_nodes") or 1,
+        _get(cfg, "data.batch_size"),
+    )
+    if is_int(devices) and is_int(nodes) and is_int(batch) and devices * nodes > 1 and batch % (devices * nodes):
+        # What zoo.data.loaders.process_share refuses once the Trainer exists, said before Lightning starts
+        processes = devices * nodes
+        smaller = batch - batch % processes
+        raise ZooError(
+            f"data.batch_size={batch} is the batch of all {processes} processes together and must "
+            f"divide evenly among them: use data.batch_size={smaller or processes} or {smaller + processes}"
+        )
     _require(cfg, "trainer.compile", "must be true or false", lambda v: isinstance(v, bool))
     import torch
 
@@ -99,110 +99,71 @@ def check_config(cfg: DictConfig) -> None:
         )
 
 
-# Hydra's plugins behind zoo's sweep presets (the cluster extra, pyproject.toml): group=choice -> (module, package).
-SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
-JOBLIB = ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
-OPTUNA = ("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper")
-PLUGINS = {
-    "hydra/launcher": {
-        "slurm": SUBMITIT,
-        "submitit_slurm": SUBMITIT,
-        "submitit_local": SUBMITIT,
-        "local_parallel": JOBLIB,
-        "joblib": JOBLIB,
-    },
-    "hydra/sweeper": {"optuna": OPTUNA},
-}
-
-
-def hparams_search(arguments: list[str]) -> str | None:
-    """The conf/hparams_search/ preset the command line chooses (an Optuna study), if any."""
-    chosen = [a.partition("=")[2] for a in arguments if a.lstrip("+").startswith("hparams_search=")]
-    return chosen[-1] if chosen and chosen[-1] != "null" else None
-
-
-def check_plugins(arguments: list[str]) -> None:
-    """A sweep preset whose Hydra plugin is not installed fails in one line that says how to install it
-    (Hydra's own report would only say that a config is missing)."""
-    for argument in arguments:
-        group, _, choice = argument.lstrip("+").partition("=")
-        needed = OPTUNA if hparams_search([argument]) else PLUGINS.get(group, {}).get(choice)
-        if needed and not installed(needed[0]):
-            raise ZooError(
-                f"{argument} needs {needed[1]}, which is not installed: install zoo's cluster extra, "
-                f'pip install -e ".[cluster]"'
-            )
-
-
-def installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # no Hydra plugin at all: not even their namespace package, hydra_plugins
-        return False
-
-
-def one_value(override: Override) -> str:
-    """An Optuna search range (interval) as one of its values, for composing a job to check."""
-    value = override.value()
-    if isinstance(value, IntervalSweep):
-        return f"{override.get_key_element()}={value.start}"
-    return override.input_line or ""
-
-
-def check_overrides(arguments: list[str], config_dir: str) -> list[DictConfig]:
-    """Compose the config of every job the command line asks for, before Hydra starts, so that a
-    misspelled key or a missing config option fails in one line instead of Hydra's multi-line report,
-    and a wrong type or range fails before torch and Lightning take seconds to load. Returns the configs.
-    For an Optuna study (hparams_search=...), the jobs of its choices and of one value of each interval."""
-    check_plugins(arguments)
-    optuna = hparams_search(arguments) is not None
-    multirun = optuna or any(a in ("-m", "--multirun") for a in arguments)
-    given = [a for a in arguments if not a.startswith("-") and not a.startswith(("hydra.", "hydra/", "+hydra"))]
-    try:
-        parsed = OverridesParser.create().parse_overrides(given)
-        if optuna:
-            parsed = OverridesParser.create().parse_overrides([one_value(override) for override in parsed])
-    except OverrideParseException as error:
-        raise ZooError(f"cannot read the overrides: {str(error).splitlines()[0]}") from None
-    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch] if multirun else [given]
-    configs = []
-    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-        for job in jobs:
-            try:
-                cfg = compose(config_name="train", overrides=job)
-            except MissingConfigException as error:
-                group, _, choice = (error.missing_cfg_file or "").partition("/")
-                options = f"; choose one of {', '.join(error.options)}" if error.options else ""
-                raise ZooError(f"{group}={choice} is not a config in conf/{group}{options}") from None
-            except ConfigCompositionException as error:
-                key = getattr(error.__cause__, "full_key", None)
-                if not key or "not in struct" not in str(error.__cause__):
-                    raise ZooError(" ".join(str(error).split())) from None
-                raise ZooError(unknown_key_message(key, [o for o in job if not o.startswith(key + "=")])) from None
-            check_config(cfg)
-            check_slurm_processes(cfg, arguments)
-            configs.append(cfg)
-    return configs
-
-
-def check_slurm_processes(cfg: DictConfig, arguments: list[str]) -> None:
+def check_slurm_processes(cfg: DictConfig, launcher: str | None) -> None:
     """hydra/launcher=slurm asks SLURM for one task per device (conf/hydra/launcher/slurm.yaml): it needs the
     number of devices, which Lightning's "auto" only finds out on the node."""
-    if "hydra/launcher=slurm" in arguments and not is_int(_get(cfg, "trainer.devices")):
+    if launcher == "slurm" and not is_int(_get(cfg, "trainer.devices")):
         raise ZooError(
             f"hydra/launcher=slurm starts one task per device and needs their number, not "
             f"trainer.devices={_get(cfg, 'trainer.devices')}: give it, e.g. trainer.devices=4"
         )
 
 
-def unknown_key_message(key: str, other_overrides: list[str]) -> str:
-    parent, _, name = key.rpartition(".")
-    cfg = compose(config_name="train", overrides=other_overrides)
-    node = OmegaConf.select(cfg, parent) if parent else cfg
-    known = [str(k) for k in node if not str(k).startswith("_")] if isinstance(node, DictConfig) else []
+def check_choices(overrides: list) -> None:
+    """Every choice of one of zoo's config groups (`model=cnnn`, `-m model=mlp,cnnn`) names a config of conf/<group>/:
+    checked on the command line's parsed overrides (Hydra's), before any job of a multirun trains."""
+    for override in overrides:
+        group = override.key_or_group
+        if (
+            group.startswith("hydra/")  # Hydra's own groups: Hydra lists their options, plugins' included
+            or override.package is not None
+            or not options(group)
+            or (not override.is_sweep_override() and (override.value() is None))
+        ):
+            continue
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        for value in values:
+            if isinstance(value, str) and value not in options(group):
+                raise ZooError(
+                    f"{group}={value} is not a config in conf/{group}; choose one of {', '.join(options(group))}"
+                )
+
+
+def composition_error(error: Exception, chosen: dict) -> ZooError:
+    """What Hydra reports when it cannot compose a job's config, as one line (Hydra's own report runs to a dozen):
+    an unknown key (with the nearest known one), a config group option that does not exist (with those that do), an
+    override Hydra cannot read, a Hydra plugin that is not installed (a config that one of zoo's presets needs, not
+    one the command line chose: `chosen` holds its group choices)."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    if isinstance(error, MissingConfigException):
+        group, _, choice = (error.missing_cfg_file or "").rpartition("/")
+        options_text = f"; choose one of {', '.join(error.options)}" if error.options else ""
+        if group.startswith("hydra/") and chosen.get(group) != choice:
+            asked = f"{group}={chosen[group]}" if group in chosen else "this sweep"
+            return ZooError(
+                f"{asked} needs a Hydra plugin that is not installed (Hydra has no {group}/{choice}): install zoo's "
+                f'cluster extra, pip install -e ".[cluster]"'
+            )
+        return ZooError(f"{group}={choice} is not a config in conf/{group}{options_text}")
+    if isinstance(error, OverrideParseException):
+        return ZooError(f"cannot read the overrides: {str(error).splitlines()[0]}")
+    cause = error.__cause__
+    key = getattr(cause, "full_key", None)
+    if isinstance(error, ConfigCompositionException) and key and "not in struct" in str(cause):
+        return ZooError(unknown_key_message(str(key), getattr(cause, "parent_node", None)))
+    return ZooError(" ".join(str(error).split()))
+
+
+def unknown_key_message(key: str, parent) -> str:
+    """`key` is not in its parent (`parent`: the config node Hydra could not add it to, or None)."""
+    parent_key, _, name = key.rpartition(".")
+    prefix = f"{parent_key}." if parent_key else ""
+    known = [] if not isinstance(parent, DictConfig) or parent._is_none() else [str(k) for k in parent]
+    known = [k for k in known if not k.startswith("_")]
+    if parent_key and not known:
+        # a group of settings that is off (null), such as data.augment on data=mnist
+        return f"{parent_key} is null here, so {key} is not a setting; to give it: +{key}=..."
     close = difflib.get_close_matches(name, known, n=1)
-    prefix = f"{parent}." if parent else ""
-    if parent and node is None:  # a group of settings that is off (null), such as data.augment on data=mnist
-        return f"{parent} is null here, so {key} is not a setting; to give it: +{key}=..."
-    hint = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(map(str, known))}"
+    hint = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(known)}"
     return f"{key} is not a setting; {hint} (to add a new key on purpose: +{key}=...)"

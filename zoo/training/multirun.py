@@ -10,6 +10,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
+from zoo.files import write_text_atomically
 from zoo.registry import load_class
 from zoo.training.distributed import rank_started_outside
 
@@ -33,7 +34,7 @@ class FailureSummary(Callback):
         failed = value["failed"] if isinstance(value, dict) and "failed" in value else None
         record = records_dir(config) / f"{config.hydra.job.num}.json"
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({"overrides": list(job_return.overrides), "failed": failed}) + "\n")
+        write_text_atomically(record, json.dumps({"overrides": list(job_return.overrides), "failed": failed}) + "\n")
 
     def on_multirun_end(self, config, **kwargs) -> None:
         records = sorted(records_dir(config).glob("*.json"), key=lambda path: int(path.stem))

@@ -15,10 +15,10 @@ from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.configs import CONFIG_DIR
+from zoo.configs import CONFIG_DIR, plain
 from zoo.errors import ZooError
-from zoo.runs.checkpoint import load_checkpoint, saved_config
-from zoo.runs.folder import Run
+from zoo.runs.checkpoint import load_checkpoint, run_record, stored_config
+from zoo.runs.folder import Run, RunRecord, absolute
 from zoo.training.schedules import FIXED_LENGTH
 
 # Where the data sets lie: the command line's value, if it gives one, replaces the run's.
@@ -26,29 +26,67 @@ DATA_DIR_KEYS = ("paths.data_dir", "data.data_dir")
 UNSET = object()
 
 
-def resumed_config(composed: DictConfig, overrides: list[str]) -> DictConfig:
-    """The config of the run to continue (`composed.resume`: a run directory means its last.ckpt), after
-    checking the command line's `overrides` against it. `composed` is the command line's own config."""
-    path = Path(composed.resume)
+def resumed_run(composed: DictConfig, resume: str, overrides: list[str]) -> tuple[DictConfig, RunRecord]:
+    """The config and record of the run to continue (`resume`: a checkpoint, or a run directory for its last.ckpt),
+    after checking the command line's `overrides` against its config. `composed` is the command line's own config.
+    The run's config is the one its checkpoint stores, with what the command line may change merged over it (a new
+    trainer.max_epochs, where its data sets lie now); its record says it resumed from this checkpoint."""
+    path = Path(resume)
     checkpoint_path = Run(path).last_checkpoint if path.is_dir() else path
     checkpoint = load_checkpoint(checkpoint_path)
-    saved = leaves({key: value for key, value in checkpoint["hyper_parameters"].items() if key != "dataset"})
-    given = leaves(OmegaConf.to_container(composed, resolve=True))
-    data_dir = saved.get("paths.data_dir")
-    max_epochs = None
+    # A run folder that moved goes on where it lies now: its settings are compared as they read there.
+    stored, record = relocated(
+        stored_config(checkpoint), run_record(checkpoint), Path(composed.paths.output_dir).resolve()
+    )
+    saved, given = leaves(stored), leaves(plain(composed))
+    data_dir, max_epochs = None, None
     for override, key, named in touched_keys(composed, overrides):
         if named and key in DATA_DIR_KEYS and key in given:
-            data_dir = given[key]
+            data_dir = str(Path(given[key]).expanduser().resolve())
         elif named and key == "trainer.max_epochs" and key in given:
             max_epochs = given[key]
         else:
-            check_same(key, saved, given, override, named)
-    cfg = saved_config(checkpoint, str(Path(data_dir).resolve()) if data_dir else None)
+            check_same(key, saved, given, override, named, record.started_in)
+    cfg = OmegaConf.create(stored)
+    changes: dict = {}
     if max_epochs is not None and max_epochs != cfg.trainer.max_epochs:
         check_new_length(cfg, max_epochs, epochs_done(checkpoint))
-        cfg.trainer.max_epochs = max_epochs
-    cfg.resume = str(checkpoint_path.resolve())
-    return cfg
+        changes["trainer"] = {"max_epochs": max_epochs}
+    if data_dir:
+        changes["paths"] = {"data_dir": data_dir}
+        if "data_dir" in cfg.data:
+            changes["data"] = {"data_dir": data_dir}
+        record = record.replace(data_dir=data_dir)
+    resumed = OmegaConf.merge(cfg, changes) if changes else cfg
+    assert isinstance(resumed, DictConfig)
+    return resumed, record.replace(resumed_from=str(checkpoint_path.resolve()))
+
+
+def relocated(stored: dict, record: RunRecord, folder: Path) -> tuple[dict, RunRecord]:
+    """A run folder moved since it was written (copied to another machine, or its log folder renamed) goes on in the
+    folder it now lies in: what its config and record say of the old folder (its checkpoints' folder, the log folder
+    it lay in) now means the new one. A folder is data: the run writes where it is, not where a file says it was."""
+    old_folder = Path(record.output_dir)
+    if not record.output_dir or old_folder == folder:
+        return stored, record
+    moves = {str(old_folder): str(folder)}
+    old_log_dir = Path(record.log_dir)
+    if old_folder.parent == old_log_dir / "runs" and folder.parent.name == "runs":
+        moves[str(old_log_dir)] = str(folder.parent.parent)
+
+    def moved(value):
+        if isinstance(value, dict):
+            return {key: moved(child) for key, child in value.items()}
+        if isinstance(value, list):
+            return [moved(child) for child in value]
+        if isinstance(value, str):
+            for old, new in moves.items():  # the run folder first: it lies inside the log folder
+                if value == old or value.startswith(old + os.sep) or value.startswith(f"sqlite:///{old}"):
+                    return value.replace(old, new, 1)
+        return value
+
+    new_record = record.replace(output_dir=str(folder), log_dir=moves.get(str(old_log_dir), record.log_dir))
+    return moved(stored), new_record
 
 
 def requeued_checkpoint(run: Run) -> Path | None:
@@ -132,12 +170,12 @@ def derived(value) -> bool:
     return isinstance(value, str) and "${" in value
 
 
-def check_same(key: str, saved: dict, given: dict, override: str, named: bool) -> None:
+def check_same(key: str, saved: dict, given: dict, override: str, named: bool, started_in: str) -> None:
     """The run's and the command line's values of `key` (and of every setting below it) must agree.
     `override` set it: by naming it, or as a config group's setting."""
     for leaf in dict.fromkeys(k for k in [*saved, *given] if below(k, key)):
         before, after = saved.get(leaf, UNSET), given.get(leaf, UNSET)
-        if not same(leaf, before, after):
+        if not same(leaf, before, after, started_in):
             where = "on the command line" if named else f"with {override}"
             raise ZooError(
                 f"resume continues a run with its saved settings: {leaf} is {shown(leaf, before)} in the "
@@ -145,17 +183,17 @@ def check_same(key: str, saved: dict, given: dict, override: str, named: bool) -
             )
 
 
-def same(key: str, saved, given) -> bool:
-    """Equal values; folders compare as absolute paths (the saved one may be relative to where the run
-    was started, and the given one to where it is resumed)."""
-    return absolute(key, saved) == absolute(key, given)
+def same(key: str, saved, given, started_in: str) -> bool:
+    """Equal values; folders compare as absolute paths (the saved one relative to where the run was started, the
+    given one to where it is resumed)."""
+    return as_folder(key, saved, started_in) == as_folder(key, given)
 
 
-def absolute(key: str, value) -> Any:
+def as_folder(key: str, value, started_in: str | None = None) -> Any:
     is_folder = key.startswith("paths.") or key.endswith(("_dir", "dirpath")) or key == "data.path"
-    return str(Path(value).expanduser().resolve()) if is_folder and isinstance(value, str) else value
+    return absolute(value, started_in or None) if is_folder and isinstance(value, str) else value
 
 
 def shown(key: str, value) -> str:
-    value = absolute(key, value)
+    value = as_folder(key, value)
     return "unset" if value is UNSET else "null" if value is None else str(value)

@@ -4,7 +4,6 @@ metrics, which the run folder's metrics.json holds too (zoo.runs.folder). The co
 zoo.training.command; from Python, zoo.train."""
 
 import signal
-from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -16,42 +15,40 @@ from zoo.callbacks.loop import quiet_lightning
 from zoo.errors import ZooError
 from zoo.registry import register_resolvers
 from zoo.runs.checkpoint import load_checkpoint
-from zoo.runs.folder import Run
+from zoo.runs.folder import Run, RunRecord
 from zoo.runs.hparams import flat_hparams, hp_metrics
 from zoo.training.build import build_run, build_trainer, check_trainer_keys
-from zoo.training.checks import check_config
 from zoo.training.distributed import check_processes
 from zoo.training.failures import Interrupted, readable_errors, readable_write_errors
 from zoo.training.report import budget, log_hparams_table, measured_in, precision_used, print_summary, processes
 
 
-def train(cfg: DictConfig) -> dict:
-    """Fit (or continue `cfg.resume`), then test the best checkpoint; write `metrics.json` in
-    `paths.output_dir` and return its content."""
-    register_resolvers()  # what the configs ask of zoo's registry (the door registers them too)
-    absolute_paths(cfg)
-    check_config(cfg)
+def train(cfg: DictConfig, record: RunRecord) -> dict:
+    """Fit the run `cfg` asks for (or continue the one `record` resumed from), then test the best checkpoint; write
+    `metrics.json` into the run folder and return its content. `cfg` is read, never written: what the run derives
+    (its name, group, absolute paths) comes from `record` (zoo.training.job makes it)."""
+    register_resolvers()  # what the configs ask of zoo's registry (the doors register them too)
     check_trainer_keys(cfg.trainer)
     trackers.check_installed(cfg.get("logger") or {})
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, net, task = build_run(cfg)
-    resume = cfg.get("resume")
+    datamodule, net, task = build_run(cfg, record)
+    resume = record.resumed_from
     resume_step = None
     if resume:
         saved = load_checkpoint(resume)
         datamodule.check_matches(saved["hyper_parameters"].get("dataset", {}))
         resume_step = saved["global_step"]
-    trainer = build_trainer(cfg, resume_step, task.callbacks())
+    trainer = build_trainer(cfg, record, resume_step, task.callbacks())
     check_processes(trainer, datamodule)
-    run = Run(cfg.paths.output_dir)
+    run = Run(record.output_dir)
     # Where several processes train together, the first one alone prints and writes the run's files.
     rank_zero = trainer.is_global_zero
     # The HPARAMS row's settings: the trackers get them now, TensorBoard's HPARAMS tab when the run has finished.
     settings = flat_hparams(cfg, trainer.strategy.root_device.type, precision_used(trainer, cfg), trainer.world_size)
     if rank_zero:
         with readable_write_errors():
-            run.folder.mkdir(parents=True, exist_ok=True)
+            run.write_record(record)
             datamodule.write_run_files(run.folder)
             trackers.start(trainer, run.folder, settings)
         verb = f"resuming from step {resume_step}:" if resume else "training"
@@ -115,12 +112,3 @@ def train(cfg: DictConfig) -> dict:
             run.write_metrics(**result)
         print_summary(result, task.final_metrics(), run.folder)
     return result
-
-
-def absolute_paths(cfg: DictConfig) -> None:
-    """The run's folders as absolute paths, in its config and so in its checkpoints: a resume from
-    another working directory writes into the run's own TensorBoard folder and reads its own data."""
-    for key in ("log_dir", "data_dir"):
-        cfg.paths[key] = str(Path(cfg.paths[key]).resolve())
-    if cfg.data.get("path"):  # a user's file or folder, relative to where the run started
-        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())

@@ -19,6 +19,7 @@ from matplotlib.image import imread
 
 from zoo.callbacks.trackers import log_figure, takes_figures
 from zoo.data.toy import Toy
+from zoo.files import write_atomically
 from zoo.models.layers import ACTIVATIONS
 from zoo.views.base import COUNT, EveryFewEpochs, measuring, require
 from zoo.views.hierarchy import mosaic
@@ -198,5 +199,5 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
         axes.set_title(run_title(run, seeds), fontsize=9)
     figure.tight_layout()
     path = out / "boundaries.png"
-    figure.savefig(path, dpi=100)
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=100))
     return path

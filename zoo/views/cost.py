@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from zoo.files import write_atomically
 from zoo.views.base import COUNT, POSITIVE_INT, POSITIVE_NUMBER, measuring, require
 
 
@@ -183,5 +184,5 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
         axes.grid(alpha=0.3, which="both")
     figure.tight_layout()
     path = out / "cost.png"
-    figure.savefig(path, dpi=80)
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=80))
     return path

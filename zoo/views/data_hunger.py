@@ -11,6 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from zoo.files import write_atomically
 from zoo.runs.grouping import keys_within_models, label, order, setting_text
 
 # What tells the points of one line apart: the fraction (and so the number of samples) and the repeats.
@@ -76,5 +77,5 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
         axes.legend(fontsize="small")
     figure.tight_layout()
     path = out / "data_hunger.png"
-    figure.savefig(path, dpi=80)
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=80))
     return path

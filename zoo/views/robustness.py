@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from zoo.callbacks.tensorboard import tensorboard_writer
 from zoo.callbacks.trackers import log_figure, takes_figures
 from zoo.errors import ZooError
+from zoo.files import write_atomically
 from zoo.views.base import COUNT, INTEGER, NUMBER_AT_LEAST_0, SIZES, measuring, require, show_input
 
 
@@ -246,5 +247,5 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
         axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))  # one legend a row, beside it
     figure.tight_layout()
     path = out / "robustness.png"
-    figure.savefig(path, dpi=80, bbox_inches="tight")
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=80, bbox_inches="tight"))
     return path
