@@ -147,6 +147,7 @@ def test_bad_signal_settings_are_refused(settings, message):
         (["data=toy", "+data.augment.shift=2"], "error: data=toy has no random transformations: remove data.augment"),
     ],
 )
+@pytest.mark.slow
 def test_bad_augment_settings_fail_in_one_line(tmp_path, data_dir, overrides, message):
     """train.py's main() in this process: test_errors.py runs the command end to end in a subprocess."""
     result = train_cli(*overrides, *TINY, log_dir=tmp_path, data_dir=data_dir)
@@ -154,6 +155,7 @@ def test_bad_augment_settings_fail_in_one_line(tmp_path, data_dir, overrides, me
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_augmentation_changes_training_alone_and_is_recorded(tmp_path, data_dir):
     """The same seed twice gives the same run; without augmentation training differs, validation and test
     see the same samples, and the HPARAMS row says which run was augmented."""

@@ -10,6 +10,8 @@ import torch
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # every test here trains or starts a process (pytest -m "not slow" leaves them out)
+
 
 def load_benchmark():
     spec = importlib.util.spec_from_file_location("benchmark", REPO / "scripts" / "benchmark.py")

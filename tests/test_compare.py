@@ -113,6 +113,7 @@ def session_groups(port: int) -> list[dict]:
     return http(port, "/data/plugin/hparams/session_groups", request)["sessionGroups"]
 
 
+@pytest.mark.slow
 def test_tensorboard_lists_every_run_with_its_curves(board):
     port, server = board
     assert server.stdout.readline().startswith("TensorBoard for ")
@@ -125,6 +126,7 @@ def test_tensorboard_lists_every_run_with_its_curves(board):
         )
 
 
+@pytest.mark.slow
 def test_hparams_table_has_real_values_for_every_run(board, sweep):
     port, _ = board
     groups = session_groups(port)
@@ -144,6 +146,7 @@ def test_hparams_table_has_real_values_for_every_run(board, sweep):
         assert [session["status"] for session in group["sessions"]] == ["STATUS_SUCCESS"]
 
 
+@pytest.mark.slow
 def test_every_family_logs_the_same_hparam_keys_with_the_same_types(board):
     port, _ = board
     shapes = {
@@ -178,6 +181,7 @@ def test_every_model_setting_has_an_hparams_column_of_its_type():
     assert model_keys()["kernel"] is str and model_keys()["channels"] is str and model_keys()["bidirectional"] is str
 
 
+@pytest.mark.slow
 def test_run_tensorboard_holds_config_parameters_histograms_and_confusion_matrix(sweep):
     [run] = [p.parent for p in (sweep / "tensorboard" / "mnist1d" / "cnn").rglob("events.*")][:1]
     events = EventAccumulator(str(run), size_guidance={"images": 0, "histograms": 0, "tensors": 0}).Reload()
@@ -206,6 +210,7 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(file))
 
 
+@pytest.mark.slow
 def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
     result = compare_script("--logdir", str(sweep), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -231,6 +236,7 @@ def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
     assert image.shape[0] > 100 and image.shape[1] > 100
 
 
+@pytest.mark.slow
 def test_zoo_compare_gives_the_same_rows_from_any_folder_above_the_runs(sweep):
     """paths.log_dir, its TensorBoard root and one data set's folder hold the same runs; the output goes
     into the folder given."""
@@ -249,6 +255,7 @@ def test_zoo_compare_gives_the_same_rows_from_any_folder_above_the_runs(sweep):
     assert read_csv(sweep / "tensorboard" / "cnn_only" / "comparison.csv") == cnn_rows
 
 
+@pytest.mark.slow
 def test_zoo_compare_filters_and_says_when_nothing_matches(sweep, tmp_path):
     result = zoo_compare("--logdir", str(sweep), "--out", str(tmp_path), "--model", "cnn")
     assert result.returncode == 0, result.stderr
@@ -261,6 +268,7 @@ def test_zoo_compare_filters_and_says_when_nothing_matches(sweep, tmp_path):
     assert result.returncode == 1 and "no finished zoo runs" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_zoo_compare_counts_the_runs_it_leaves_out(sweep, tmp_path):
     """A run that stopped before its HPARAMS row, and one written before zoo logged HPARAMS rows, are left
     out and counted; neither is mistaken for a configuration."""
@@ -292,6 +300,7 @@ def test_a_model_setting_is_a_column_only_where_it_varies_within_a_model():
     assert distinguishing_keys([(cnn, []), (cnn | {"device": "cuda"}, [])]) == ["device"]
 
 
+@pytest.mark.slow
 def test_zoo_board_says_when_the_port_is_taken(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -311,6 +320,7 @@ def test_zoo_board_says_when_the_port_is_taken(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_leaves_no_finished_row(tmp_path, data_dir):
     command = [
         sys.executable,

@@ -24,6 +24,8 @@ from zoo.export.command import export
 
 from conftest import REPO, TINY, command_here, run_dirs
 
+pytestmark = pytest.mark.slow  # every test here trains or starts a process (pytest -m "not slow" leaves them out)
+
 FAMILIES = ["linear", "mlp", "cnn", "rnn", "transformer"]
 TINY_ONE_EPOCH = ["trainer.max_epochs=1", *TINY[1:]]
 

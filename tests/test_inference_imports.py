@@ -13,6 +13,8 @@ import pytest
 
 from conftest import REPO, TINY, trained_once
 
+pytestmark = pytest.mark.slow  # every test here trains or starts a process (pytest -m "not slow" leaves them out)
+
 TRAINING_STACK = {"lightning", "pytorch_lightning", "lightning_fabric", "torchmetrics", "hydra", "tensorboard"}
 FAST = [*TINY, "logger=none"]
 

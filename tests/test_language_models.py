@@ -56,6 +56,7 @@ def test_logits_for_every_position_of_any_length_up_to_the_context(name):
         assert logits.shape == (3, steps, VOCAB) and logits.dtype == torch.float32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("name", FAMILIES)
 def test_position_t_sees_the_symbols_up_to_t_and_none_after(name, train):
@@ -75,6 +76,7 @@ def test_position_t_sees_the_symbols_up_to_t_and_none_after(name, train):
             assert torch.equal(before[:, :t], after[:, :t])
 
 
+@pytest.mark.slow
 def test_the_causality_check_catches_a_model_that_reads_the_future():
     class Leaky(nn.Module):  # each position also gets the mean over the whole sequence
         def __init__(self):
@@ -248,6 +250,7 @@ def test_top_k_draws_only_among_the_k_most_likely(sampler):
             assert drawn[step] in logits.topk(2).indices
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
 def test_generate_serves_every_family_and_crops_a_long_prompt_to_the_context(name):
     torch.manual_seed(0)

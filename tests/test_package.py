@@ -14,6 +14,8 @@ import pytest
 
 from conftest import REPO, TINY
 
+pytestmark = pytest.mark.slow  # every test here trains or starts a process (pytest -m "not slow" leaves them out)
+
 # What the build reads; anything else in the checkout (logs, data, a stale build/) stays out of the wheel.
 SOURCES = ["pyproject.toml", "README.md", "zoo", "conf"]
 SCRIPTS = {"zoo-train", "zoo-board", "zoo-compare", "zoo-eval"}

@@ -72,6 +72,7 @@ def probabilities_of(rows) -> np.ndarray:
     return np.array([[float(row[name]) for name in DIGITS] for row in rows])
 
 
+@pytest.mark.slow
 def test_checkpoints_carry_the_normalization_of_the_training_part(mnist1d_run, data_dir):
     datamodule = MNIST1D(name="mnist1d", data_dir=str(data_dir))
     datamodule.setup()
@@ -85,6 +86,7 @@ def test_checkpoints_carry_the_normalization_of_the_training_part(mnist1d_run, d
         assert dataset["class_names"] == DIGITS
 
 
+@pytest.mark.slow
 def test_zoo_predict_on_the_raw_test_signals_reproduces_the_runs_test_accuracy(mnist1d_run, mnist1d_test, tmp_path):
     signals, labels = mnist1d_test
     np.save(tmp_path / "signals.npy", signals)
@@ -103,6 +105,7 @@ def test_zoo_predict_on_the_raw_test_signals_reproduces_the_runs_test_accuracy(m
     assert (probabilities[np.arange(len(rows)), predicted] == probabilities.max(axis=1)).all()
 
 
+@pytest.mark.slow
 def test_zoo_load_gives_a_model_that_takes_raw_inputs(mnist1d_run, mnist1d_test):
     signals, labels = mnist1d_test
     model = zoo.load(mnist1d_run)
@@ -121,6 +124,7 @@ def test_zoo_load_gives_a_model_that_takes_raw_inputs(mnist1d_run, mnist1d_test)
     assert torch.equal(zoo.load(read_metrics(mnist1d_run)["best_checkpoint"])(signals[:8]), model(signals[:8]))
 
 
+@pytest.mark.slow
 def test_zoo_predict_reads_a_folder_of_images_at_the_data_sets_scale(digits_run, tmp_path):
     images = load_digits().images[:6]  # 8x8, stored as 0-16
     pixels = np.round(images * 255 / 16).astype(np.uint8)  # the same digits as 8-bit grey images
@@ -263,6 +267,7 @@ BAD_INPUTS = {  # case: (arguments, what the one line must say)
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_input_fails_with_one_line_and_writes_nothing(case, mnist1d_run, digits_run, tmp_path):
     arguments, message = BAD_INPUTS[case]

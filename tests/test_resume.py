@@ -52,6 +52,7 @@ def uninterrupted(tmp_path_factory, data_dir):
     return run_dir
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_path, data_dir):
     alone = read_metrics(uninterrupted)
     seconds_per_epoch = alone["train_time_s"] / 3
@@ -96,6 +97,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(uninterrupted, tmp_pa
     ],
     ids=["a key", "a config group"],
 )
+@pytest.mark.slow
 def test_resume_refuses_a_changed_setting_in_one_line(uninterrupted, data_dir, override, message):
     changed = train_cli(override, f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent, data_dir=data_dir)
     assert changed.returncode == 2 and changed.stderr.strip() == (
@@ -103,6 +105,7 @@ def test_resume_refuses_a_changed_setting_in_one_line(uninterrupted, data_dir, o
     )
 
 
+@pytest.mark.slow
 def test_resume_refuses_fewer_epochs_than_done_and_missing_checkpoints(uninterrupted, tmp_path, data_dir):
     fewer = train_cli(
         "trainer.max_epochs=2", f"resume={uninterrupted}", log_dir=uninterrupted.parent.parent, data_dir=data_dir
@@ -115,6 +118,7 @@ def test_resume_refuses_fewer_epochs_than_done_and_missing_checkpoints(uninterru
     assert missing.stderr.strip() == f"error: checkpoint {tmp_path / 'nowhere'} does not exist"
 
 
+@pytest.mark.slow
 def test_raising_max_epochs_trains_a_finished_run_on(tmp_path, data_dir):
     train_here("model=linear", *TINY, "task.views=null", log_dir=tmp_path, data_dir=data_dir)  # 2 epochs of 4 steps
     [run_dir] = run_dirs(tmp_path)
@@ -137,6 +141,7 @@ def val_acc_steps(log_dir) -> list[int]:
     return [event.step for event in accumulator.Scalars("val/acc")]
 
 
+@pytest.mark.slow
 def test_a_run_resumed_from_another_directory_keeps_its_own_folders(tmp_path, data_dir, monkeypatch):
     """Started with a relative paths.log_dir and a paths.data_dir of its own; resumed from elsewhere with
     neither (and with ZOO_DATA_DIR pointing elsewhere: the run's own data folder wins). train.py's main() in
@@ -169,6 +174,7 @@ def test_a_run_resumed_from_another_directory_keeps_its_own_folders(tmp_path, da
     assert read_metrics(run_dir)["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, data_dir):
     # A learning rate too small to move the weights: val/acc never improves after the first epoch, and
     # last.ckpt must follow every epoch all the same.
@@ -197,6 +203,7 @@ def test_ctrl_c_saves_marks_the_run_interrupted_and_says_how_to_resume(tmp_path,
     assert load_checkpoint(checkpoint)["global_step"] >= 4 * status["epoch"]  # only the epoch it was in is lost
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_the_step_and_keeps_its_last_good_checkpoint(tmp_path, data_dir):
     # One-cycle up to an SGD learning rate of 20: stable for the first epochs, infinite loss at the peak.
     result = train_py(

@@ -115,6 +115,7 @@ def tiny_run(tmp_path_factory, data_dir):
     return read_metrics(run_dir), events
 
 
+@pytest.mark.slow
 def test_a_run_logs_both_curves_against_the_size_in_hundredths(tiny_run):
     metrics, events = tiny_run
     noise = {event.step: event.value for event in events.Scalars("robust/noise_acc")}
@@ -128,6 +129,7 @@ def test_a_run_logs_both_curves_against_the_size_in_hundredths(tiny_run):
         assert events.Scalars(f"hp/{name}")[-1].value == pytest.approx(metrics["measured"][name])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tag", ["robust/accuracy", "robust/adversarial_examples", "saliency/examples"])
 def test_a_run_shows_the_figures(tiny_run, tag):
     _, events = tiny_run

@@ -78,6 +78,7 @@ def assert_refused(result, marker, key="task"):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("door", ["zoo-eval", "zoo-predict", "zoo-export", "resume"])
 def test_no_door_runs_what_a_received_classifier_names(door, classifier_run, data_dir, tmp_path):
     folder, marker = crafted(classifier_run, tmp_path)
@@ -93,6 +94,7 @@ def test_no_door_runs_what_a_received_classifier_names(door, classifier_run, dat
     assert not (tmp_path / "signals_predictions.csv").exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_zoo_generate_runs_nothing_a_received_language_model_names(language_model_run, tmp_path):
     folder, marker = crafted(language_model_run, tmp_path)
     assert_refused(
@@ -114,6 +116,7 @@ def test_zoo_generate_runs_nothing_a_received_language_model_names(language_mode
         "model.stem",
     ],
 )
+@pytest.mark.slow
 def test_zoo_load_and_open_run_refuse_a_foreign_target_anywhere(key, classifier_run, tmp_path):
     folder, marker = crafted(classifier_run, tmp_path, key)
     for door in (zoo.load, zoo.open_run):
@@ -122,6 +125,7 @@ def test_zoo_load_and_open_run_refuse_a_foreign_target_anywhere(key, classifier_
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_received_run_folder_opens_its_own_checkpoint(classifier_run, tmp_path):
     """metrics.json names the best checkpoint where the run wrote it, on the sender's machine: the folder's own
     file of that name is what opens, never the path the file names."""

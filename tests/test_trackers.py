@@ -21,6 +21,8 @@ from zoo.runs.hparams import flat_hparams
 
 from conftest import REPO, TINY, command_here, read_metrics, run_dirs, train_cli, train_here
 
+pytestmark = pytest.mark.slow  # every test here trains or starts a process (pytest -m "not slow" leaves them out)
+
 FAMILIES = ["mlp", "linear"]
 # The views whose figures and measurements no test here reads: they take most of a tiny run's time.
 SLOW_VIEWS_OFF = ["task.views.robustness=null", "task.views.saliency=null", "callbacks.compute_cost=null"]

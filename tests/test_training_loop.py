@@ -11,6 +11,8 @@ from zoo.runs.checkpoint import load_checkpoint
 
 from conftest import TINY, command_here, read_metrics, run_dirs, train_cli, train_here, train_py
 
+pytestmark = pytest.mark.slow  # every test here trains or starts a process (pytest -m "not slow" leaves them out)
+
 # Two epochs of four batches of 32: eight optimizer steps. Without the views of the test split (task.views), which
 # these tests do not look at: half of a tiny run's time.
 STEPS = 8

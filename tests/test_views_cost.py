@@ -108,6 +108,7 @@ def runs(tmp_path_factory, data_dir):
     return found | {"log_dir": on}
 
 
+@pytest.mark.slow
 def test_a_run_records_its_flops_and_latency(runs):
     measured = runs["cnn"]["metrics"]["measured"]
     expected = count_flops(models.build("cnn", SIGNAL, "classification"), Classification.example_input(SIGNAL))
@@ -119,6 +120,7 @@ def test_a_run_records_its_flops_and_latency(runs):
         assert scalars.Scalars(f"hp/{name}")[-1].value == pytest.approx(measured[name], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_the_views_leave_training_as_it_was(runs):
     with_views, without = runs["cnn"]["metrics"], runs["cnn_off"]["metrics"]
     assert without["measured"] == {}
@@ -126,6 +128,7 @@ def test_the_views_leave_training_as_it_was(runs):
         assert with_views[key] == without[key], key
 
 
+@pytest.mark.slow
 def test_the_cnn_shows_its_filters_and_feature_maps_and_the_mlp_shows_none(runs):
     images = runs["cnn"]["events"]
     for tag, wide in (("hierarchy/filters", True), ("hierarchy/feature_maps", False)):
@@ -138,6 +141,7 @@ def test_the_cnn_shows_its_filters_and_feature_maps_and_the_mlp_shows_none(runs)
     assert not [tag for tag in runs["cnn_off"]["events"].Tags()["images"] if tag.startswith("hierarchy/")]
 
 
+@pytest.mark.slow
 def test_zoo_compare_shows_flops_per_sample_and_draws_score_against_cost(runs, tmp_path, capsys):
     assert compare.main(["--logdir", str(runs["log_dir"]), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
@@ -154,6 +158,7 @@ def test_zoo_compare_shows_flops_per_sample_and_draws_score_against_cost(runs, t
     assert figure.shape[0] > 100 and figure[..., :3].std() > 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("input_shape", [(1, 40), (3, 16, 16)])
 def test_the_hierarchy_figures_draw_1d_and_2d_networks_and_leave_them_as_they_were(input_shape):
     """For the notebook: plain functions of a network and a data module, in eval mode without changing the
