@@ -102,7 +102,7 @@ def check_config(cfg: DictConfig) -> None:
 # Hydra's plugins behind zoo's sweep presets (the cluster extra, pyproject.toml): group=choice -> (module, package).
 SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
 JOBLIB = ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
-OPTUNA = ("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper")
+OPTUNA = ("optuna", "optuna")  # zoo's own sweeper, hydra_plugins/zoo_optuna_sweeper, needs Optuna alone
 PLUGINS = {
     "hydra/launcher": {
         "slurm": SUBMITIT,
@@ -111,7 +111,7 @@ PLUGINS = {
         "local_parallel": JOBLIB,
         "joblib": JOBLIB,
     },
-    "hydra/sweeper": {"optuna": OPTUNA},
+    "hydra/sweeper": {"zoo_optuna": OPTUNA},
 }
 
 
