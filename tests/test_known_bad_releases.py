@@ -1,6 +1,7 @@
 """No release listed in known_bad_releases.toml (compromised, or with a published advisory) is admitted by
-pyproject.toml's dependency specifiers, every extra included."""
+pyproject.toml's dependency specifiers, every extra included, nor held by the lock CI installs from."""
 
+import re
 import tomllib
 
 import pytest
@@ -12,12 +13,19 @@ from conftest import REPO
 
 BAD = tomllib.loads((REPO / "known_bad_releases.toml").read_text())["release"]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+LOCK = REPO / "requirements" / "dev.lock"
 
 
 def requirements() -> list[Requirement]:
     """Every dependency specifier of pyproject.toml: the dependencies and each extra's (zoo's own extras excepted)."""
     listed = PROJECT["dependencies"] + [r for extra in PROJECT["optional-dependencies"].values() for r in extra]
     return [Requirement(text) for text in listed if Requirement(text).name != PROJECT["name"]]
+
+
+def locked() -> dict[str, str]:
+    """The lock's exact versions: {package: version}."""
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", LOCK.read_text(), flags=re.MULTILINE)
+    return {canonicalize_name(name): version for name, version in pins}
 
 
 def admits_some(allowed: SpecifierSet, affected: SpecifierSet) -> str | None:
@@ -42,6 +50,21 @@ def test_no_dependency_specifier_admits_a_known_bad_release(entry):
                 f'pyproject.toml\'s "{requirement}" admits {entry["package"]} {admitted} ({affected}: '
                 f"{entry['advisory']}, {entry['what']})"
             )
+
+
+@pytest.mark.parametrize("entry", BAD, ids=lambda entry: f"{entry['package']}:{entry['advisory']}")
+def test_the_lock_holds_no_known_bad_release_and_each_is_kept_out_by_pyproject(entry):
+    version = locked().get(canonicalize_name(entry["package"]))
+    if version is None:
+        return  # not in zoo's environment at all
+    assert not any(SpecifierSet(affected).contains(version, prereleases=True) for affected in entry["affected"]), (
+        f"{LOCK.name} holds {entry['package']}=={version}: {entry['advisory']}"
+    )
+    # Installed without the lock, only zoo's own specifiers keep it out: a dependency of a dependency needs one too.
+    named = {canonicalize_name(requirement.name) for requirement in requirements()}
+    assert canonicalize_name(entry["package"]) in named, (
+        f"{entry['package']} is in zoo's environment but pyproject.toml has no specifier to exclude {entry['affected']}"
+    )
 
 
 @pytest.mark.parametrize(
