@@ -235,6 +235,11 @@ def test_failed_trials_beyond_max_failure_rate_stop_the_study(tmp_path, max_fail
     assert len(jobs) == 4 and all(job[0].startswith("x=") and job[1:] == ["model=mlp"] for job in jobs)
 
 
+def test_a_sweep_launches_at_least_one_trial_at_a_time():
+    with pytest.raises(ValueError, match="n_jobs=-1"):
+        OptunaSweeper("maximize", None, None, 4, -1, 1.0, None, None)  # would ask the study for no trial, forever
+
+
 def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(submitit_sweep, tmp_path, data_dir):
     """A job killed after its first checkpoint, then started again as SLURM starts a requeued job:
     submitit's runner on the job's pickle (what the launcher's checkpoint() leaves), SLURM_RESTART_COUNT=1."""
@@ -323,9 +328,10 @@ def test_only_a_requeued_job_with_a_checkpoint_continues_by_itself(
 @pytest.mark.parametrize(
     "argument, package, hidden",
     [
-        # As a plain `pip install zoo` leaves it: no Hydra plugin of the extra, not even their namespace package...
-        ("hydra/launcher=slurm", "hydra-submitit-launcher", "hydra_plugins"),
-        # ...and no Optuna (zoo's own sweeper, in zoo's wheel, needs nothing else).
+        # As a plain `pip install zoo` leaves it: no Hydra plugin of the extra (the hydra_plugins namespace package
+        # holds zoo's own sweeper only)...
+        ("hydra/launcher=slurm", "hydra-submitit-launcher", "hydra_plugins.hydra_submitit_launcher"),
+        # ...and no Optuna, which that sweeper needs.
         ("hparams_search=optuna", "optuna", "optuna"),
     ],
 )

@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from hydra_plugins.zoo_optuna_sweeper import register as register_sweeper
 from zoo import CONFIG_DIR
 from zoo.checks import check_overrides
 from zoo.distributed import outside_the_run_dir, rank_started_outside
@@ -70,6 +71,7 @@ def start() -> None:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
     register_resolvers()
+    register_sweeper()  # hparams_search=optuna's; Hydra's own search misses it in an editable install
     hydra_main()
 
 

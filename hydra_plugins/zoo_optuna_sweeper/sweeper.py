@@ -91,6 +91,8 @@ class OptunaSweeper(Sweeper):
         sampler: Any,
         params: Mapping[str, Any] | None,
     ) -> None:
+        if n_jobs < 1:  # joblib's -1 (one per core) is no number of trials
+            raise ValueError(f"hydra.sweeper.n_jobs={n_jobs}: the trials launched at once are 1 or more")
         self.direction, self.study_name, self.storage, self.sampler = direction, study_name, storage, sampler
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
         self.params = [f"{key}={value}" for key, value in (params or {}).items()]
