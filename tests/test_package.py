@@ -17,7 +17,7 @@ from conftest import REPO, TINY
 pytestmark = pytest.mark.slow  # every test here trains or starts a process (pytest -m "not slow" leaves them out)
 
 # What the build reads; anything else in the checkout (logs, data, a stale build/) stays out of the wheel.
-SOURCES = ["pyproject.toml", "README.md", "zoo", "conf"]
+SOURCES = ["pyproject.toml", "README.md", "zoo", "conf", "hydra_plugins"]
 SCRIPTS = {"zoo-train", "zoo-board", "zoo-compare", "zoo-eval"}
 
 
@@ -64,7 +64,11 @@ def test_the_wheel_carries_every_module_config_and_command(installed):
     wheel, _ = installed
     with zipfile.ZipFile(wheel) as archive:
         files = set(archive.namelist())
-    modules = {path.relative_to(REPO).as_posix() for path in (REPO / "zoo").rglob("*.py")}
+    # zoo's own Hydra sweeper ships beside it, in Hydra's namespace package for plugins (no __init__.py of its own).
+    modules = {
+        path.relative_to(REPO).as_posix() for top in ("zoo", "hydra_plugins") for path in (REPO / top).rglob("*.py")
+    }
+    assert "hydra_plugins/zoo_optuna_sweeper/sweeper.py" in modules and "hydra_plugins/__init__.py" not in files
     configs = {"zoo/conf/" + path.relative_to(REPO / "conf").as_posix() for path in (REPO / "conf").rglob("*.yaml")}
     assert "zoo/conf/train.yaml" in configs and "zoo/conf/model/cnn.yaml" in configs
     assert modules - files == set(), "modules missing from the wheel: list their package in pyproject.toml"

@@ -1,6 +1,7 @@
 """Sweeps through Hydra's plugins (the cluster extra): jobs started by submitit (the code path of SLURM,
-on this machine), several jobs at once (joblib), an Optuna study, and a requeued job that continues by
-itself. Real train.py runs, on tiny budgets."""
+on this machine), several jobs at once (joblib), an Optuna study through zoo's own sweeper
+(hydra_plugins/zoo_optuna_sweeper), and a requeued job that continues by itself. Real train.py runs, on tiny
+budgets."""
 
 import csv
 import os
@@ -14,8 +15,11 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from hydra_plugins.zoo_optuna_sweeper.sweeper import OptunaSweeper, search_space
 from zoo import CONFIG_DIR
 from zoo.compare import command as compare
 from zoo.registry import register_resolvers
@@ -105,13 +109,13 @@ def test_several_jobs_at_once_run_and_their_failures_are_listed(tmp_path, data_d
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Deprecated API features detected")  # optuna 2.10's models, on SQLAlchemy 1.4
 def test_an_optuna_study_reports_its_best_trial_and_survives_failing_trials(tmp_path, data_dir):
-    """Four trials of hparams_search=optuna (in memory) over the learning rate, weight decay and the model;
-    this sampler seed draws the transformer, which cannot take model.dim=30, for two of them."""
+    """Four trials of hparams_search=optuna (in memory), two at a time, over the learning rate, weight decay and
+    the model; this sampler seed draws the transformer, which cannot take model.dim=30, for two of them."""
     result = train_command(
         "hparams_search=optuna",
         "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.sampler.seed=2",
         "model=mlp,transformer",
         "model.dim=30",
@@ -123,6 +127,7 @@ def test_an_optuna_study_reports_its_best_trial_and_survives_failing_trials(tmp_
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in output, output[-3000:]
     assert "2 of 4 jobs failed:" in result.stderr
+    assert output.count("Launching 2 jobs locally") == 2  # n_jobs trials a batch, each batch launched at once
     [sweep_dir] = (tmp_path / "multiruns").iterdir()
     best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     finished = [read_metrics(run) for run in run_dirs(tmp_path) if read_metrics(run)["status"] == "finished"]
@@ -137,7 +142,6 @@ def test_an_optuna_study_reports_its_best_trial_and_survives_failing_trials(tmp_
     assert f"Best value: {best['best_value']}" in output
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("data, direction", [("mnist1d", "maximize"), ("text", "minimize")])
 def test_an_optuna_study_optimizes_the_task_s_own_way(data, direction):
     GlobalHydra.instance().clear()
@@ -153,19 +157,93 @@ def test_an_optuna_study_optimizes_the_task_s_own_way(data, direction):
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Deprecated API features detected")  # optuna 2.10's models, on SQLAlchemy 1.4
-def test_an_optuna_study_can_be_kept_in_sqlite_and_continued(tmp_path):
-    """hydra.sweeper.storage=sqlite:///...: the study as the sweeper creates it, and again as a second
-    command continues it (optuna 2.10 needs SQLAlchemy 1.4 for this: pyproject.toml's cluster extra)."""
-    import optuna  # here, where the warning filter above applies
+def test_an_optuna_study_kept_in_sqlite_is_continued_by_the_same_command(tmp_path, data_dir):
+    """hydra.sweeper.storage=sqlite:///... with a study_name: a second command adds its trials to the study the
+    first one stored, and reports the best of them all."""
+    import optuna
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    for value in (0.5, 0.75):
-        study = optuna.create_study(study_name="zoo", storage=storage, directions=["maximize"], load_if_exists=True)
-        trial = study.ask()
-        trial.suggest_float("optimizer.lr", 1e-4, 1e-2, log=True)
-        study.tell(trial, values=[value])
-    assert [trial.value for trial in study.trials] == [0.5, 0.75] and study.best_value == 0.75
+    command = ["hparams_search=optuna", f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=zoo"]
+    tiny = ["model=linear", *TINY, "task.views=null", "callbacks.compute_cost=null"]
+    for trials in (2, 1):
+        result = train_command(*command, f"hydra.sweeper.n_trials={trials}", *tiny, log_dir=tmp_path, data_dir=data_dir)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    study = optuna.load_study(study_name="zoo", storage=storage)
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE"] * 3
+    assert study.direction.name == "MAXIMIZE"  # accuracy: the task's direction
+    values = sorted(read_metrics(run)["val/acc_best"] for run in run_dirs(tmp_path))
+    assert sorted(trial.value for trial in study.trials) == pytest.approx(values, abs=1e-6)  # one per run
+    [second, _] = sorted((tmp_path / "multiruns").iterdir(), reverse=True)
+    best = yaml.safe_load((second / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(values), abs=1e-6)  # the best of both commands' trials
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("lr=interval(0.1, 1.5)", FloatDistribution(0.1, 1.5)),
+        ("lr=tag(log, interval(1e-4, 1e-1))", FloatDistribution(1e-4, 1e-1, log=True)),
+        ("layers=interval(1, 4)", FloatDistribution(1.0, 4.0)),  # Hydra's interval is of floats: range() for integers
+        ("layers=range(1, 7, 2)", IntDistribution(1, 5, step=2)),  # Hydra's range: 1, 3, 5 (stop excluded)
+        ("p=range(0.0, 0.3, 0.1)", FloatDistribution(0.0, 0.2, step=0.1)),
+        ("batch=choice(32, 64)", CategoricalDistribution([32, 64])),
+        ("model.dim=64,128,256", CategoricalDistribution([64, 128, 256])),
+        ("model=mlp,cnn", CategoricalDistribution(["mlp", "cnn"])),
+        ("dropout=null,0.1", CategoricalDistribution(["null", 0.1])),  # as an override writes it
+    ],
+)
+def test_hydra_s_sweep_syntax_is_optuna_s_search_space(override, expected):
+    searched, fixed = search_space([override])
+    assert searched == {override.split("=")[0]: expected} and fixed == []
+
+
+def test_a_plain_value_fixes_a_key_and_the_later_override_of_a_key_wins():
+    params = ["optimizer.lr=tag(log, interval(1e-4, 1e-2))", "data.batch_size=choice(32, 64)"]
+    command_line = ["data.batch_size=64", "model=mlp", "+trainer.limit_train_batches=4", "~callbacks.early_stopping"]
+    searched, fixed = search_space([*params, *command_line, "optimizer.lr=interval(0.1, 0.2)"])
+    assert searched == {"optimizer.lr": FloatDistribution(0.1, 0.2)}
+    assert fixed == command_line
+
+
+class ScriptedLauncher:
+    """A launcher whose jobs return, batch after batch, the values given (an exception: a job that raised)."""
+
+    def __init__(self, *batches):
+        self.batches, self.launched = list(batches), []
+
+    def launch(self, jobs, initial_job_idx):
+        self.launched.append((initial_job_idx, [list(job) for job in jobs]))
+        results = self.batches.pop(0)
+        return [
+            JobReturn(
+                overrides=job,
+                status=JobStatus.FAILED if isinstance(result, Exception) else JobStatus.COMPLETED,
+                _return_value=result,
+            )
+            for job, result in zip(jobs, results, strict=True)
+        ]
+
+
+@pytest.mark.parametrize("max_failure_rate, stops", [(0.5, True), (1.0, False)])
+def test_failed_trials_beyond_max_failure_rate_stop_the_study(tmp_path, max_failure_rate, stops):
+    """Two batches of two trials: one job of the first raises (half the batch), both of the second do."""
+    sweeper = OptunaSweeper("maximize", None, None, 4, 2, max_failure_rate, None, {"x": "interval(0, 1)"})
+    sweeper.sweep_dir, sweeper.launcher = tmp_path, ScriptedLauncher([0.5, ValueError("nan")], [OSError(), OSError()])
+    if stops:
+        with pytest.raises(OSError):
+            sweeper.sweep(["model=mlp"])
+    else:
+        sweeper.sweep(["model=mlp"])
+        assert yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())["best_value"] == 0.5
+    # The job numbers run on across batches, and every job gets its trial's value and the fixed overrides.
+    assert [first for first, _ in sweeper.launcher.launched] == [0, 2]
+    jobs = [job for _, batch in sweeper.launcher.launched for job in batch]
+    assert len(jobs) == 4 and all(job[0].startswith("x=") and job[1:] == ["model=mlp"] for job in jobs)
+
+
+def test_a_sweep_launches_at_least_one_trial_at_a_time():
+    with pytest.raises(ValueError, match="n_jobs=-1"):
+        OptunaSweeper("maximize", None, None, 4, -1, 1.0, None, None)  # would ask the study for no trial, forever
 
 
 @pytest.mark.slow
@@ -254,16 +332,26 @@ def test_only_a_requeued_job_with_a_checkpoint_continues_by_itself(
     assert requeued_checkpoint(Run(tmp_path)) == (last if resumes else None)
 
 
-@pytest.mark.parametrize(
-    "argument, asked",
-    [("hydra/launcher=slurm", "hydra/launcher=slurm"), ("hparams_search=optuna", "this sweep")],
-)
 @pytest.mark.slow
-def test_a_sweep_preset_without_its_plugin_says_how_to_install_it(tmp_path, argument, asked):
-    # As a plain `pip install zoo` leaves it: no Hydra plugin, not even their namespace package.
-    hide = "import sys; sys.modules['hydra_plugins'] = None"
+@pytest.mark.parametrize(
+    "argument, message, hidden",
+    [
+        # As a plain `pip install zoo` leaves it: no Hydra plugin of the extra (the hydra_plugins namespace package
+        # holds zoo's own sweeper only)...
+        (
+            "hydra/launcher=slurm",
+            "hydra/launcher=slurm needs a Hydra plugin that is not installed "
+            "(Hydra has no hydra/launcher/submitit_slurm)",
+            "hydra_plugins.hydra_submitit_launcher",
+        ),
+        # ...and no Optuna, which that sweeper needs.
+        ("hparams_search=optuna", "this run needs optuna, which is not installed", "optuna"),
+    ],
+)
+def test_a_sweep_preset_without_its_plugin_says_how_to_install_it(tmp_path, argument, message, hidden):
+    hide = f"import sys; sys.modules[{hidden!r}] = None"
     run = f"{hide}; sys.argv = ['train.py', '-m', {argument!r}]; from zoo.training.command import main; main()"
     result = subprocess.run([sys.executable, "-c", run], cwd=REPO, capture_output=True, text=True, timeout=120)
-    [line] = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and line.startswith(f"error: {asked} needs a Hydra plugin that is not installed (")
-    assert line.endswith('install zoo\'s cluster extra, pip install -e ".[cluster]"')
+    assert result.returncode == 2 and result.stderr.strip() == (
+        f'error: {message}: install zoo\'s cluster extra, pip install -e ".[cluster]"'
+    )

@@ -5,10 +5,15 @@ import fcntl
 import json
 import os
 import pty
+import signal
+import socket
 import struct
 import subprocess
 import sys
 import termios
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -216,6 +221,70 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, data_dir):
     assert [point.step for point in client.get_metric_history(run.info.run_id, "val/acc")] == [3, 7]
     # The parameter that changed on resuming, beside its first value
     assert run.data.params["trainer.max_epochs"] == "1.0" and run.data.tags["resumed.trainer.max_epochs"] == "2.0"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def mlflow_api(port: int, path: str, body: dict | None = None) -> dict:
+    """An answer of MLflow's REST API (a GET, or a POST of `body`)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/2.0/mlflow/{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def test_mlflow_s_server_starts_on_zoo_s_store_and_lists_its_run(tmp_path, data_dir):
+    """`mlflow ui --backend-store-uri sqlite:///logs/mlflow.db`, as docs/trackers.md says: with every extra installed
+    (SQLAlchemy 2), the server starts and its REST API lists the run zoo logged."""
+    result = train_here("logger=mlflow", "model=linear", *TINY, *SLOW_VIEWS_OFF, log_dir=tmp_path, data_dir=data_dir)
+    run_id = json.loads((Path(result["run_dir"]) / "trackers.json").read_text())["mlflow"]
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+    # One worker and no job runner (MLflow's background jobs, which nothing here uses): a start of seconds.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(log := (tmp_path / "server.log").open("w")),
+        start_new_session=True,  # its own process group: the command, and the uvicorn it starts
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            assert time.monotonic() < deadline, "MLflow's server did not answer within 120 s"
+            time.sleep(0.25)
+        experiment = mlflow_api(port, "experiments/get-by-name?experiment_name=zoo")["experiment"]
+        [run] = mlflow_api(port, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+        assert run["info"]["run_id"] == run_id and run["info"]["status"] == "FINISHED"
+        metrics = {metric["key"]: metric["value"] for metric in run["data"]["metrics"]}
+        assert metrics["test/acc"] == pytest.approx(result["test/acc"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        log.close()
+    assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while True:  # every process of the group ended on SIGTERM
+        try:
+            os.killpg(server.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "MLflow's server left processes behind"
+        time.sleep(0.1)
 
 
 def test_a_missing_tracker_package_names_the_extra_in_one_line(monkeypatch, tmp_path, data_dir):

@@ -2,7 +2,11 @@
 reports when it cannot compose the config (`composition_error`), the command line's group choices before any job
 runs (`check_choices`), and the values of a composed config before anything is loaded (`check_config`)."""
 
+import contextlib
 import difflib
+import importlib.metadata
+import importlib.util
+import re
 
 from omegaconf import DictConfig
 
@@ -148,11 +152,31 @@ def composition_error(error: Exception, chosen: dict) -> ZooError:
         return ZooError(f"{group}={choice} is not a config in conf/{group}{options_text}")
     if isinstance(error, OverrideParseException):
         return ZooError(f"cannot read the overrides: {str(error).splitlines()[0]}")
+    located = re.match(r"Error locating target '([\w.]+)'", str(error))
+    if located and importlib.util.find_spec(located.group(1).split(".")[0]) is None:
+        return missing_package(located.group(1).split(".")[0])
     cause = error.__cause__
     key = getattr(cause, "full_key", None)
     if isinstance(error, ConfigCompositionException) and key and "not in struct" in str(cause):
         return ZooError(unknown_key_message(str(key), getattr(cause, "parent_node", None)))
     return ZooError(" ".join(str(error).split()))
+
+
+def missing_package(module: str) -> ZooError:
+    """A package a config needs that is not installed, with the extra of zoo's that brings it (read off zoo's own
+    dependencies, pyproject.toml)."""
+    extras = []
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        for requirement in importlib.metadata.requires("zoo") or []:
+            name, _, marker = requirement.partition(";")
+            if (
+                re.split(r"[<>=!~ \[]", name.strip(), maxsplit=1)[0].lower().replace("-", "_") == module
+                and "extra" in marker
+            ):
+                extras.append(marker.split("==")[-1].strip().strip("'\""))
+    extra = next((e for e in extras if e != "dev"), None)
+    how = f'install zoo\'s {extra} extra, pip install -e ".[{extra}]"' if extra else f"pip install {module}"
+    return ZooError(f"this run needs {module}, which is not installed: {how}")
 
 
 def unknown_key_message(key: str, parent) -> str:

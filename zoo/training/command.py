@@ -22,6 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.zoo_optuna_sweeper import register as register_sweeper
 from zoo.configs import CONFIG_DIR
 from zoo.errors import ZooError
 from zoo.registry import load_class, register_resolvers, targets
@@ -88,6 +89,7 @@ def run_command(arguments: list[str]) -> dict | None:
     """Start the job(s) `arguments` ask for through Hydra's entry, as train.py does; return the last job's result
     (None where no job ran: --help, --cfg...). Raises ZooError for bad input and for a job that failed alone."""
     register_resolvers()
+    register_sweeper()  # zoo's Optuna sweeper, which Hydra's scan of plugins misses in an editable install
     _run_folders.clear()
     OmegaConf.register_new_resolver("zoo.new_folder", run_folder, replace=True)
     try:
