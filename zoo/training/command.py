@@ -137,6 +137,7 @@ def hydra_main(cfg: DictConfig) -> Any:
 
     runtime = HydraConfig.get()
     _started.append(True)
+    OmegaConf.set_readonly(cfg, True)  # the config is what the user asked: what the job derives goes into its record
     try:
         result = run_job(cfg, runtime)
     except ZooError as error:
