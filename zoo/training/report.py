@@ -47,6 +47,8 @@ def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict, step: in
 
 def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> None:
     table = Table(title=f"{result['model']} on {result['data']}", show_header=False)
+    table.add_column()
+    table.add_column(overflow="fold")  # a narrow terminal wraps a long path rather than cut it
     table.add_row("parameters", f"{result['params']:,}")
     table.add_row(
         "training time",
@@ -61,4 +63,7 @@ def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> N
     for key, value in result["measured"].items():
         table.add_row(key, f"{value:.4g}")
     table.add_row("written to", str(output_dir))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a log: as wide as the table needs, so that every path reads whole
+        console = Console(width=max(console.width, Console(width=1000).measure(table).maximum))
+    console.print(table)
