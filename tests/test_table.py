@@ -99,7 +99,7 @@ def test_every_family_regresses_a_parquet_file_in_the_targets_units(regressors):
         str(next((log_dir / "tensorboard").rglob("events.out.tfevents.*")).parent), size_guidance={"images": 0}
     ).Reload()
     assert "test/predicted_vs_true" in events.Tags()["images"]
-    assert {"hp/test_rmse", "hp/test_r2", "hp/hgb_test_rmse"} <= set(events.Tags()["scalars"])
+    assert {"zoo/test_rmse", "zoo/test_r2", "zoo/hgb_test_rmse"} <= set(events.Tags()["scalars"])
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 
 zoo-board [--logdir logs/tensorboard] [--host 127.0.0.1] [--port 6006]
 
-It stops its TensorBoard when it is stopped itself: Ctrl-C, `kill <pid>` (SIGTERM), a closed terminal (SIGHUP), and on
+It brings the HPARAMS columns of the log folder up to date before TensorBoard starts (a run deleted since, say), and
+stops its TensorBoard when it is stopped itself: Ctrl-C, `kill <pid>` (SIGTERM), a closed terminal (SIGHUP), and on
 Linux even `kill -9`.
 """
 
@@ -79,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    if Path(args.logdir).is_dir():
+        from zoo.runs.hparams_tab import update_experiment
+
+        try:
+            update_experiment(Path(args.logdir))
+        except OSError as error:  # a folder zoo-board may read but not write: TensorBoard shows it all the same
+            print(f"note: could not bring the HPARAMS columns of {args.logdir} up to date: {error}", file=sys.stderr)
     print(f"TensorBoard for {args.logdir} at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir]
     return serve([*command, "--host", args.host, "--port", str(args.port)])
