@@ -128,7 +128,8 @@ def adversarial_figure(net: torch.nn.Module, datamodule, epsilon: float, count: 
     chosen = (flipped + kept)[:count]
     names = datamodule.class_names
     images = inputs.dim() == 4
-    figure = Figure(figsize=(7, 2.2 * len(chosen) + 0.4), dpi=80)
+    named = inputs.dim() == 2 and len(datamodule.feature_names) > 0  # room under each panel for its columns' names
+    figure = Figure(figsize=(7, (2.2 + 1.2 * named) * len(chosen) + 0.4), dpi=80)
     for row, index in enumerate(chosen):
         pair = [
             (inputs[index], f"clean: predicted {names[before[index]]} (true {names[targets[index]]})"),
