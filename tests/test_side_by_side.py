@@ -20,8 +20,9 @@ from tensorboard.plugins.hparams import metadata
 
 from zoo.compare import command as compare
 from zoo.compare.board import port_is_free
+from zoo.compare.tables import classical_rows
 from zoo.registry import task_class, task_names
-from zoo.runs.grouping import labels
+from zoo.runs.grouping import group_runs, labels
 from zoo.runs.hparams import EXPERIMENT_FOLDER, experiment, write_row
 from zoo.runs.hparams_tab import update_experiment
 from zoo.training.report import print_summary
@@ -226,6 +227,21 @@ def test_each_tasks_hparams_values_are_its_final_metrics_headline_first(name):
     task = task_class(name)
     assert isinstance(task.hp_metrics, tuple) and task.hp_metrics[0] == task.headline
     assert set(task.hp_metrics) <= set(task.final_metrics())
+
+
+def test_a_classical_model_counts_once_per_set_of_rows_it_was_fitted_on():
+    """A file's split does not change with the seed: networks of two seeds share one fit of each classical model;
+    a part of the training rows (data.train_fraction) is drawn per seed, so there each seed has its own."""
+    table = {"task": "classification", "data": "table", "data.path": "churn.csv", "model": "mlp"}
+
+    def run(seed: int, fraction: float) -> dict:
+        return {"hparams": table | {"seed": seed, "data.train_fraction": fraction}, "classical": {"hgb": 0.8 + seed}}
+
+    task = task_class("classification")
+    for fraction, fits in ((1.0, 1), (0.5, 2)):
+        groups = group_runs([run(0, fraction), run(1, fraction)])
+        [row] = classical_rows(groups, ["data.path"], task)
+        assert row["model"] == "gradient boosting (sklearn)" and row["runs"] == fits
 
 
 def test_labels_name_what_tells_runs_apart_in_the_order_of_run_names():

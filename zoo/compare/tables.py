@@ -68,10 +68,17 @@ def summarize(groups: Groups, keys: list[str], task, columns: list[str] | None =
     )
 
 
+def fitted_on(run: dict) -> tuple:
+    """Which training rows of its file a run's classical models were fitted on (zoo.data.table): the split does not
+    change with the seed, but the part `data.train_fraction` keeps of it is drawn by the seed."""
+    fraction = run["hparams"].get("data.train_fraction", 1.0)
+    return (fraction, run["hparams"].get("seed") if fraction != 1 else None)
+
+
 def classical_rows(groups: Groups, columns: list[str], task) -> list[dict]:
     """One row per data set and classical model its runs measured (tables: zoo.views.baselines), beside the
     families: whether any network beats gradient boosting on the user's data shows at once. A classical model is
-    fitted once per split of the rows: the networks trained on the same split (the same seed) count it once."""
+    fitted once per set of training rows (`fitted_on`): the networks trained on the same rows count it once."""
     score, best = score_columns(task)
     own = [key for key in columns if key in OWN_DATA]  # which file and column they were fitted on
     runs_by_data: dict = {}
@@ -81,8 +88,8 @@ def classical_rows(groups: Groups, columns: list[str], task) -> list[dict]:
     rows = []
     for (data, *values), members in runs_by_data.items():
         for name, title in CLASSICAL.items():
-            fitted = {run["hparams"].get("seed"): run["classical"][name] for run in members if name in run["classical"]}
-            scores = list(fitted.values())  # one per split: the runs of one seed share theirs
+            fitted = {fitted_on(run): run["classical"][name] for run in members if name in run["classical"]}
+            scores = list(fitted.values())  # one per set of training rows: the runs on the same rows share theirs
             if scores:
                 rows.append(
                     {
