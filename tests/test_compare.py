@@ -208,7 +208,7 @@ def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
     assert "optimizer.lr" in result.stdout and all(model in result.stdout for model in MODELS)
     rows = read_csv(tmp_path / "comparison.csv")
     # the settings that differ name the rows; the seeds are the repeats counted in `runs`
-    assert list(rows[0])[:4] == ["data", "model", "optimizer.lr", "runs"]
+    assert list(rows[0])[:5] == ["task", "data", "model", "optimizer.lr", "runs"]  # the CSV holds every task's rows
     assert sorted((row["model"], float(row["optimizer.lr"])) for row in rows) == sorted(
         (model, lr) for model in MODELS for lr in LRS
     )
@@ -222,7 +222,8 @@ def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
         accs = [read_metrics(d)["test/acc"] for d in jobs]
         assert float(row["test_acc_mean"]) == pytest.approx(statistics.fmean(accs), rel=1e-5)
     markdown = (tmp_path / "comparison.md").read_text()
-    assert markdown.startswith("| data | model | optimizer.lr | runs |") and "| mnist1d | cnn | 0.001 | 2 |" in markdown
+    assert markdown.startswith("**classification**\n\n| data | model | optimizer.lr | runs |")
+    assert "| mnist1d | cnn | 0.001 | 2 |" in markdown
     image = imread(tmp_path / "comparison.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
 
