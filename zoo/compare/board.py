@@ -19,7 +19,11 @@ STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on `port`. As TensorBoard binds it (SO_REUSEADDR), so that the closed connections of
+    a TensorBoard just stopped (TIME_WAIT, a minute) do not keep zoo-board from starting again on its port."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        if sys.platform != "win32":  # on Windows the option lets two sockets share a port
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
