@@ -62,7 +62,8 @@ class Task(L.LightningModule, ABC):
     """A subclass names itself and its data's declaration (`name`), lists the metrics it logs for every
     stage (`metrics`: their objects come from `make_metrics`, values derived from them from `derived`),
     says which validation metric chooses the best checkpoint and in which direction (`monitor`, `mode`),
-    which final metrics go into the HPARAMS row (`hp_metrics`) and which one ranks runs (`headline`), and
+    which final metrics go into the HPARAMS row (`hp_metrics`, those TensorBoard shows first at the start), which one
+    ranks runs (`headline`) and whether `label_smoothing` means anything to it (`smooths_labels`), and
     implements `step(batch, stage)` and `example_input(model_inputs)`.
 
     `optimizer` and `scheduler` arrive half-built from the config: the optimizer still needs the
@@ -75,7 +76,8 @@ class Task(L.LightningModule, ABC):
     monitor: str
     mode: str  # "max" or "min"
     headline: str
-    hp_metrics: ClassVar[dict[str, str]]
+    hp_metrics: ClassVar[tuple[str, ...]]  # final metrics (metrics.json's keys), the headline first
+    smooths_labels: ClassVar[bool] = True
 
     def __init__(
         self,

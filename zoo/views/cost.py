@@ -148,41 +148,37 @@ class ComputeCost(L.Callback):
 
 
 def compare_figure(runs: list[dict], out: Path) -> Path | None:
-    """cost.png for zoo-compare: each run's headline test score against its forward FLOPs per sample (log
-    scale), one point per run labelled by its model, one panel per data set. None where no run counted FLOPs."""
-    from zoo.runs.grouping import score_columns, task_of
+    """cost.png for zoo-compare: the headline test score of each group of runs (its mean over seeds) against its
+    forward FLOPs per sample (log scale), one panel per task, each point labelled by what tells its group apart
+    (zoo.runs.grouping.labels: the data where it differs, the family, the settings that differ). None where no run
+    counted FLOPs."""
+    from zoo.runs.grouping import group_runs, labels, panel_title, score_columns, task_of
 
     counted = [
         run for run in runs if run.get("flops_forward") and run[score_columns(task_of(run["hparams"]))[0]] is not None
     ]
     if not counted:
         return None
-
-    def panel(run: dict) -> tuple[str, str]:  # one data set may serve two tasks (a table's two targets)
-        return str(run["hparams"].get("data")), task_of(run["hparams"]).name
-
-    panels = sorted({panel(run) for run in counted})
-    figure = Figure(figsize=(5.5 * len(panels), 4.2))
-    for index, (data, task_name) in enumerate(panels, start=1):
-        axes = figure.add_subplot(1, len(panels), index)
-        members = [run for run in counted if panel(run) == (data, task_name)]
-        task = task_of(members[0]["hparams"])
+    tasks = sorted({task_of(run["hparams"]).name for run in counted})
+    figure = Figure(figsize=(6.5, 4.6 * len(tasks)))
+    for index, name in enumerate(tasks, start=1):
+        axes = figure.add_subplot(len(tasks), 1, index)
+        groups = group_runs([run for run in counted if task_of(run["hparams"]).name == name])
+        task = task_of(groups[0][0])
         score = score_columns(task)[0]
-        models = sorted({str(run["hparams"].get("model")) for run in members})
-        colors = {model: f"C{i % 10}" for i, model in enumerate(models)}
-        for run in members:
-            model = str(run["hparams"].get("model"))
-            axes.scatter(run["flops_forward"], run[score], color=colors[model], s=30)
-            axes.annotate(
-                model, (run["flops_forward"], run[score]), textcoords="offset points", xytext=(4, 3), fontsize=8
-            )
+        for number, ((_, members), text) in enumerate(zip(groups, labels([c for c, _ in groups]), strict=True)):
+            x = statistics.fmean(run["flops_forward"] for run in members)
+            y = statistics.fmean(run[score] for run in members)
+            axes.scatter(x, y, color=f"C{number % 10}", s=30)
+            note = f" ({len(members)} runs)" if len(members) > 1 else ""
+            axes.annotate(text + note, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=8)
         axes.set_xscale("log")
-        axes.margins(x=0.12)  # room for the labels of the outermost points
+        axes.margins(x=0.25, y=0.15)  # room for the labels of the outermost points
         axes.set_xlabel("forward FLOPs per sample (log scale)")
         axes.set_ylabel(task.headline + (" (lower is better)" if task.mode == "min" else ""))
-        axes.set_title(data if len({name for _, name in panels}) == 1 else f"{data} ({task_name.replace('_', ' ')})")
+        axes.set_title(panel_title(name.replace("_", " "), [config for config, _ in groups]))
         axes.grid(alpha=0.3, which="both")
     figure.tight_layout()
     path = out / "cost.png"
-    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=80))
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=80, bbox_inches="tight"))
     return path
