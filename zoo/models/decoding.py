@@ -73,11 +73,11 @@ def decode(
         net.train(was_training)
 
 
-def trimmed(rows: torch.Tensor) -> list[list[int]]:
-    """Each row's ids up to its end symbol."""
+def trimmed(rows: torch.Tensor, max_len: int) -> list[list[int]]:
+    """Each row's ids up to its end symbol, `max_len` of them at most (a translation that never ended)."""
     out = []
     for row in rows.tolist():
-        out.append(row[: row.index(END)] if END in row else [i for i in row if i != PAD])
+        out.append(row[: row.index(END)] if END in row[: max_len + 1] else [i for i in row if i != PAD][:max_len])
     return out
 
 
@@ -104,7 +104,7 @@ def greedy(net: EncoderDecoder, source: torch.Tensor, max_len: int) -> Decoded:
         finished |= token == END
         if bool(finished.all()):
             break
-    ids = trimmed(torch.stack(outputs, dim=1))
+    ids = trimmed(torch.stack(outputs, dim=1), max_len)
     return Decoded(ids, stacked_attention(attention, [len(row) for row in ids]), scores.tolist())
 
 
@@ -139,7 +139,7 @@ def beam_search(net: EncoderDecoder, source: torch.Tensor, max_len: int, beam: i
         finished = finished[rows] | (token == END)
         if bool(finished.all()):
             break
-    candidates_ids = trimmed(history)
+    candidates_ids = trimmed(history, max_len)
     lengths = torch.tensor([len(ids) + 1 for ids in candidates_ids], dtype=torch.float, device=device)
     ranked = scores.view(-1) / lengths**length_penalty
     best = (offsets[:, 0] + ranked.view(batch, beam).argmax(dim=1)).tolist()
