@@ -2,10 +2,15 @@
 line that names what is wrong and where), the generated tasks' answers, the splits and vocabularies, and chrF and BLEU
 scored as sacreBLEU scores them."""
 
+import inspect
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import sacrebleu
+from omegaconf import OmegaConf
 
+from zoo import CONFIG_DIR, models
 from zoo.data.generated_pairs import generate, scan_commands
 from zoo.data.pairs import SentencePairs
 from zoo.data.pairs_files import END, START, UNKNOWN, PairVocabulary, read_pairs
@@ -150,3 +155,38 @@ def test_chrf_and_bleu_are_sacrebleus_over_any_batches(kind, score, reference):
         metric.update(hypotheses, references)
         # short outputs, where torchmetrics' CHRFScore (50 for "168") and SacreBLEUScore (0, unsmoothed) differ
         assert float(metric.compute()) == pytest.approx(score(hypotheses, [references]).score, abs=1e-9)
+
+
+TASK = "translation"
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("mlp", "model=mlp cannot do translation: an MLP reads a fixed number of inputs"),
+        ("linear", "model=linear cannot do translation: one linear map"),
+        ("cnn", "model=cnn cannot do translation: "),
+    ],
+)
+def test_families_without_an_encoder_decoder_refuse_in_one_line(name, message):
+    with pytest.raises(ValueError, match="^" + message) as error:
+        models.build(name, {"source_vocab": 9, "target_vocab": 9, "shared_vocabulary": True}, TASK)
+    assert str(error.value).endswith("; choose one of rnn, transformer") and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", models.list_models(TASK))
+def test_the_translation_config_repeats_the_builders_defaults(name):
+    def node(path: Path):
+        cfg = OmegaConf.load(path)
+        return cfg.model if path.read_text().startswith("# @package _global_") else cfg
+
+    merged = OmegaConf.to_container(
+        OmegaConf.merge(
+            node(Path(CONFIG_DIR, "model", f"{name}.yaml")),
+            node(Path(CONFIG_DIR, "model", "for_task", TASK, f"{name}.yaml")),
+        )
+    )
+    assert merged.pop("name") == name
+    parameters = inspect.signature(models.build_function(name, TASK)).parameters.values()
+    defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+    assert {k: v for k, v in merged.items() if v is not None} == defaults

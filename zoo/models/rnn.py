@@ -151,7 +151,7 @@ class RNNSeq2Seq(nn.Module):
         self,
         source_vocab: int,
         target_vocab: int,
-        shared_vocabulary: bool = False,
+        shared_vocabulary: bool,
         cell: str = "gru",
         dim: int = 128,
         depth: int = 1,
