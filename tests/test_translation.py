@@ -9,6 +9,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import zoo.export.command
 import zoo.inference.generate
 import zoo.inference.predict
 from zoo.inference.network import open_network
@@ -133,6 +134,13 @@ def test_zoo_generate_and_zoo_predict_translate_new_sentences(runs, tmp_path):
     assert refused.returncode == 2 and refused.stderr.strip().endswith(
         'is a translation model: give source="<a sentence>" or input=<a file>'
     )
+
+
+def test_zoo_export_says_it_cannot_write_a_decoding_loop(runs, tmp_path):
+    result = command_here(zoo.export.command.main, f"ckpt={runs['file']}", "format=onnx", f"output={tmp_path}")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "is a translation model:" in result.stderr and "translate with zoo-generate or zoo-predict" in result.stderr
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_run_resumes_where_it_stopped(tmp_path, data_dir):
