@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import sacrebleu
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -13,6 +14,7 @@ import zoo.export.command
 import zoo.inference.generate
 import zoo.inference.predict
 from zoo.inference.network import open_network
+from zoo.inference.translate import open_translator
 from zoo.models.decoding import decode
 from zoo.runs.checkpoint import load_checkpoint
 
@@ -79,6 +81,18 @@ def test_every_family_trains_and_scores_its_test_split(runs):
     assert read_metrics(runs["file"])["samples"] == {"train": 96, "val": 12, "test": 12}
     splits = (runs["file"] / "pairs_splits.tsv").read_text().splitlines()
     assert splits[0] == "split\tsource\ttarget" and len(splits) == 121 and "Ça alors !" in "".join(splits)
+
+
+def test_the_test_scores_are_sacrebleus_on_the_runs_own_translations(runs):
+    for name in ("file", "transformer"):
+        rows = [line.split("\t") for line in (runs[name] / "pairs_splits.tsv").read_text().splitlines()[1:]]
+        sources, targets = [r[1] for r in rows if r[0] == "test"], [r[2] for r in rows if r[0] == "test"]
+        outputs = open_translator(runs[name]).translate(sources)  # the best checkpoint, the run's own decoding
+        metrics = read_metrics(runs[name])
+        assert metrics["test/chrf"] == pytest.approx(sacrebleu.corpus_chrf(outputs, [targets]).score, abs=1e-6)
+        assert metrics["test/bleu"] == pytest.approx(sacrebleu.corpus_bleu(outputs, [targets]).score, abs=1e-6)
+        exact = sum(o == t for o, t in zip(outputs, targets, strict=True)) / len(targets)
+        assert metrics["test/exact"] == pytest.approx(exact), name
 
 
 def test_samples_in_text_each_epoch_and_attention_maps_only_where_there_is_attention(runs):

@@ -1,5 +1,5 @@
 """Decoding a translation network, greedily or by beam search: the one place that turns a trained encoder-decoder
-into output sentences, for the translation task's metrics and views, zoo-generate, zoo-predict and zoo-export's check
+into output sentences, for the translation task's metrics and views, zoo-generate and zoo-predict
 (as Hugging Face's `generate()` is one mixin for every model; zoo's language models sample in zoo.models.sampling).
 
 What a translation network of the zoo offers (the builders registered for task="translation"), every tensor batch
