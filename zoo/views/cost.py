@@ -50,7 +50,12 @@ def countable_kernels() -> Iterator[None]:
         torch.backends.mha.set_fastpath_enabled(fast_path)
 
 
-def count_flops(net: torch.nn.Module, example: torch.Tensor) -> dict[str, float]:
+def as_inputs(example) -> tuple[torch.Tensor, ...]:
+    """A task's example input as the tensors the network takes (a translation network takes two)."""
+    return example if isinstance(example, tuple) else (example,)
+
+
+def count_flops(net: torch.nn.Module, example) -> dict[str, float]:
     """FLOPs per sample of `net` on the batch `example`: a forward pass in eval mode (`flops_forward`)
     and a training step (`flops_train_step`): a forward pass in train mode and the backward pass of a loss
     on its outputs. The optimizer's update is not counted (element-wise, and not an operator
@@ -63,7 +68,7 @@ def count_flops(net: torch.nn.Module, example: torch.Tensor) -> dict[str, float]
     copied = copy.deepcopy(net).cpu().float()  # the count does not depend on the precision
     # trainer.sync_batchnorm=true swapped in SyncBatchNorm, which needs its processes and a GPU: back to BatchNorm.
     copied = TorchSyncBatchNorm().revert(copied)
-    example = example.cpu().float() if example.is_floating_point() else example.cpu()
+    inputs = tuple(x.cpu().float() if x.is_floating_point() else x.cpu() for x in as_inputs(example))
     # One thread: the count runs thousands of tiny operators (an RNN's steps), which two threads on a busy
     # 2-core machine made 25 times slower (6 s against 0.24 s for the default GRU).
     threads = torch.get_num_threads()
@@ -71,18 +76,18 @@ def count_flops(net: torch.nn.Module, example: torch.Tensor) -> dict[str, float]
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode(False), countable_kernels():
             with torch.no_grad(), FlopCounterMode(display=False) as forward:
-                copied.eval()(example)
+                copied.eval()(*inputs)
             with torch.enable_grad(), FlopCounterMode(display=False) as step:
-                copied.train()(example).float().sum().backward()
+                copied.train()(*inputs).float().sum().backward()
     finally:
         torch.set_num_threads(threads)
-    samples = len(example)
+    samples = len(inputs[0])
     return {"flops_forward": forward.get_total_flops() / samples, "flops_train_step": step.get_total_flops() / samples}
 
 
 def latency_ms(
     net: torch.nn.Module,
-    sample: torch.Tensor,
+    sample,
     calls: int = 30,
     warmup: int = 5,
     forward_context=contextlib.nullcontext,
@@ -94,7 +99,7 @@ def latency_ms(
     Stops after `max_seconds` of timed calls (at least 3 of them): on a CPU whose cores other processes
     keep busy, torch's threads wait for each other and a call of the small CNN took 230 ms instead of 0.4."""
     device = next(net.parameters()).device
-    sample = sample.to(device)
+    inputs = tuple(x.to(device) for x in as_inputs(sample))
 
     def wait() -> None:
         if device.type == "cuda":
@@ -102,12 +107,12 @@ def latency_ms(
 
     with measuring(net), forward_context():
         for _ in range(warmup):
-            net(sample)
+            net(*inputs)
         times: list[float] = []
         while len(times) < calls and (len(times) < 3 or sum(times) < max_seconds):
             wait()
             start = time.perf_counter()
-            net(sample)
+            net(*inputs)
             wait()
             times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
@@ -136,7 +141,8 @@ class ComputeCost(L.Callback):
     @rank_zero_only
     def on_test_end(self, trainer, pl_module) -> None:
         # as the run's inputs reach the network: in half precision where the run trains in it (bf16-true)
-        sample = trainer.precision_plugin.convert_input(pl_module.example_input(trainer.datamodule.model_inputs)[:1])
+        example = as_inputs(pl_module.example_input(trainer.datamodule.model_inputs))
+        sample = tuple(trainer.precision_plugin.convert_input(x[:1]) for x in example)
         self.results["latency_ms"] = latency_ms(
             pl_module.net,
             sample,
