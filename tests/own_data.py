@@ -63,3 +63,30 @@ def customers(rows: int = 300, seed: int = 0) -> pd.DataFrame:
     frame["churn"] = np.where(score + rng.normal(0, 0.5, rows) > 0, "yes", "no")
     frame["spend"] = 3 * frame.age + 40 * (frame.city == "oslo") + frame.income.fillna(50) + rng.normal(0, 5, rows)
     return frame
+
+
+def sales(stores: int = 3, months: int = 60, seed: int = 0) -> pd.DataFrame:
+    """A panel of monthly sales per store in long format: a trend, a yearly season and noise at each store's own
+    scale, a price known ahead that lowers sales (future), visitors observed only (past), a region per store
+    (static)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for store in range(stores):
+        t = np.arange(months)
+        level = 50 * 4**store
+        price = 10 + rng.normal(0, 1, months).round(1)
+        season = 0.3 * np.sin(2 * np.pi * t / 12 + store)
+        sales = level * (1 + 0.01 * t + season - 0.03 * (price - 10)) * (1 + rng.normal(0, 0.03, months))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "store": f"s{store}",
+                    "date": pd.date_range("2015-01-01", periods=months, freq="MS").strftime("%Y-%m-%d"),
+                    "sales": sales.round(2),
+                    "price": price,
+                    "visitors": (sales / 3 + rng.normal(0, 2, months)).round(1),
+                    "region": ["north", "south"][store % 2],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
