@@ -169,10 +169,10 @@ BAD_SERIES = {
         lambda tmp: write(
             tmp,
             "n.csv",
-            edited(lambda f: f.__setitem__("sales", f.sales.astype(object).where(f.index != 12, "twelve"))),
+            edited(lambda f: f.__setitem__("sales", f.sales.astype(object).where(f.index != 12, "tw"))),
         ),
         {},
-        "data.target='sales' holds 'twelve' in row 13 of {path}, which is not a number; the target of a forecast must be",
+        "data.target='sales' holds 'tw' in row 13 of {path}, which is not a number; the target of a forecast must be",
     ),
     "a covariate that is not a number": (
         lambda tmp: write(tmp, "c.csv", sales()),

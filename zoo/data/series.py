@@ -85,7 +85,7 @@ class TimeSeries(InMemoryDataModule):
                 "forecast>, e.g. data.path=sales.csv data.time=date data.target=sales"
             )
         self.bundled = not path
-        self.path = bundled_path() if self.bundled else str(Path(path).expanduser())
+        self.path = str(Path(path).expanduser()) if path else bundled_path()
         self.columns = Columns(
             time=time or BUNDLED.time,
             target=target or BUNDLED.target,
@@ -137,7 +137,7 @@ class TimeSeries(InMemoryDataModule):
                 f"data.windows={self.windows} x {self.horizon}) need {needed}; shorten data.lookback or "
                 f"data.horizon, or lower data.windows"
             )
-        self.origins = {"train": [], "val": [], "test": []}
+        self.origins: dict[str, list[tuple[int, int]]] = {"train": [], "val": [], "test": []}
         self.scales = []
         for index, series in enumerate(self.series):
             length, stretch = len(series.target), self.windows * self.horizon
@@ -146,7 +146,8 @@ class TimeSeries(InMemoryDataModule):
             for split, start in (("val", train_end), ("test", train_end + stretch)):
                 self.origins[split] += [(index, start + k * self.horizon) for k in range(self.windows)]
             self.scales.append(mase_scale(series.target[:train_end], self.season))
-        self.normalization = self.channel_statistics()
+        self.statistics = self.channel_statistics()
+        self.normalization = self.statistics
         self.rows_trained = torch.arange(len(self.origins["train"]))
         if self.train_fraction != 1:
             generator = torch.Generator().manual_seed(self.seed)
@@ -169,10 +170,12 @@ class TimeSeries(InMemoryDataModule):
         stds = [float(np.std(v)) if float(np.std(v)) > 1e-12 else 1.0 for v in values]
         return {"mean": [0.0, *means], "std": [1.0, *stds]}
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
+    def window_shape(self) -> tuple[int, ...]:
+        """(channels, lookback + horizon): a window as the network reads it."""
         self.read()
-        return (len(self.normalization["mean"]), self.lookback + self.horizon)
+        return (len(self.statistics["mean"]), self.lookback + self.horizon)
+
+    input_shape = property(window_shape)  # known once the file has been read: asking for it reads the file
 
     def windows_of(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """A split's windows as the network reads them before normalization, and their targets (the horizon's
@@ -209,7 +212,7 @@ class TimeSeries(InMemoryDataModule):
             "input_shape": list(self.input_shape),
             "class_names": [],
             "pixel_max": None,
-            **self.normalization,
+            **self.statistics,
             "path": self.path,
             "series": {
                 "encoding": self.encoding.to_dict(),
@@ -232,8 +235,8 @@ class TimeSeries(InMemoryDataModule):
         self.read()
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         shape = (1, -1, 1)
-        mean = torch.tensor(self.normalization["mean"]).view(shape)
-        std = torch.tensor(self.normalization["std"]).view(shape)
+        mean = torch.tensor(self.statistics["mean"]).view(shape)
+        std = torch.tensor(self.statistics["std"]).view(shape)
         self.samples_per_epoch = len(self.origins["train"])
         self.indices = {"train": self.rows_trained, "val": torch.arange(len(self.origins["val"]))}
         splits = {}

@@ -298,7 +298,11 @@ def static_values(encoding: SeriesEncoding, rows, series: str, path) -> list[flo
     for column in encoding.columns.static:
         seen = {category_text(value) for value in rows[column].tolist()} - {None}
         if len(seen) != 1:
-            held = f"{len(seen)} values ({', '.join(map(repr, sorted(seen)[:2]))})" if seen else "no value"
+            held = (
+                f"{len(seen)} values ({', '.join(map(repr, sorted(v for v in seen if v is not None)[:2]))})"
+                if seen
+                else "no value"
+            )
             raise ZooError(
                 f"data.static={column!r}: {describe_series(series)} has {held} in {path}; a static covariate has "
                 f"one value per series"

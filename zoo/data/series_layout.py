@@ -135,7 +135,9 @@ class SeriesEncoding:
 
     @classmethod
     def from_dict(cls, saved: dict) -> SeriesEncoding:
-        columns = {key: list(value) if isinstance(value, list) else value for key, value in saved["columns"].items()}
+        columns: dict = {
+            key: list(value) if isinstance(value, list) else value for key, value in saved["columns"].items()
+        }
         categories = {key: list(values) for key, values in saved["categories"].items()}
         return cls(Columns(**columns), saved["freq"], bool(saved["dates"]), saved["fill"], categories)
 
