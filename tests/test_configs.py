@@ -53,6 +53,10 @@ def test_every_model_composes_with_every_data_set(compose_config, model, data, o
         assert cfg.task._target_.endswith("LanguageModel") and cfg.callbacks.model_checkpoint.mode == "min"
         vocabulary, context = datamodule.model_inputs["vocab_size"], datamodule.model_inputs["context"]
         assert net(torch.zeros(2, context, dtype=torch.long)).shape == (2, context, vocabulary)
+    elif datamodule.task == "forecasting":  # data=series without a file: the bundled series
+        assert cfg.task._target_.endswith("Forecasting") and cfg.callbacks.model_checkpoint.mode == "min"
+        inputs = datamodule.model_inputs
+        assert net(torch.zeros(2, *inputs["input_shape"])).shape == (2, inputs["horizon"], len(inputs["quantiles"]))
     else:
         assert cfg.task._target_.endswith("Classification") and cfg.callbacks.model_checkpoint.mode == "max"
         assert datamodule.num_classes == len(datamodule.class_names)

@@ -74,6 +74,9 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 
         "scheduler": _class_name(scheduler.get("_target_")),
         "data.batch_size": float(cfg.data.batch_size),
         "data.context": float(cfg.data.get("context") or 0),
+        # a forecast's (data=series): steps ahead and of history (0: derived from the horizon and the season)
+        "data.horizon": float(data.get("horizon") or 0),
+        "data.lookback": float(data.get("lookback") or 0),
         # the data settings of the claims (docs/claims/); neutral where a data set lacks one
         "data.train_fraction": float(data.get("train_fraction", 1.0)),
         "data.shape": as_type(data.get("shape"), str),

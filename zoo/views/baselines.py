@@ -18,11 +18,14 @@ import lightning as L
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
-# zoo-compare's rows of them: the name in `results` -> the row's name.
+from zoo.views.forecast_baselines import FORECASTERS
+
+# zoo-compare's rows of them, with the forecasts' (zoo.views.forecast_baselines): the name in `results` -> the row's.
 CLASSICAL = {
     "hgb": "gradient boosting (sklearn)",
     "logistic": "logistic regression (sklearn)",
     "ridge": "ridge regression (sklearn)",
+    **FORECASTERS,
 }
 
 
