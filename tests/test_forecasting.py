@@ -1,9 +1,11 @@
 """task=forecasting (data=series): every family forecasts a panel with covariates from a CSV file through train.py,
-beside the naive, seasonal-naive, ETS and ARIMA forecasts of the same test windows; then zoo-compare on the runs,
-and a single series from a Parquet file trained, resumed and evaluated. The forecasters' shapes and settings are
-checked without training."""
+beside the naive, seasonal-naive, ETS and ARIMA forecasts of the same test windows; then zoo-compare, zoo-predict,
+zoo-export and zoo.load on the runs, and a single series from a Parquet file trained, resumed and evaluated. The
+forecasters' shapes and settings are checked without training."""
 
+import csv
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import zoo
 import zoo.compare.command
 import zoo.inference.evaluate
+import zoo.inference.predict
 import zoo.training.command
 from zoo import CONFIG_DIR, models
+from zoo.export.command import export
 
 from conftest import TINY, command_here, read_metrics, run_dirs, train_cli
 from own_data import sales
@@ -177,6 +181,77 @@ def test_zoo_compare_lists_the_classical_forecasts_as_rows(panel_runs, tmp_path)
     for name in ("naive", "seasonal naive", "ETS (statsmodels)", "ARIMA (statsmodels)", *FAMILIES):
         assert f"| {name} |" in table, name
     assert "5 finished forecasting runs" in result.stdout
+
+
+def history_with_prices(horizon: int = HORIZON) -> pd.DataFrame:
+    """The panel's history, and the prices of the months to forecast (no sales yet)."""
+    ahead = sales().groupby("store").tail(horizon).copy()
+    ahead["date"] = pd.to_datetime(ahead.date) + pd.DateOffset(months=horizon)
+    ahead["date"] = ahead.date.dt.strftime("%Y-%m-%d")
+    ahead[["sales", "visitors"]] = np.nan
+    return pd.concat([sales(), ahead], ignore_index=True)
+
+
+@pytest.mark.slow
+def test_zoo_predict_forecasts_the_steps_after_each_series_with_quantiles(panel_runs, tmp_path):
+    history_with_prices().to_csv(tmp_path / "history.csv", index=False)
+    target = tmp_path / "forecast.csv"
+    result = command_here(
+        zoo.inference.predict.main,
+        f"ckpt={panel_runs[0]['cnn']}",
+        f"input={tmp_path / 'history.csv'}",
+        f"output={target}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"zoo: forecast {HORIZON} steps of 3 series of {tmp_path / 'history.csv'}" in result.stdout
+    with open(target, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["store", "date", "predicted_sales", "sales_q0.1", "sales_q0.5", "sales_q0.9"]
+    assert [row["store"] for row in rows] == ["s0"] * 6 + ["s1"] * 6 + ["s2"] * 6
+    assert [row["date"] for row in rows[:6]] == [f"2020-0{month}-01" for month in range(1, 7)]
+    for row in rows:
+        low, median, high = (float(row[f"sales_q{q}"]) for q in ("0.1", "0.5", "0.9"))
+        assert low <= median <= high and float(row["predicted_sales"]) == median
+    # Each series at its own scale (50, 200 and 800 a month, growing): one model, instance-normalized windows.
+    medians = [
+        np.mean([float(row["predicted_sales"]) for row in rows if row["store"] == s]) for s in ("s0", "s1", "s2")
+    ]
+    assert medians[0] < medians[1] < medians[2]
+
+
+@pytest.mark.slow
+def test_zoo_predict_without_the_future_covariates_is_one_line(panel_runs, tmp_path):
+    history = history_with_prices()
+    history = history.drop(index=history.index[-2])  # s2's fifth month ahead has no price
+    history.to_csv(tmp_path / "history.csv", index=False)
+    result = command_here(
+        zoo.inference.predict.main, f"ckpt={panel_runs[0]['linear']}", f"input={tmp_path / 'history.csv'}"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: input {tmp_path / 'history.csv'}: series 's2' lacks 'price' at 2020-05-01, step 5 of the 6 to "
+        "forecast; give the future covariates (data.future: price) in rows for the 6 steps after its last value"
+    )
+
+
+@pytest.mark.slow
+def test_zoo_export_and_zoo_load_forecast_as_the_checkpoint(panel_runs, tmp_path, capsys):
+    run = panel_runs[0]["rnn"]
+    folder = export(str(run), ["onnx", "safetensors"], str(tmp_path / "export"))
+    printed = capsys.readouterr().out
+    assert "zoo: checked model.onnx on the test split: largest |logit difference|" in printed and "mae" in printed
+    config = json.loads((folder / "config.json").read_text())
+    assert config["outputs"]["shape"] == ["batch", HORIZON, 3] and config["task"] == "forecasting"
+    history = history_with_prices()
+    from_checkpoint = zoo.load(run).forecast(history)
+    from_export = zoo.load(folder).forecast(history)
+    assert np.allclose(from_checkpoint["sales_q0.9"], from_export["sales_q0.9"], rtol=1e-5)
+    import onnxruntime
+
+    window = torch.from_numpy(np.zeros((1, 7, 30), dtype=np.float32))
+    window[0, 0, :24] = torch.linspace(100, 200, 24)
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert np.allclose(session.run(None, {"inputs": window.numpy()})[0], zoo.load(run)(window).detach(), atol=1e-3)
 
 
 # --- one series from Parquet: resumed and evaluated ------------------------------------------------------------------

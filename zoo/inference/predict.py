@@ -11,6 +11,7 @@ import csv
 import sys
 from math import prod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from zoo.data.table_files import TableEncoding
 from zoo.errors import ZooError
 from zoo.files import write_atomically
 from zoo.inference.arguments import parse_settings
+
+if TYPE_CHECKING:  # only for annotations: pandas is imported where a table is read
+    import pandas as pd
 
 
 class Predictor(nn.Module):
@@ -46,6 +50,8 @@ class Predictor(nn.Module):
         self.encoding = TableEncoding.from_dict(dataset["encoding"]) if "encoding" in dataset else None
         target = dataset.get("target") or {}
         self.target, self.scale = target.get("name"), target.get("scale")
+        # A forecaster's: its windows' sizes, quantiles and encoding (zoo.inference.forecast).
+        self.series: dict | None = dataset.get("series")
 
     @property
     def regression(self) -> bool:
@@ -100,9 +106,21 @@ class Predictor(nn.Module):
             return out
         return out.squeeze(-1) * self.scale[1] + self.scale[0]
 
+    def forecast(self, rows) -> "pd.DataFrame":
+        """A forecaster's forecasts of the series in `rows` (a pandas DataFrame in the training file's layout: each
+        series' history, and rows ahead with its future covariates): a DataFrame, one row per series and step ahead,
+        with the point forecast and each quantile (zoo.inference.forecast)."""
+        from zoo.inference.forecast import forecast_rows
+
+        if self.series is None:
+            raise ZooError(f"a model for {self.data_name} is not a forecaster: call it on its inputs")
+        return forecast_rows(self, rows, "the rows")
+
     @torch.no_grad()
     def probabilities(self, x) -> torch.Tensor:
         """The probability of each class (columns in the order of `class_names`) for each input."""
+        if self.series is not None:
+            raise ZooError(f"a forecaster of {self.data_name} gives quantiles, not class probabilities: call forecast")
         if self.regression:
             raise ZooError(f"a regressor of {self.target} gives values, not class probabilities: call the model")
         return self(x).softmax(dim=1)
@@ -137,7 +155,7 @@ def load(path) -> Predictor:
 
 USAGE = (
     "usage: zoo-predict ckpt=<checkpoint, run directory or export folder> input=<file.npy, an image, a folder "
-    "of images, or a table's rows in .csv or .parquet> [output=<file.csv>]"
+    "of images, a table's rows or a forecaster's series in .csv or .parquet> [output=<file.csv>]"
 )
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 BATCH_SIZE = 1024
@@ -263,6 +281,18 @@ def predict(ckpt: str, given: str, output: str | None = None) -> Path:
     if target.suffix.lower() != ".csv":
         raise ZooError(f"output={target} must be a .csv file")
     predictor = load(ckpt)
+    if source.suffix.lower() in TABLE_SUFFIXES and predictor.series is not None:
+        from zoo.inference.forecast import predict_series
+
+        count = predict_series(predictor, source, target, write_output)
+        horizon = predictor.series["horizon"]
+        print(
+            f"zoo: forecast {horizon} steps of {count} series of {source} with {predictor.checkpoint}; "
+            f"written to {target}"
+        )
+        return target
+    if predictor.series is not None:
+        raise ZooError(f"input {source}: a forecaster reads series from a .csv or .parquet file in the long format")
     if source.suffix.lower() in TABLE_SUFFIXES:
         count = predict_rows(predictor, source, target)
         print(f"zoo: predicted {count} rows of {source} with {predictor.checkpoint}; written to {target}")
