@@ -90,3 +90,23 @@ def sales(stores: int = 3, months: int = 60, seed: int = 0) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def beats(rows: int = 90, steps: int = 32, seed: int = 0) -> pd.DataFrame:
+    """Series to classify in the wide layout: an id, one column a step (t0, t1, ...) and a label. Three shapes (a
+    sine, a square wave, a ramp), each shifted in time and scaled at random, with noise: only their shape over time
+    tells them apart."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps) / steps
+    shapes = {
+        "sine": lambda phase: np.sin(2 * np.pi * (2 * t + phase)),
+        "square": lambda phase: np.sign(np.sin(2 * np.pi * (2 * t + phase))),
+        "ramp": lambda phase: 2 * ((2 * t + phase) % 1) - 1,
+    }
+    labels = [list(shapes)[i % len(shapes)] for i in range(rows)]
+    values = np.stack([rng.uniform(0.5, 2) * shapes[label](rng.random()) for label in labels])
+    values += rng.normal(0, 0.2, values.shape)
+    frame = pd.DataFrame(values.round(4), columns=[f"t{i}" for i in range(steps)])
+    frame.insert(0, "id", [f"b{i:03d}" for i in range(rows)])
+    frame["label"] = labels
+    return frame

@@ -12,7 +12,7 @@ from zoo.training.build import build_network, build_trainer
 from zoo.training.checks import check_config
 from zoo.training.job import new_record
 
-from own_data import customers, write_folder
+from own_data import beats, customers, write_folder
 
 
 def options(group: str) -> list[str]:
@@ -31,9 +31,11 @@ def own_data(tmp_path_factory) -> dict[str, list[str]]:
     folder = tmp_path_factory.mktemp("own")
     write_folder(folder / "pets", per_class=4)
     customers(rows=60).to_csv(folder / "customers.csv", index=False)
+    beats(rows=30).to_csv(folder / "beats.csv", index=False)
     return {
         "images": [f"data.path={folder / 'pets'}", f"data.data_dir={folder / 'cache'}"],
         "table": [f"data.path={folder / 'customers.csv'}", "data.target=churn", "data.drop=[id]"],
+        "signals": [f"data.path={folder / 'beats.csv'}", "data.drop=[id]"],
     }
 
 

@@ -50,6 +50,10 @@ class Predictor(nn.Module):
         self.encoding = TableEncoding.from_dict(dataset["encoding"]) if "encoding" in dataset else None
         target = dataset.get("target") or {}
         self.target, self.scale = target.get("name"), target.get("scale")
+        # A series classifier's (data=signals): the file's time columns, in order, and its label column.
+        self.signals: dict | None = dataset.get("signals")
+        if self.signals is not None:
+            self.target = self.signals["label"]
         # A forecaster's: its windows' sizes, quantiles and encoding (zoo.inference.forecast).
         self.series: dict | None = dataset.get("series")
 
@@ -60,6 +64,8 @@ class Predictor(nn.Module):
     def encode(self, rows) -> torch.Tensor:
         """A table's rows (a pandas DataFrame holding every feature column; others are ignored) as the network
         takes them: missing values and categories training never saw are encoded as in training."""
+        if self.signals is not None:
+            return self.signal_rows(rows, self.signals["columns"])
         if self.encoding is None:
             raise ZooError(f"a model for {self.data_name} takes arrays, not a table's rows")
         absent = [column for column in self.encoding.columns if column not in rows.columns]
@@ -69,6 +75,22 @@ class Predictor(nn.Module):
                 f"the model reads; it reads {', '.join(map(repr, self.encoding.columns))}"
             )
         return torch.from_numpy(self.encoding.encode(rows))
+
+    @staticmethod
+    def signal_rows(rows, columns: list[str]) -> torch.Tensor:
+        """A series classifier's rows, one series each in the training file's time `columns`, as raw signals."""
+        from pandas.api import types
+
+        absent = [column for column in columns if column not in rows.columns]
+        if absent:
+            raise ZooError(
+                f"the rows lack {len(absent)} of the model's {len(columns)} time columns ({', '.join(absent[:3])}"
+                f"{' ...' * (len(absent) > 3)}); it reads {columns[0]} ... {columns[-1]}, one row per series"
+            )
+        wrong = [column for column in columns if not types.is_numeric_dtype(rows[column])]
+        if wrong:
+            raise ZooError(f"the rows' column {wrong[0]!r} holds values that are not numbers; a signal's steps are")
+        return torch.from_numpy(rows[columns].to_numpy(dtype="float32"))
 
     def accepted_shapes(self) -> list[tuple[int, ...]]:
         shapes = [self.input_shape, (prod(self.input_shape),)]
@@ -240,12 +262,14 @@ def predict_rows(predictor: Predictor, source: Path, target: Path) -> int:
     """A table's new rows: every column carried through, then the prediction (and each class's probability)."""
     from zoo.data.table_files import read_table
 
-    if predictor.encoding is None:
+    if predictor.encoding is None and predictor.signals is None:
         raise ZooError(f"input {source}: a model for {predictor.data_name} takes a .npy array or images, not a table")
     rows = read_table(source, key="input")
     if not len(rows):
         raise ZooError(f"input {source} holds no rows")
     x = predictor.encode(rows)
+    if predictor.signals is not None:  # raw values: normalized as in training (a table's encoding is the network's)
+        x = predictor.normalize(x)
     with torch.no_grad():
         out = predictor.outputs(torch.cat([predictor.net(x[i : i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]))
     predicted = rows.copy()
