@@ -10,6 +10,7 @@
     python scripts/benchmark.py inference --repeats 5 # exported models: eager, torch.export, onnxruntime
     python scripts/benchmark.py streaming             # an image folder in memory and streamed, 2k to 100k images
     python scripts/benchmark.py startup --repeats 5   # zoo-predict, zoo-generate against `python -c "import torch"`
+    python scripts/benchmark.py forecasting           # every family beside naive, seasonal naive, ETS and ARIMA
     python scripts/benchmark.py gpu --repeats 1       # every family on the GPU in bf16 (scripts/gpu_check.sh)
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
@@ -49,8 +50,8 @@ samples per second (all processes together, zoo's Throughput), training time, th
 and the test accuracy. Each is a subprocess: Lightning's ddp starts its second process by running the
 command line again.
 
-Inference, streaming and startup: scripts/benchmarks/inference.py's, streaming.py's and startup.py's docstrings say
-how they measure.
+Inference, streaming, startup and forecasting: scripts/benchmarks/inference.py's, streaming.py's, startup.py's and
+forecasting.py's docstrings say how they measure.
 
 Each section is a module of scripts/benchmarks/ with a `run(args, work) -> str` that returns its table.
 
@@ -83,6 +84,7 @@ SECTIONS = {
     "inference": "Inference: eager PyTorch, torch.export and onnxruntime",
     "streaming": "An image folder in memory and streamed from disk",
     "startup": "Inference start-up: zoo-predict and zoo-generate against importing torch",
+    "forecasting": "Forecasting: every family beside naive, seasonal naive, ETS and ARIMA",
     "gpu": "GPU check: every family in bf16, compiled and not, against the raw loop",
     "targets": "Targets (issues 13 and 25)",
 }
@@ -110,7 +112,8 @@ def main(argv=None) -> None:
         "views: these (default: cnn transformer); "
         "devices: these (default: cnn mlp); "
         "inference: these (default: all five); "
-        "gpu: these (default: all five)",
+        "gpu: these (default: all five); "
+        "forecasting: these (default: all five)",
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
     parser.add_argument(
