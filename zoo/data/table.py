@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from zoo.data.base import InMemoryDataModule
+from zoo.data.signals import numbered_run
 from zoo.data.splits import split_off, stratified_subset
 from zoo.data.table_files import TableEncoding, category_text, column_kinds, guess_task, read_table
 from zoo.errors import ZooError
@@ -127,6 +128,7 @@ class Table(InMemoryDataModule):
             if not types.is_numeric_dtype(values) or types.is_bool_dtype(values):
                 raise ZooError(f"data.task=regression needs a numeric target; {target!r} holds {values.dtype} values")
         self.numeric_columns, self.categorical_columns = column_kinds(frame, target, self.categorical, self.drop)
+        self.numbered = numbered_run([str(c) for c in frame.columns if c != target and c not in self.drop])
         if task == "classification":
             texts = [str(category_text(value)) for value in values.tolist()]  # no missing values: dropped above
             numbers = all(text.lstrip("-").isdigit() for text in texts)  # classes 2, 10 in that order, not 10, 2
@@ -249,3 +251,10 @@ class Table(InMemoryDataModule):
             f"{len(self.positions['test']):,}{dropped}",
             flush=True,
         )
+        if self.numbered:  # one series a row: data=table gives each column a token of its own, order unseen
+            print(
+                f"zoo: data=table: the columns {self.numbered} look like the steps of one series a row; to classify "
+                f"series as 1-D signals, the families reading them in order, use data=signals data.path={self.path} "
+                f"data.label={self.target}; to forecast, data=series (docs/time-series.md)",
+                flush=True,
+            )

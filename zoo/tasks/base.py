@@ -158,6 +158,12 @@ class Task(L.LightningModule, ABC):
         return f"{cls.monitor}_best"
 
     @classmethod
+    def details(cls, metrics: dict[str, float]) -> dict:
+        """What metrics.json holds beyond `final_metrics`, from the values logged by the end of testing (a
+        forecast's measures per step of its horizon); nothing by default."""
+        return {}
+
+    @classmethod
     def final_metrics(cls) -> list[str]:
         """What metrics.json and the summary show, in order."""
         return (
