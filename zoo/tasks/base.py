@@ -178,8 +178,9 @@ class Task(L.LightningModule, ABC):
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         values = {}
+        logged = self.logged(stage)
         for name, metric in self.metrics_of(stage).items():
-            if name in self.logged(stage):
+            if name in logged or name not in self.metrics:  # sums of a task's own, for derived(), always
                 values[name] = metric.compute()
             metric.reset()
         values |= self.derived(values)
