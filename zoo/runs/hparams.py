@@ -82,6 +82,12 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 
         # a user's own data: the folder or file, and a table's target column
         "data.path": as_type(data.get("path"), str),
         "data.target": as_type(data.get("target"), str),
+        # cross-validation (data.folds=K data.fold=i): 0 folds is one test split; runs that differ by fold alone are
+        # one configuration in zoo-compare (zoo.runs.grouping.REPEAT_KEYS)
+        "data.folds": float(data.get("folds") or 0),
+        "data.fold": float(data.get("fold") or 0),
+        "data.repeats": float(data.get("repeats") or 1),
+        "data.dedupe": as_type(data.get("dedupe", False), str),
         # the random transformations of training batches (data.augment), "none" without
         "data.augment": ",".join(f"{key}={value}" for key, value in (data.get("augment") or {}).items()) or "none",
         "trainer.max_epochs": float(cfg.trainer.max_epochs),
