@@ -25,6 +25,7 @@ from rich.table import Table
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from zoo.compare.report import say_what_is_noise
 from zoo.compare.tables import cells, headers, plot, summarize, write_csv, write_markdown
 from zoo.errors import ZooError
 from zoo.runs.grouping import distinguishing_keys, group_runs, score_columns, task_of
@@ -35,7 +36,9 @@ COST_COLUMNS = ["params", "train_time_s", "samples_per_s", "flops_forward"]  # f
 
 
 def run_dirs(logdir: Path) -> list[Path]:
-    return sorted({path.parent for path in logdir.rglob("events.out.tfevents.*")})
+    """Every folder of event files under `logdir`, but zoo-compare's own (zoo.compare.report.tensorboard_dir)."""
+    found = {path.parent for path in logdir.rglob("events.out.tfevents.*")}
+    return sorted(folder for folder in found if "zoo-compare" not in folder.relative_to(logdir).parts)
 
 
 def logged_hparams(events: EventAccumulator) -> dict | None:
@@ -170,6 +173,8 @@ def compare(args: argparse.Namespace) -> int:
         console.print(table)
     for line in left_out:
         console.print(line)
+    # Runs that differ only by fold and seed: what is noise (zoo.compare.noise, zoo.compare.report).
+    written += say_what_is_noise(finished, logdir, out, console)
     console.print(f"wrote {out / 'comparison.md'}, " + ", ".join(path.name for path in written[1:] if path))
     return 0
 
