@@ -69,19 +69,20 @@ def forest_figure(found: list[Panel]) -> Figure:
 
 
 def curves_figure(found: list[Panel]) -> Figure:
-    """Each configuration's validation curve (what its best checkpoint monitors), the mean over its folds."""
+    """Each configuration's validation curve (what its best checkpoint monitors, once an epoch), the mean over its
+    folds epoch by epoch (folds of different sizes take different steps to an epoch)."""
     figure = Figure(figsize=(8, 3.6 * len(found)))
     for index, panel in enumerate(found, start=1):
         axes = figure.add_subplot(len(found), 1, index)
         for row in panel.ranked:
-            curves = [dict(run["curve"]) for run in panel.runs.get(row.name, []) if run["curve"]]
-            if not curves:
-                continue
-            steps = sorted(set.intersection(*(set(curve) for curve in curves)))
-            axes.plot(steps, [sum(curve[step] for curve in curves) / len(curves) for step in steps], label=row.name)
+            curves = [[value for _, value in run["curve"]] for run in panel.runs.get(row.name, []) if run["curve"]]
+            if curves:
+                epochs = min(len(curve) for curve in curves)
+                means = [sum(curve[epoch] for curve in curves) / len(curves) for epoch in range(epochs)]
+                axes.plot(range(1, epochs + 1), means, marker="." if epochs < 20 else None, label=row.name)
         metrics = sorted({run["metric"] for runs in panel.runs.values() for run in runs})
         axes.set_title(panel.title, fontsize="medium")
-        axes.set_xlabel("training step")
+        axes.set_xlabel("epoch")
         axes.set_ylabel(", ".join(metrics) + " (mean over folds)")
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")

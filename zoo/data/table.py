@@ -205,6 +205,8 @@ class Table(InMemoryDataModule):
                 .values
             )
             self.rows_trained = self.rows_trained[part]
+        # Each split's rows, known once the file is read (zoo-which sizes its runs by them before any trains).
+        self.indices = {"train": self.rows_trained, "val": self.positions["val"], "test": self.positions["test"]}
         self.encoding = TableEncoding.fit(
             frame.iloc[self.rows_trained.numpy()], self.numeric_columns, self.categorical_columns
         )
@@ -286,10 +288,10 @@ class Table(InMemoryDataModule):
             return
         self.read()
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        rows = {"train": self.rows_trained, "val": self.positions["val"], "test": self.positions["test"]}
-        self.indices = rows
         self.samples_per_epoch = len(self.positions["train"])
-        self.splits = {split: (self.x[kept].to(device), self.y[kept].to(device)) for split, kept in rows.items()}
+        self.splits = {
+            split: (self.x[kept].to(device), self.y[kept].to(device)) for split, kept in self.indices.items()
+        }
 
     def check_matches(self, saved: dict) -> None:
         self.read()
