@@ -44,12 +44,10 @@ class Panel:
 
     @property
     def title(self) -> str:
-        given = [
-            value for value in (self.data.get("data.path"), self.data.get("data.target")) if value not in (None, "-")
-        ]
-        where = (
-            f"{Path(str(given[0])).name}, target {str(given[1])!r}" if len(given) == 2 else str(self.data.get("data"))
-        )
+        path, target = (self.data.get(key) for key in ("data.path", "data.target"))
+        where = Path(str(path)).name if path not in (None, "-") else str(self.data.get("data"))
+        if target not in (None, "-"):
+            where += f", target {str(target)!r}"
         scheme = (
             f"{self.folds}-fold cross-validation" + (f" x {self.repeats}" if self.repeats > 1 else "")
             if self.folds
