@@ -16,11 +16,13 @@ import shlex
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 
 from zoo.compare.noise import HEADERS, SAID, Panel, cells, panels, print_panels, write_markdown
 from zoo.files import write_atomically, write_text_atomically
 from zoo.runs.folder import Run
+from zoo.runs.grouping import setting_text
 
 COLOURS = {"best": "#1a7f37", "tied": "#0969da", "worse": "#8c959f", "untested": "#bf8700"}
 
@@ -83,6 +85,7 @@ def curves_figure(found: list[Panel]) -> Figure:
         metrics = sorted({run["metric"] for runs in panel.runs.values() for run in runs})
         axes.set_title(panel.title, fontsize="medium")
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel(", ".join(metrics) + " (mean over folds)")
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
@@ -273,7 +276,8 @@ def settings_section(found: list[Panel], protocol: dict | None) -> str:
         head = "".join(f"<th>{html.escape(key)}</th>" for key in ["configuration", *keys])
         rows = "".join(
             "<tr>"
-            + "".join(f"<td>{html.escape(str(v))}</td>" for v in [name, *(panel.settings[name].get(k) for k in keys)])
+            + f"<td>{html.escape(name)}</td>"
+            + "".join(f"<td>{html.escape(setting_text(panel.settings[name].get(k)))}</td>" for k in keys)
             + "</tr>"
             for name in names
         )
