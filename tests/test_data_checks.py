@@ -36,25 +36,25 @@ def test_a_clean_table_says_nothing(cancer, tmp_path):
 
 
 def test_rows_repeated_across_the_splits_are_counted_and_dedupe_drops_them(cancer, tmp_path):
-    """As an export with a bad join gives it: 400 rows, each repeated 50 times."""
-    rows = cancer.head(400)
-    pd.concat([rows] * 50).sample(frac=1, random_state=0).to_csv(tmp_path / "repeated.csv", index=False)
+    """As an export with a bad join gives it: 200 rows, each repeated 20 times."""
+    rows = cancer.head(200)
+    pd.concat([rows] * 20).sample(frac=1, random_state=0).to_csv(tmp_path / "repeated.csv", index=False)
     [line] = notes(tmp_path / "repeated.csv")
     assert re.fullmatch(
-        r"zoo: warning: 4,000 of the 4,000 test rows also appear, exactly, in the training rows \(the file repeats "
-        r"19,600 of its 20,000 rows\): the test score counts rows the model has seen; data.dedupe=true drops "
+        r"zoo: warning: 800 of the 800 test rows also appear, exactly, in the training rows \(the file repeats "
+        r"3,800 of its 4,000 rows\): the test score counts rows the model has seen; data.dedupe=true drops "
         r"repeated rows before splitting",
         line,
     )
     deduped = Table(name="table", data_dir=".", path=str(tmp_path / "repeated.csv"), target="target", dedupe=True)
     assert [note.line() for note in deduped.data_notes()] == [
-        "zoo: data.dedupe=true: left out 19,600 rows that repeat an earlier one (features and target), of 20,000, "
+        "zoo: data.dedupe=true: left out 3,800 rows that repeat an earlier one (features and target), of 4,000, "
         "before splitting"
     ]
-    assert sum(len(rows) for rows in deduped.positions.values()) == 400
+    assert sum(len(rows) for rows in deduped.positions.values()) == 200
     # Within folds too: each test fold of the repeated file is mostly copies of training rows.
     [line] = notes(tmp_path / "repeated.csv", folds=5, fold=2)
-    assert line.startswith("zoo: warning: 4,000 of the 4,000 test rows also appear, exactly, in the training rows")
+    assert line.startswith("zoo: warning: 800 of the 800 test rows also appear, exactly, in the training rows")
 
 
 def test_an_identifier_column_and_a_counter_are_named_with_data_drop(tmp_path):
