@@ -12,8 +12,10 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import io
 import logging
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -116,6 +118,25 @@ def command_here(main: Callable, *arguments: str) -> subprocess.CompletedProcess
             root.handlers[:] = handlers
             root.setLevel(level)
     return subprocess.CompletedProcess([main.__module__, *arguments], status, out.getvalue(), err.getvalue())
+
+
+def free_port() -> int:
+    """A TCP port of this machine that nothing listens on, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http(port: int, path: str, body: dict | None = None):
+    """GET `path` (POST `body` as JSON) from a local server; its JSON answer."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method="POST" if body else "GET",
+        data=json.dumps(body).encode() if body else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def run_dirs(log_dir: Path) -> list[Path]:

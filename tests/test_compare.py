@@ -9,7 +9,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from zoo.compare import command as compare
 from zoo.runs.grouping import distinguishing_keys
-from zoo.runs.hparams import COST_METRICS, flat_hparams
+from zoo.runs.hparams import COST_VALUES, EXPERIMENT_FOLDER, final_tag, flat_hparams
 from zoo.tasks.classification import Classification
 from zoo.training import command as cli
 
-from conftest import CTRL_C_ABLE, REPO, TINY, command_here, read_metrics, run_dirs
+from conftest import CTRL_C_ABLE, REPO, TINY, command_here, free_port, http, read_metrics, run_dirs
 
 MODELS = ["mlp", "cnn"]
 # The robustness and saliency figures take most of a tiny run's time, and nothing here looks at them.
@@ -56,23 +55,6 @@ def job_lr(run_dir) -> float:
     return float(yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["optimizer"]["lr"])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def http(port: int, path: str, body: dict | None = None):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        method="POST" if body else "GET",
-        data=json.dumps(body).encode() if body else None,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
 @pytest.fixture(scope="module")
 def board(sweep):
     """`zoo-board` serving the multirun's TensorBoard root on a free local port."""
@@ -88,7 +70,7 @@ def board(sweep):
     deadline = time.monotonic() + 90
     while True:
         try:
-            if len(http(port, "/data/runs")) == 8:
+            if len(http(port, "/data/runs")) == 8 + 1:  # and the description of the HPARAMS columns
                 break
         except OSError:
             pass
@@ -99,7 +81,7 @@ def board(sweep):
     server.wait(timeout=30)
 
 
-HP_METRICS = Classification.hp_metrics | COST_METRICS
+HP_METRICS = {final_tag(key): key for key in (*Classification.hp_metrics, *COST_VALUES)}
 
 
 def session_groups(port: int) -> list[dict]:
@@ -117,13 +99,11 @@ def session_groups(port: int) -> list[dict]:
 def test_tensorboard_lists_every_run_with_its_curves(board):
     port, server = board
     assert server.stdout.readline().startswith("TensorBoard for ")
-    runs = http(port, "/data/runs")
+    runs = [run for run in http(port, "/data/runs") if not run.startswith(EXPERIMENT_FOLDER)]
     assert sorted({tuple(run.split("/")[:2]) for run in runs}) == sorted(("mnist1d", m) for m in MODELS)
     tags = http(port, "/data/plugin/scalars/tags")
     for run in runs:
-        assert {"train/loss", "train/acc", "val/acc", "val/acc_best", "test/acc", "test/loss", "lr-AdamW"} <= set(
-            tags[run]
-        )
+        assert {"train/loss", "train/acc", "train/lr", "val/acc", "val/acc_best", "zoo/test_acc"} <= set(tags[run])
 
 
 @pytest.mark.slow
@@ -137,35 +117,46 @@ def test_hparams_table_has_real_values_for_every_run(board, sweep):
         metrics_by_run[(metrics["model"], job_lr(run_dir), float(metrics["seed"]))] = metrics
     for group in groups:
         values = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
-        assert set(HP_METRICS) <= set(values)  # all six, none missing (hp/train_samples and the views' come too)
+        assert set(HP_METRICS) <= set(values)  # all six, none missing (zoo/train_samples and the views' come too)
         assert all(value != -1 for value in values.values())
         hparams = group["hparams"]
-        expected = metrics_by_run[(hparams["model"], hparams["optimizer.lr"], hparams["seed"])]
+        expected = metrics_by_run[(hparams["model"], hparams["optimizer.lr"], float(hparams["seed"]))]
         for tag, key in HP_METRICS.items():
             assert values[tag] == pytest.approx(expected[key], rel=1e-5), tag
         assert [session["status"] for session in group["sessions"]] == ["STATUS_SUCCESS"]
 
 
 @pytest.mark.slow
-def test_every_family_logs_the_same_hparam_keys_with_the_same_types(board):
+def test_each_row_holds_the_settings_of_its_family_and_the_columns_open_on_what_differs(board):
     port, _ = board
-    shapes = {
-        frozenset((key, type(value).__name__) for key, value in group["hparams"].items())
-        for group in session_groups(port)
-    }
-    assert len(shapes) == 1
-    [shape] = shapes
-    assert {("model.heads", "float"), ("model.cell", "str"), ("optimizer.lr", "float"), ("device", "str")} <= shape
+    for group in session_groups(port):
+        hparams = group["hparams"]
+        assert ("model.kernel" in hparams) == (hparams["model"] == "cnn") and "model.heads" not in hparams
+        assert hparams["seed"] in ("0", "1") and hparams["data.batch_size"] == "32"  # whole numbers as they read
+    experiment = http(port, "/data/plugin/hparams/experiment", {"experimentName": ""})
+    differs = [info["name"] for info in experiment["hparamInfos"] if info["differs"]]
+    assert differs == ["model", "optimizer.lr", "seed"]  # first: TensorBoard shows these columns from the start
+    assert [info["name"] for info in experiment["hparamInfos"]][:3] == differs
 
 
 @pytest.mark.parametrize("model", ["linear", "mlp", "cnn", "rnn", "transformer"])
-def test_flat_hparams_have_one_shape_for_every_family(compose_config, model):
-    reference = flat_hparams(compose_config("model=linear"), "cpu", "32-true")
-    flat = flat_hparams(
-        compose_config(f"model={model}", "model.kernel=[5,3,3]" if model == "cnn" else "seed=0"), "cpu", "32-true"
-    )
-    assert {k: type(v) for k, v in flat.items()} == {k: type(v) for k, v in reference.items()}
+def test_flat_hparams_hold_the_settings_that_apply_with_their_types(compose_config, model):
+    cfg = compose_config(f"model={model}", "model.kernel=[5,3,3]" if model == "cnn" else "seed=0")
+    flat = flat_hparams(cfg, "cpu", "32-true")
+    given = {key for key, value in cfg.model.items() if key != "name" and value is not None}
+    assert {key.removeprefix("model.") for key in flat if key.startswith("model.")} == given
     assert flat["model"] == model and "_target_" not in json.dumps(flat)
+    assert flat["seed"] == 0 and flat["data.batch_size"] == 128 and flat["optimizer.lr"] == pytest.approx(3e-3)
+    assert "data.path" not in flat and "data.target" not in flat  # MNIST-1D has neither
+    if model == "cnn":
+        assert flat["model.kernel"] == "[5,3,3]" and flat["model.dim"] == 32
+
+
+def test_a_regression_row_has_no_label_smoothing(compose_config):
+    cfg = compose_config("data=table", "task=regression", "data.path=houses.csv", "data.target=price", "model=mlp")
+    flat = flat_hparams(cfg, "cpu", "32-true")
+    assert "label_smoothing" not in flat and "data.augment" not in flat
+    assert flat["data.path"] == "houses.csv" and flat["task"] == "regression"
 
 
 def test_every_model_setting_has_an_hparams_column_of_its_type():
@@ -177,8 +168,8 @@ def test_every_model_setting_has_an_hparams_column_of_its_type():
         settings = yaml.safe_load(path.read_text())
         settings = settings.get("model", settings)  # a file in the global package (model/mlp.yaml) nests them
         assert set(settings) - {"name"} <= set(model_keys()), path.name
-    assert model_keys()["dim"] is float and model_keys()["positions"] is float and model_keys()["stem"] is float
-    assert model_keys()["kernel"] is str and model_keys()["channels"] is str and model_keys()["bidirectional"] is str
+    assert model_keys()["dim"] is int and model_keys()["positions"] is int and model_keys()["dropout"] is float
+    assert model_keys()["kernel"] is str and model_keys()["channels"] is str and model_keys()["bidirectional"] is bool
 
 
 @pytest.mark.slow
@@ -217,7 +208,7 @@ def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
     assert "optimizer.lr" in result.stdout and all(model in result.stdout for model in MODELS)
     rows = read_csv(tmp_path / "comparison.csv")
     # the settings that differ name the rows; the seeds are the repeats counted in `runs`
-    assert list(rows[0])[:4] == ["data", "model", "optimizer.lr", "runs"]
+    assert list(rows[0])[:5] == ["task", "data", "model", "optimizer.lr", "runs"]  # the CSV holds every task's rows
     assert sorted((row["model"], float(row["optimizer.lr"])) for row in rows) == sorted(
         (model, lr) for model in MODELS for lr in LRS
     )
@@ -231,7 +222,8 @@ def test_zoo_compare_gives_a_sweep_one_row_per_setting(sweep, tmp_path):
         accs = [read_metrics(d)["test/acc"] for d in jobs]
         assert float(row["test_acc_mean"]) == pytest.approx(statistics.fmean(accs), rel=1e-5)
     markdown = (tmp_path / "comparison.md").read_text()
-    assert markdown.startswith("| data | model | optimizer.lr | runs |") and "| mnist1d | cnn | 0.001 | 2 |" in markdown
+    assert markdown.startswith("**classification**\n\n| data | model | optimizer.lr | runs |")
+    assert "| mnist1d | cnn | 0.001 | 2 |" in markdown
     image = imread(tmp_path / "comparison.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
 

@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 
 from zoo import CONFIG_DIR
 from zoo.errors import ZooError
+from zoo.models import list_models
 from zoo.training.build import build_network, build_trainer
 from zoo.training.checks import check_config
 from zoo.training.job import new_record
@@ -48,8 +49,16 @@ def test_every_model_composes_with_every_data_set(compose_config, model, data, o
         with pytest.raises(ZooError, match=f"; data={data} suits model=linear or model=mlp$"):
             build_network(cfg, datamodule)
         return
+    if datamodule.task == "translation" and model not in list_models("translation"):  # mlp, linear, cnn
+        with pytest.raises(ZooError, match=f"^model={model} on data=pairs: model={model} cannot do translation: "):
+            build_network(cfg, datamodule)
+        return
     net = build_network(cfg, datamodule)
-    if datamodule.task == "language_model":  # the data chose the task, and the task the family's defaults
+    if datamodule.task == "translation":
+        assert cfg.task._target_.endswith("Translation") and cfg.callbacks.model_checkpoint.mode == "max"
+        source, target = torch.full((2, 7), 4), torch.full((2, 5), 4)
+        assert net(source, target).shape == (2, 5, datamodule.model_inputs["target_vocab"])
+    elif datamodule.task == "language_model":  # the data chose the task, and the task the family's defaults
         assert cfg.task._target_.endswith("LanguageModel") and cfg.callbacks.model_checkpoint.mode == "min"
         vocabulary, context = datamodule.model_inputs["vocab_size"], datamodule.model_inputs["context"]
         assert net(torch.zeros(2, context, dtype=torch.long)).shape == (2, context, vocabulary)

@@ -168,7 +168,8 @@ def test_a_run_reports_the_samples_it_trained_on(runs, data_dir):
     assert metrics["samples"]["train"] == expected
     assert metrics["samples"]["val"] == 400 and metrics["samples"]["test"] == 1000
     events = [EventAccumulator(str(path.parent)).Reload() for path in (log_dir / "tensorboard").rglob("events.*")]
-    hp = sorted({e.Scalars("hp/train_samples")[-1].value for e in events if "hp/train_samples" in e.Tags()["scalars"]})
+    tag = "zoo/train_samples"
+    hp = sorted({e.Scalars(tag)[-1].value for e in events if tag in e.Tags()["scalars"]})
     assert hp == [expected, len(mnist1d(data_dir, 0.2).splits["train"][1])]
 
 

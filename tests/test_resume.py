@@ -40,8 +40,7 @@ def lr_steps(log_dir) -> list[int]:
     """The steps of the learning-rate curve as TensorBoard shows it, across all of the run's event files."""
     [events_dir] = {path.parent for path in log_dir.rglob("events.out.tfevents.*")}
     accumulator = EventAccumulator(str(events_dir), size_guidance={"scalars": 0}).Reload()
-    [tag] = [tag for tag in accumulator.Tags()["scalars"] if tag.startswith("lr")]
-    return [event.step for event in accumulator.Scalars(tag)]
+    return [event.step for event in accumulator.Scalars("train/lr")]
 
 
 @pytest.fixture(scope="module")

@@ -118,15 +118,15 @@ def tiny_run(tmp_path_factory, data_dir):
 @pytest.mark.slow
 def test_a_run_logs_both_curves_against_the_size_in_hundredths(tiny_run):
     metrics, events = tiny_run
-    noise = {event.step: event.value for event in events.Scalars("robust/noise_acc")}
-    fgsm = {event.step: event.value for event in events.Scalars("robust/fgsm_acc")}
+    noise = {event.step: event.value for event in events.Scalars("zoo/robust/noise_acc")}
+    fgsm = {event.step: event.value for event in events.Scalars("zoo/robust/fgsm_acc")}
     assert sorted(noise) == [0, 10, 25, 50, 100] and sorted(fgsm) == [0, 1, 2, 5, 10, 20]
     assert noise[0] == fgsm[0] == metrics["test/acc"]  # size 0 is the test exactly
     assert fgsm[20] < fgsm[0] and noise[100] < noise[0]
     robust = {"noise_acc_0.5": noise[50], "fgsm_acc_0.1": fgsm[10]}
     assert {name: metrics["measured"][name] for name in robust} == pytest.approx(robust)
     for name in robust:  # the HPARAMS row's metrics
-        assert events.Scalars(f"hp/{name}")[-1].value == pytest.approx(metrics["measured"][name])
+        assert events.Scalars(f"zoo/{name}")[-1].value == pytest.approx(metrics["measured"][name])
 
 
 @pytest.mark.slow

@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 import pytest
+import torch
+from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo.compare.command
@@ -14,6 +16,7 @@ import zoo.inference.predict
 import zoo.training.command
 from zoo.data.table import Table
 from zoo.errors import ZooError
+from zoo.views.saliency import show_attribution
 
 from conftest import TINY, command_here, read_metrics, run_dirs, train_py
 from own_data import customers
@@ -99,7 +102,7 @@ def test_every_family_regresses_a_parquet_file_in_the_targets_units(regressors):
         str(next((log_dir / "tensorboard").rglob("events.out.tfevents.*")).parent), size_guidance={"images": 0}
     ).Reload()
     assert "test/predicted_vs_true" in events.Tags()["images"]
-    assert {"hp/test_rmse", "hp/test_r2", "hp/hgb_test_rmse"} <= set(events.Tags()["scalars"])
+    assert {"zoo/test_rmse", "zoo/test_r2", "zoo/hgb_test_rmse"} <= set(events.Tags()["scalars"])
 
 
 @pytest.mark.slow
@@ -222,3 +225,17 @@ def test_the_guess_of_the_task_and_its_override(tmp_path):
         ).prepare_data()
     # What the command line asks before Hydra composes: the same guess, from the target column alone.
     assert {target: Table.choose_task(str(tmp_path / "t.csv"), target) for target in guessed} == guessed
+
+
+def test_a_tables_views_name_its_columns(tmp_path):
+    """The bars of a table's saliency and FGSM figures are its columns, in the order the model takes them (a
+    numeric column's missing-indicator beside it), not "feature 0..n"."""
+    frame = customers()[["age", "income", "spend"]]
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    table = Table(name="table", data_dir=".", path=str(tmp_path / "t.csv"), target="spend", task="regression")
+    table.prepare_data()
+    assert table.feature_names == ["age", "income", "income missing"] and table.input_shape == (3,)
+    figure = Figure()
+    show_attribution(figure, figure.add_gridspec(1, 1)[0, 0], torch.zeros(3), torch.ones(3), "", table.feature_names)
+    [axes] = figure.axes
+    assert [label.get_text() for label in axes.get_xticklabels()] == table.feature_names

@@ -128,14 +128,18 @@ def test_mlflow_holds_each_runs_hyperparameters_metrics_figures_and_best_checkpo
         assert config["mlflow"] == run.info.run_id
         # The HPARAMS tab's columns, with their values.
         assert run.data.params["model"] == metrics["model"] and run.data.params["optimizer"] == "AdamW"
-        assert float(run.data.params["optimizer.lr"]) == 0.003 and float(run.data.params["data.batch_size"]) == 32
-        assert set(run.data.params) == set(flat_hparams(compose_config(), "cpu", "32-true"))
-        # TensorBoard's metric names, one value an epoch; the test metrics and the final hp/ ones.
+        assert float(run.data.params["optimizer.lr"]) == 0.003 and run.data.params["data.batch_size"] == "32"
+        # The settings that apply to the family, none that does not (a linear model has no model.dim).
+        expected = flat_hparams(compose_config(f"model={metrics['model']}"), "cpu", "32-true")
+        assert set(run.data.params) == set(expected) and ("model.dim" in run.data.params) == (metrics["model"] == "mlp")
+        # TensorBoard's metric names, one value an epoch; the test metrics and the final zoo/ ones.
         history = client.get_metric_history(run.info.run_id, "val/acc")
         assert sorted(point.step for point in history) == [3, 7]  # as in TensorBoard: each epoch's last step
         assert run.data.metrics["val/acc_best"] == pytest.approx(metrics["val/acc_best"])
         assert run.data.metrics["test/acc"] == pytest.approx(metrics["test/acc"])
-        assert run.data.metrics["hp/test_acc"] == pytest.approx(metrics["test/acc"])
+        assert run.data.metrics["zoo/test_acc"] == pytest.approx(metrics["test/acc"])
+        # The learning rate of every step (4 an epoch), in one batch an epoch.
+        assert [point.step for point in client.get_metric_history(run.info.run_id, "train/lr")] == list(range(8))
         assert "train/loss" in run.data.metrics
         artifacts = artifact_paths(client, run.info.run_id)
         assert "checkpoints/best.ckpt" in artifacts
@@ -220,7 +224,7 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, data_dir):
     assert experiment.name == "zoo"
     assert [point.step for point in client.get_metric_history(run.info.run_id, "val/acc")] == [3, 7]
     # The parameter that changed on resuming, beside its first value
-    assert run.data.params["trainer.max_epochs"] == "1.0" and run.data.tags["resumed.trainer.max_epochs"] == "2.0"
+    assert run.data.params["trainer.max_epochs"] == "1" and run.data.tags["resumed.trainer.max_epochs"] == "2"
 
 
 def free_port() -> int:

@@ -22,6 +22,8 @@ from zoo.tasks.base import WeightedMean
 from conftest import TINY, read_metrics, run_dirs, train_cli, train_here, train_py
 
 FINAL_METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"]
+# What TensorBoard's SCALARS hold: the curves, and the test split's values with the run's other final values
+TENSORBOARD_SCALARS = ["train/loss", "train/acc", "train/lr", "val/loss", "val/acc", "val/acc_best", "zoo/test_loss"]
 
 
 def scalar_tags(run_dir) -> set[str]:
@@ -83,7 +85,7 @@ def test_each_family_trains_tests_checkpoints_and_logs(every_family, model):
     assert checkpoint["hyper_parameters"]["dataset"]["input_shape"] == [1, 40]
 
     [tb_run] = (log_dir / "tensorboard" / "mnist1d" / model).iterdir()
-    assert set(FINAL_METRICS) <= scalar_tags(tb_run)
+    assert set(TENSORBOARD_SCALARS) <= scalar_tags(tb_run) and "zoo/test_acc" in scalar_tags(tb_run)
 
 
 @pytest.mark.slow

@@ -117,7 +117,7 @@ def test_a_run_records_its_flops_and_latency(runs):
     assert measured["latency_ms"] > 0
     scalars = runs["cnn"]["events"]
     for name in ("flops_forward", "flops_train_step", "latency_ms"):  # the HPARAMS row's metrics
-        assert scalars.Scalars(f"hp/{name}")[-1].value == pytest.approx(measured[name], rel=1e-6)
+        assert scalars.Scalars(f"zoo/{name}")[-1].value == pytest.approx(measured[name], rel=1e-6)
 
 
 @pytest.mark.slow

@@ -1,25 +1,48 @@
 """What a run's TensorBoard shows beyond the metric curves: the resolved config, the parameters of
 each layer, each metric's training and validation curves on one chart (CUSTOM SCALARS), weight and bias
-histograms every few epochs; and the tasks' own views, the test split's
-confusion matrix (classification) and a text sample after every validation (language models)."""
+histograms every few epochs; the tasks' own views, the test split's confusion matrix (classification) and a text
+sample after every validation (language models); and HPARAMS: each finished run's row, and the columns of every run in
+the log folder (zoo.runs.hparams says what they hold, zoo.runs.hparams_tab writes them).
+"""
 
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 from matplotlib.figure import Figure
 
 from zoo.callbacks.trackers import log_figure, takes_figures
 
 
+class TensorBoardLogger(LightningTensorBoardLogger):
+    """Lightning's TensorBoard logger with SCALARS that open on the training curves. TensorBoard orders its sections
+    by name, so the one-point charts go last or nowhere: Lightning's `epoch` (the x axis says as much), and the test
+    split's values, which a finished run writes with its other final values (`zoo/test_acc`, HPARAMS' columns)."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        kept = {key: value for key, value in metrics.items() if key != "epoch" and not key.startswith("test/")}
+        if kept:
+            super().log_metrics(kept, step)
+
+    def save(self) -> None:
+        """Flush; without Lightning's hparams.yaml, which holds nothing for a zoo run (its row is hparams.json)."""
+        self.experiment.flush()
+
+
 def tensorboard_writer(trainer: L.Trainer) -> Any:
     """The SummaryWriter of the run's TensorBoard logger, or None when it has none."""
     for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
+        if isinstance(logger, LightningTensorBoardLogger):
             return logger.experiment
     return None
+
+
+def tensorboard_logger(trainer: L.Trainer) -> LightningTensorBoardLogger | None:
+    """The run's TensorBoard logger, or None when it has none."""
+    return next((logger for logger in trainer.loggers if isinstance(logger, LightningTensorBoardLogger)), None)
 
 
 def parameter_table(net: torch.nn.Module) -> str:

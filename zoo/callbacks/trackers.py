@@ -9,6 +9,7 @@ zoo[trackers]."""
 import importlib.util
 import netrc
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,41 @@ def log_figure(trainer: L.Trainer, tag: str, figure: Figure, step: int) -> None:
     for logger in trainer.loggers:  # last: add_figure closes the figure
         if isinstance(logger, TensorBoardLogger):
             logger.experiment.add_figure(tag, figure, step)
+
+
+class LearningRate(L.Callback):
+    """The learning rate of every optimizer step, as `train/lr`, for every logger. Lightning's LearningRateMonitor
+    writes it only at every `trainer.log_every_n_steps`-th step (50), which a table's short run (a few steps an
+    epoch, a hundred in all) reaches once or never; writing each step through Lightning's logging costs a
+    millisecond or more. So each step's rate is noted (a list append), and the epoch's rates are written when it
+    ends: to TensorBoard directly, to MLflow in one batch."""
+
+    TAG = "train/lr"
+
+    def __init__(self, logging_interval: str = "step") -> None:
+        # `logging_interval`: the setting of LearningRateMonitor that the configs of runs from before it carry
+        self.points: list[tuple[int, float]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if trainer.optimizers and (not self.points or self.points[-1][0] != step):  # once per optimizer step
+            self.points.append((step, float(trainer.optimizers[0].param_groups[0]["lr"])))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        points, self.points = self.points, []
+        if not points or not trainer.is_global_zero:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                for step, rate in points:
+                    logger.experiment.add_scalar(self.TAG, rate, step)
+            elif isinstance(logger, MLFlowLogger):
+                from mlflow.entities import Metric
+
+                now = int(time.time() * 1000)
+                batch = [Metric(self.TAG, rate, now, step) for step, rate in points]
+                for start in range(0, len(batch), 1000):  # MLflow takes at most 1000 metrics a call
+                    logger.experiment.log_batch(logger.run_id, metrics=batch[start : start + 1000])
+            else:
+                for step, rate in points:
+                    logger.log_metrics({self.TAG: rate}, step=step)

@@ -1,24 +1,26 @@
 """zoo-compare: compare finished runs from their TensorBoard event files, without re-training.
 
-A run is known by what it logged itself: the flat hyperparameters of its HPARAMS row (zoo.runs.hparams), which
-a run writes when it finishes. Where its folder lies does not matter, so `--logdir` may be any folder
-above the runs: `paths.log_dir`, its `tensorboard/`, one data set's folder or one model's folder.
+A run is known by what it logged itself: its HPARAMS row (zoo.runs.hparams), which a run writes when it finishes.
+Where its folder lies does not matter, so `--logdir` may be any folder above the runs: `paths.log_dir`, its
+`tensorboard/`, one data set's folder or one model's folder.
 
-Runs with the same settings but for `seed` form a group: one experiment repeated over seeds. The table
-(printed, Markdown, CSV) has one row per group, named by data, model and every setting that tells the
-groups apart; a family's own settings (`model.*`) count only where they vary within one model, as the
-model column already implies its defaults. Each task gets its own table, scored by the metric the task
-declares (test accuracy for classification; test bits per character, lower is better, for language
-models, whose rows are ranked by it). The plot shows a metric's curves (by default what each task's best
-checkpoint monitors), one per group, the mean over seeds with the spread shaded, one panel per data set.
-Runs without an HPARAMS row are left out and counted.
+Runs with the same settings but for `seed` form a group: one experiment repeated over seeds. Each task gets its own
+table (printed, Markdown, CSV), one row per group, scored by the metric the task declares: test accuracy for
+classification; test RMSE for regression and test bits per character for language models, where lower is better
+and rows are ranked by it. A row is named by its data (a user's file by its stem: cancer.csv is `cancer`), its model
+and every setting that tells the task's groups apart; a family's own settings (`model.*`) count only where they vary
+within one family on one data set. A table's runs (data=table) get the classical models fitted on the same rows as
+rows of their own. comparison.png draws, one panel per task and metric, each group's curve of what the task's best
+checkpoint monitors (val/acc, val/rmse, val/loss; or --metric where the runs logged it), the mean over seeds with
+min to max shaded, labelled by what tells it apart. Runs without an HPARAMS row are left out and counted.
 
-    zoo-compare [--logdir logs] [--data mnist1d] [--model cnn rnn] [--metric val/acc] [--out DIR]
+    zoo-compare [--logdir logs] [--data mnist1d cancer] [--model cnn rnn] [--metric val/acc] [--out DIR]
 """
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -26,9 +28,19 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from zoo.compare.report import say_what_is_noise
-from zoo.compare.tables import cells, headers, plot, summarize, write_csv, write_markdown
+from zoo.compare.tables import (
+    cells,
+    curves_figure,
+    headers,
+    repeated,
+    shown_keys,
+    summarize,
+    write_csv,
+    write_markdown,
+)
 from zoo.errors import ZooError
-from zoo.runs.grouping import distinguishing_keys, group_runs, score_columns, task_of
+from zoo.runs.grouping import data_text, distinguishing_keys, group_runs, score_columns, task_of
+from zoo.runs.hparams import EXPERIMENT_FOLDER, FINAL, final_tag, read_row
 from zoo.views import comparison_figures
 from zoo.views.baselines import CLASSICAL
 
@@ -36,13 +48,23 @@ COST_COLUMNS = ["params", "train_time_s", "samples_per_s", "flops_forward"]  # f
 
 
 def run_dirs(logdir: Path) -> list[Path]:
-    """Every folder of event files under `logdir`, but zoo-compare's own (zoo.compare.report.tensorboard_dir)."""
-    found = {path.parent for path in logdir.rglob("events.out.tfevents.*")}
+    """Every folder under `logdir` with event files, but the description of the log folder's HPARAMS columns and
+    zoo-compare's own (zoo.compare.report.tensorboard_dir)."""
+    found = {path.parent for path in logdir.rglob("events.out.tfevents.*") if EXPERIMENT_FOLDER not in path.parts}
     return sorted(folder for folder in found if "zoo-compare" not in folder.relative_to(logdir).parts)
 
 
-def logged_hparams(events: EventAccumulator) -> dict | None:
-    """The run's HPARAMS row (session start info), or None when the run wrote none."""
+def whole_number(value: Any) -> Any:
+    """A setting as zoo logged it: TensorBoard holds a whole number as its text (zoo.callbacks.tensorboard)."""
+    return int(value) if isinstance(value, str) and value.lstrip("-").isdigit() else value
+
+
+def logged_hparams(events: EventAccumulator, run_dir: Path) -> dict | None:
+    """The run's settings: its HPARAMS row (hparams.json, zoo.runs.hparams), or for a run from before zoo wrote one,
+    its session start info; None when the run wrote neither (it did not finish)."""
+    row = read_row(run_dir)
+    if row is not None:
+        return row["hparams"]
     try:
         content = events.PluginTagToContent("hparams")
     except KeyError:
@@ -51,11 +73,18 @@ def logged_hparams(events: EventAccumulator) -> dict | None:
         data = plugin_data_pb2.HParamsPluginData.FromString(raw)
         if data.HasField("session_start_info"):
             return {
-                key: getattr(value, value.WhichOneof("kind"))
+                key: whole_number(getattr(value, value.WhichOneof("kind")))
                 for key, value in data.session_start_info.hparams.items()
                 if value.WhichOneof("kind")
             }
     return None
+
+
+def last_value(events: EventAccumulator, tags: set[str], name: str) -> float | None:
+    """The final value `name` (test_acc, params...) of a run: `zoo/<name>`; `hp/<name>` or the test metric itself
+    (test/acc) in runs from before."""
+    found = next((tag for tag in (final_tag(name), f"hp/{name}", name.replace("_", "/", 1)) if tag in tags), None)
+    return events.Scalars(found)[-1].value if found else None
 
 
 def read_run(run_dir: Path, metric: str | None) -> dict:
@@ -66,20 +95,17 @@ def read_run(run_dir: Path, metric: str | None) -> dict:
     record = {
         "run": str(run_dir),
         "events": events,
-        "hparams": logged_hparams(events),
-        "tested": any(tag.startswith("test/") for tag in tags),
+        "hparams": logged_hparams(events, run_dir),
+        "tested": any(tag.startswith(("test/", FINAL, "hp/")) for tag in tags),
     }
     task = task_of(record["hparams"] or {})
     for column in [*score_columns(task), *COST_COLUMNS]:
-        # hp/ tags came with the HPARAMS table; earlier runs logged only the metric itself
-        found = next((tag for tag in (f"hp/{column}", column.replace("_", "/", 1)) if tag in tags), None)
-        record[column] = events.Scalars(found)[-1].value if found else None
+        record[column] = last_value(events, tags, column)
     # The classical models fitted on the same rows (zoo.views.baselines), scored by the task's headline metric.
     headline = score_columns(task)[0]
-    record["classical"] = {
-        name: events.Scalars(f"hp/{name}_{headline}")[-1].value for name in CLASSICAL if f"hp/{name}_{headline}" in tags
-    }
-    metric = metric or task.monitor
+    classical = {name: last_value(events, tags, f"{name}_{headline}") for name in CLASSICAL}
+    record["classical"] = {name: value for name, value in classical.items() if value is not None}
+    metric = metric if metric in tags else task.monitor
     record["metric"] = metric
     record["curve"] = [(s.step, s.value) for s in events.Scalars(metric)] if metric in tags else []
     record["final"] = record["curve"][-1][1] if record["curve"] else None
@@ -95,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         default="logs",
         help="any folder above the runs: paths.log_dir (default logs), its tensorboard/, ...",
     )
-    parser.add_argument("--data", nargs="*", help="only these data sets")
+    parser.add_argument("--data", nargs="*", help="only these data sets (a name, or a user's file or folder's stem)")
     parser.add_argument("--model", nargs="*", help="only these models")
     parser.add_argument(
         "--metric",
-        help="the scalar whose curves are plotted (default: what each task's best "
-        "checkpoint monitors, val/acc or val/loss)",
+        help="the scalar whose curves are plotted, where the runs logged it (default: what each task's best "
+        "checkpoint monitors: val/acc, val/rmse, val/loss)",
     )
     parser.add_argument("--out", help="where to write comparison.md/.csv/.png (default: compare/ in the logdir)")
     args = parser.parse_args(argv)
@@ -121,7 +147,7 @@ def compare(args: argparse.Namespace) -> int:
         run
         for run in runs
         if run["hparams"] is not None
-        and (not args.data or run["hparams"].get("data") in args.data)
+        and (not args.data or {run["hparams"].get("data"), data_text(run["hparams"])} & set(args.data))
         and (not args.model or run["hparams"].get("model") in args.model)
     ]
     left_out = [f"left out {unfinished} unfinished runs (no test metrics)"] * bool(unfinished) + [
@@ -139,19 +165,23 @@ def compare(args: argparse.Namespace) -> int:
         return 1
 
     groups = group_runs(finished)
-    keys = distinguishing_keys(groups)
-    tables = []
+    every_key = distinguishing_keys(groups)  # the CSV's columns: every task's rows get each one's value
+    tables, panels = [], []
     for name in sorted({run["hparams"].get("task", "classification") for run in finished}):
         task = task_of({"task": name})
         own = [(config, runs) for config, runs in groups if config.get("task", "classification") == name]
         own_keys = [key for key in distinguishing_keys(own) if key != "task"]  # what differs within the table
-        metric = args.metric or task.monitor
-        tables.append((task, summarize(own, own_keys, task), own_keys, metric))
+        metrics = sorted({run["metric"] for _, runs in own for run in runs})  # --metric where the runs logged it
+        rows = summarize(own, own_keys, task, columns=[key for key in every_key if key != "task"])
+        tables.append((task, rows, shown_keys(own, own_keys), ", ".join(metrics)))
+        for metric in metrics:
+            drawn = [(config, [run for run in runs if run["metric"] == metric]) for config, runs in own]
+            panels.append((f"{name.replace('_', ' ')}: {metric}", metric, [group for group in drawn if group[1]]))
     out = Path(args.out) if args.out else logdir / "compare"
     out.mkdir(parents=True, exist_ok=True)
     write_markdown(tables, out / "comparison.md")
     write_csv([row for _, rows, _, _ in tables for row in rows], out / "comparison.csv")
-    plot(groups, keys, out / "comparison.png")
+    curves_figure(panels, out / "comparison.png")
     written = [out / "comparison.md", out / "comparison.csv", out / "comparison.png"]
     for figure in comparison_figures():
         written.append(figure(finished, out))
@@ -163,11 +193,11 @@ def compare(args: argparse.Namespace) -> int:
             title=f"{trained} finished {task.name.replace('_', ' ')} runs under "
             f"{logdir}, grouped by every setting but the seed"
         )
-        for header in headers(own_keys, metric, task):
+        for header in headers(own_keys, metric, task, repeated(rows)):
             numeric = header not in ("data", "model", *own_keys)
             table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
         for row in rows:
-            table.add_row(*cells(row, own_keys, task))
+            table.add_row(*cells(row, own_keys, task, repeated(rows)))
         wide_enough = Console(width=1000).measure(table).maximum  # a cut cell would hide a setting or a result
         console = Console(width=max(Console().width, 120, wide_enough))
         console.print(table)

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from zoo.compare.statistics import Ranked, holdout_ratio, number, rank, verdict
 from zoo.files import write_text_atomically
-from zoo.runs.grouping import group_runs, keys_within_models, score_columns, setting_text, task_of
+from zoo.runs.grouping import distinguishing_keys, group_runs, score_columns, setting_text, task_of
 from zoo.views.baselines import CLASSICAL
 
 # What tells one comparison's data apart from another's: the data set, and a user's file and column.
@@ -91,6 +91,17 @@ def panels(runs: list[dict]) -> list[Panel]:
         panel.sentence = verdict(panel.ranked, folds=bool(panel.folds))
         result.append(panel)
     return result
+
+
+def keys_within_models(groups: list[tuple[dict, list[dict]]]) -> list[str]:
+    """The settings that tell apart configurations of one model: what a row's name gives beside the model (a setting
+    that differs only from model to model, such as each family's budget, goes without saying)."""
+    models = {config.get("model") for config, _ in groups}
+    return [
+        key
+        for key in distinguishing_keys(groups)
+        if any(len({config.get(key) for config, _ in groups if config.get("model") == model}) > 1 for model in models)
+    ]
 
 
 def repeat_of(run: dict, folds: int) -> int:

@@ -22,6 +22,8 @@ class ZooDataModule(L.LightningDataModule, ABC):
     - `batch_size`: training samples per step, of all processes together
     - `eval_batch_size`: samples per validation and test batch (any size gives the same metrics)
     - `class_names`: a classifier's classes, in the order of its outputs (empty for other tasks)
+    - `feature_names`: what each value of a vector input is, in the order the model takes them (a table's columns,
+      a toy set's features), for the views that show one; empty where the values have no names of their own
     - `pixel_max`: the value of a white pixel in stored images (None: not images), so that an image file's
       0-255 pixels can be brought to the scale the model was trained on (zoo-predict)
     - `continuous_inputs`: whether every input value is a quantity that noise, gradients and saliency can act on
@@ -36,6 +38,7 @@ class ZooDataModule(L.LightningDataModule, ABC):
     batch_size: int
     eval_batch_size: int
     class_names: Sequence[str] = ()
+    feature_names: Sequence[str] = ()
     pixel_max: float | None = None
     suited_models: tuple[str, ...] | None = None
     normalization: dict[str, list[float]] | None = None

@@ -227,6 +227,7 @@ class Table(InMemoryDataModule):
         self.task, self.class_names = task, class_names
         self.num_classes = len(class_names) if task == "classification" else 1
         self.input_shape = (self.encoding.width,)
+        self.feature_names = self.encoding.feature_names
         self.normalization = {"mean": [0.0] * self.encoding.width, "std": [1.0] * self.encoding.width}
 
     @property

@@ -250,6 +250,12 @@ class TableEncoding:
         return [*self.numeric, *self.categories]
 
     @property
+    def feature_names(self) -> list[str]:
+        """What each encoded value is, in the order `encode` writes them: a numeric column, whether a column's
+        value was missing, a categorical column's code."""
+        return [*self.numeric, *(f"{column} missing" for column in self.indicators), *self.categories]
+
+    @property
     def width(self) -> int:
         """Numbers per encoded row."""
         return len(self.numeric) + len(self.indicators) + len(self.categories)

@@ -61,6 +61,12 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
     from zoo.runs.export_folder import write_config
 
     path, checkpoint, cfg, task = restore(ckpt, data_dir)
+    if task.name == "translation":
+        raise ZooError(
+            f"{path} is a translation model: onnx, torch and safetensors files here hold one forward pass, and "
+            f"translating is a loop of decoder steps (greedy or beam search) that zoo-export does not write; "
+            f"translate with zoo-generate or zoo-predict"
+        )
     run = Run.holding(path)
     dataset = {key: value for key, value in checkpoint["hyper_parameters"]["dataset"].items() if key != "path"}
     folder = Path(output) if output else default_output(path)

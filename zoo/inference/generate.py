@@ -1,7 +1,9 @@
-"""Sample text from a trained language model: `zoo-generate ckpt=<path> prompt="The " length=500`.
+"""Sample text from a trained language model: `zoo-generate ckpt=<path> prompt="The " length=500`; translate with a
+trained translation model: `zoo-generate ckpt=<path> source="jump twice"` (or `input=<file>`, one sentence a line).
 
 The vocabulary travels in the checkpoint, so nothing but the checkpoint file is needed. The same seed
-gives the same text; temperature 0 always takes the likeliest next character.
+gives the same text; temperature 0 always takes the likeliest next character. A translation is decoded as the run
+decoded its test split (task.generate), or by beam search of `beam=` translations.
 """
 
 import sys
@@ -12,9 +14,11 @@ from zoo.inference.arguments import parse_settings
 
 USAGE = (
     'usage: zoo-generate ckpt=<checkpoint or run directory> [prompt="The "] [length=500] [temperature=0.8] '
-    "[top_k=<keep the k likeliest characters>] [seed=0] [device=cpu|cuda]"
+    "[top_k=<keep the k likeliest characters>] [seed=0] [device=cpu|cuda]; a translation model: "
+    'zoo-generate ckpt=<...> source="<a sentence>"|input=<a file, one sentence a line> [beam=<1: greedy>]'
 )
 DEFAULTS = {"prompt": "The ", "length": "500", "temperature": "0.8", "top_k": "", "seed": "0", "device": "cpu"}
+TRANSLATION = {"source": "", "input": "", "beam": ""}
 
 
 def number(key: str, text: str, kind: type, minimum: float) -> Any:
@@ -49,6 +53,8 @@ def generate_text(
     if device == "cuda" and not torch.cuda.is_available():
         raise ZooError("device=cuda but this machine has no CUDA GPU; use device=cpu")
     trained = open_network(ckpt)
+    if trained.task == "translation":
+        raise ZooError(f'{trained.path} is a translation model: give source="<a sentence>" or input=<a file>')
     if trained.task != "language_model":
         raise ZooError(
             f"{trained.path} is a {trained.task} model; zoo-generate samples from language models "
@@ -61,11 +67,27 @@ def generate_text(
     )
 
 
+def translate(settings: dict) -> list[str]:
+    """zoo-generate's translations: of `source=` or of every sentence of `input=`, in order."""
+    from zoo.inference.translate import open_translator, sentences_of
+
+    beam = number("beam", settings["beam"], int, 1) if settings["beam"] else None
+    sentences = sentences_of(settings["source"], settings["input"])
+    translator = open_translator(settings["ckpt"], beam, settings["device"])
+    return translator.translate(sentences)
+
+
 def main() -> None:
     try:
-        settings = parse_settings("zoo-generate", sys.argv[1:], USAGE, required=("ckpt",), optional=DEFAULTS)
+        settings = parse_settings(
+            "zoo-generate", sys.argv[1:], USAGE, required=("ckpt",), optional=DEFAULTS | TRANSLATION
+        )
         if settings["device"] not in ("cpu", "cuda"):
             raise ZooError(f"device={settings['device']!r} must be cpu or cuda")
+        if settings["source"] or settings["input"] or settings["beam"]:
+            for line in translate(settings):
+                print(line)
+            return
         # A shell passes "\n" as two characters: read it as the line break it stands for.
         prompt = settings["prompt"].replace("\\n", "\n")
         text = generate_text(

@@ -115,9 +115,10 @@ def load(path) -> Predictor:
 
     if is_export_folder(Path(path)):
         net, config = load_network(Path(path))
-        if config["task"] == "language_model":
+        if config["task"] in ("language_model", "translation"):
             raise ZooError(
-                f"{path} holds a language model, not a classifier; sample from its checkpoint with zoo-generate"
+                f"{path} holds a {config['task'].replace('_', ' ')} model, not a classifier; use its checkpoint with "
+                f"zoo-generate"
             )
         return Predictor(net, config["data"], checkpoint=str(path)).eval()
     # Imported here, not at the top: zoo-predict checks its command line and input files first.
@@ -127,6 +128,11 @@ def load(path) -> Predictor:
     path, dataset = trained.path, trained.dataset
     if trained.task == "language_model":
         raise ZooError(f"{path} is a language model, not a classifier; sample from it with zoo-generate ckpt={path}")
+    if trained.task == "translation":
+        raise ZooError(
+            f"{path} is a translation model: give it sentences, input=<a .txt file, one a line> (or .tsv, .csv, "
+            f".parquet of pairs)"
+        )
     if "mean" not in dataset:
         raise ZooError(
             f"{path} was saved before zoo kept the input normalization in its checkpoints, so it "
@@ -137,9 +143,10 @@ def load(path) -> Predictor:
 
 USAGE = (
     "usage: zoo-predict ckpt=<checkpoint, run directory or export folder> input=<file.npy, an image, a folder "
-    "of images, or a table's rows in .csv or .parquet> [output=<file.csv>]"
+    "of images, a table's rows in .csv or .parquet, or sentences to translate in .txt> [output=<file.csv>]"
 )
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+SENTENCE_SUFFIXES = (".txt", *TABLE_SUFFIXES)  # what a translation model reads: zoo.data.pairs_files.read_sources
 BATCH_SIZE = 1024
 
 
@@ -253,6 +260,8 @@ def write_output(target: Path, write) -> None:
 def predict(ckpt: str, given: str, output: str | None = None) -> Path:
     """Predict every input in `given` (a file or folder) with the model at `ckpt`; write the CSV and return where."""
     source = Path(given)
+    if source.suffix.lower() in SENTENCE_SUFFIXES and translates(ckpt):
+        return predict_translations(ckpt, source, output)
     if source.suffix.lower() in TABLE_SUFFIXES:
         if not source.is_file():
             raise ZooError(f"input {source} does not exist")
@@ -280,6 +289,34 @@ def predict(ckpt: str, given: str, output: str | None = None) -> Path:
         logits = torch.cat([predictor.net(x[start : start + BATCH_SIZE]) for start in range(0, len(x), BATCH_SIZE)])
     write_csv(target, id_column, ids, logits, predictor.class_names)
     print(f"zoo: predicted {len(ids)} inputs of {source} with {predictor.checkpoint}; written to {target}")
+    return target
+
+
+def translates(ckpt: str) -> bool:
+    """Whether `ckpt` holds a translation model (an export folder never does: zoo-export leaves the decoding loop
+    outside the files it writes)."""
+    from zoo.runs.export_folder import is_export_folder
+
+    if is_export_folder(Path(ckpt)):
+        return False
+    from zoo.inference.network import checkpoint_to_open
+    from zoo.runs.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(checkpoint_to_open(Path(ckpt))).get("hyper_parameters") or {}
+    return (saved.get("dataset") or {}).get("task") == "translation"
+
+
+def predict_translations(ckpt: str, source: Path, output: str | None) -> Path:
+    """Translate every sentence of `source` (zoo.inference.translate); write a CSV of source and translation."""
+    from zoo.inference.translate import open_translator, sentences_of, write_translations
+
+    target = Path(output) if output else default_output(source)
+    if target.suffix.lower() != ".csv":
+        raise ZooError(f"output={target} must be a .csv file")
+    translator = open_translator(ckpt)
+    sentences = sentences_of(None, str(source), translator.source_column)
+    write_translations(target, sentences, translator.translate(sentences))
+    print(f"zoo: translated {len(sentences)} sentences of {source} with {ckpt}; written to {target}")
     return target
 
 

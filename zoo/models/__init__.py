@@ -5,6 +5,8 @@ takes what the data declares for that task, never numbers copied into a config:
 
 - classification: `input_shape` (without the batch dimension) and `num_classes`;
 - language_model: `vocab_size` and `context` (the longest sequence it is trained on).
+- translation: `source_vocab`, `target_vocab` and `shared_vocabulary` (whether the two are one vocabulary, which
+  the network may then embed with one table); the network is an encoder-decoder that zoo.models.decoding drives.
 - regression: what classification takes, with `num_outputs` for `num_classes`: a regressor is a family's
   classifier with one output per target (BORROWED).
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.models.layers import make_activation, require_causal_norm, require_choice, require_dropout, require_positive
-from zoo.models.registry import register
+from zoo.models.registry import refuse, register
 
 
 def per_layer_kernels(kernel, channels) -> list:
@@ -164,3 +164,14 @@ class CNNLM(nn.Module):
     def forward(self, x) -> torch.Tensor:
         h = self.layers(self.embed(x).transpose(1, 2))  # (batch, channels, T)
         return self.head(self.norm(h.transpose(1, 2)))
+
+
+refuse(
+    "cnn",
+    task="translation",
+    why=(
+        "zoo's CNNs classify a fixed-size input or predict each position of one text from the symbols before it, "
+        "and zoo has no convolutional encoder-decoder (ConvS2S, Gehring et al. 2017) that reads a source while "
+        "it writes"
+    ),
+)

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from zoo.models.registry import register
+from zoo.models.registry import refuse, register
 
 
 @register("linear")
@@ -33,3 +33,13 @@ class Bigram(nn.Module):
 
     def forward(self, x) -> torch.Tensor:
         return self.table(x)
+
+
+refuse(
+    "linear",
+    task="translation",
+    why=(
+        "one linear map from a fixed-size input to a fixed-size output cannot read a sentence of any length "
+        "or write one symbol at a time, each depending on those before it"
+    ),
+)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.models.layers import make_activation, require_causal_norm, require_choice, require_dropout, require_positive
-from zoo.models.registry import register
+from zoo.models.registry import refuse, register
 
 NORMS = {"none": None, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 
@@ -82,3 +82,14 @@ class MLPLM(nn.Module):
         padded = F.pad(x, (self.context - 1, 0), value=self.pad)
         windows = padded.unfold(1, self.context, 1)  # (batch, T, context): the symbols ending at each t
         return self.layers(self.embed(windows).flatten(2))
+
+
+refuse(
+    "mlp",
+    task="translation",
+    why=(
+        "an MLP reads a fixed number of inputs and gives a fixed number of outputs, while a translation reads"
+        " a sentence of any length and writes another, one symbol at a time, each depending on those before "
+        "it"
+    ),
+)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from torch import nn
 
 _BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+# Families that cannot serve a task, by (task, name), with the reason: what `build_function` says instead.
+_REFUSED: dict[tuple[str, str], str] = {}
 # Tasks whose networks are another task's: (that task, what the data declares renamed to that task's names).
 BORROWED = {"regression": ("classification", {"num_outputs": "num_classes"})}
 
@@ -25,6 +27,12 @@ def register(name: str, task: str = "classification") -> Callable[[Callable[...,
         return builder
 
     return add
+
+
+def refuse(name: str, task: str, why: str) -> None:
+    """Say once, in the family's own module, why `name` has no builder for `task`: `zoo.models.build` then refuses it
+    in one line with that reason."""
+    _REFUSED[(task, name)] = why
 
 
 def builders() -> dict[tuple[str, str], Callable[..., nn.Module]]:
@@ -49,6 +57,11 @@ def build_function(name: str, task: str = "classification") -> Callable[..., nn.
     them for the command line, and a test keeps the two equal)."""
     task = served_task(task)
     if (task, name) not in _BUILDERS:
+        if (task, name) in _REFUSED:
+            raise ValueError(
+                f"model={name} cannot do {task.replace('_', ' ')}: {_REFUSED[(task, name)]}; choose one of "
+                f"{', '.join(list_models(task))}"
+            )
         if name in {known for _, known in _BUILDERS}:
             raise ValueError(
                 f"model={name} has no {task.replace('_', ' ')} version; choose one of {', '.join(list_models(task))}"

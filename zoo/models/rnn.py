@@ -107,3 +107,118 @@ class RNNLM(nn.Module):
 
     def forward(self, x) -> torch.Tensor:
         return self.head(self.rnn(self.embed(x))[0])
+
+
+def reverse_each(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each row's first `lengths` steps in reverse order, the padding after them left in place (batch, time, ...)."""
+    steps = torch.arange(x.shape[1], device=x.device)[None, :]
+    index = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+class Attention(nn.Module):
+    """Where a decoder output looks in the source: softmax over the source positions (padding excluded) of a score,
+    Bahdanau et al.'s `additive` one, v . tanh(W q + U k), or Luong et al.'s `dot` product q . k."""
+
+    def __init__(self, dim: int, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "additive":
+            self.query, self.key = nn.Linear(dim, dim, bias=False), nn.Linear(dim, dim)
+            self.score = nn.Linear(dim, 1, bias=False)
+
+    def forward(self, queries, keys, padding) -> tuple[torch.Tensor, torch.Tensor]:
+        """queries (batch, steps, dim), keys (batch, source_len, dim) -> contexts and weights (batch, steps, keys)."""
+        if self.kind == "dot":
+            scores = queries @ keys.transpose(1, 2)
+        else:
+            scores = self.score(torch.tanh(self.query(queries)[:, :, None] + self.key(keys)[:, None])).squeeze(-1)
+        weights = scores.masked_fill(padding[:, None], float("-inf")).softmax(-1)
+        return weights @ keys, weights
+
+
+@register("rnn", task="translation")
+class RNNSeq2Seq(nn.Module):
+    """A GRU encoder-decoder (Cho et al., 2014). The encoder reads the source in both directions (`bidirectional`;
+    each direction its own stack of `depth` layers, each reading its own direction of the real symbols, so padding
+    never reaches them); its final states, joined, start the decoder. Without attention that one vector is all the
+    decoder knows of the source. With `attention=additive|dot` every decoder output also looks at all the encoder's
+    outputs (Luong et al., 2015's global attention, with Bahdanau et al.'s additive score or the dot product) and
+    reads their weighted mean beside its own state before the readout. Training runs the decoder over the whole
+    target at once (teacher forcing). Shared vocabularies share one embedding table."""
+
+    def __init__(
+        self,
+        source_vocab: int,
+        target_vocab: int,
+        shared_vocabulary: bool,
+        cell: str = "gru",
+        dim: int = 128,
+        depth: int = 1,
+        embed: int = 64,
+        dropout: float = 0.1,
+        bidirectional: bool = True,
+        attention: str = "additive",
+    ) -> None:
+        super().__init__()
+        if cell not in ("gru", "rnn"):
+            raise ValueError(f"model.cell={cell!r}: the translation RNN takes one state per layer, gru or rnn")
+        require_choice("attention", attention, ["none", "additive", "dot"])
+        require_positive(dim=dim, depth=depth, embed=embed)
+        require_dropout(dropout)
+        between = dropout if depth > 1 else 0.0
+        self.source_embed = nn.Embedding(source_vocab, embed, padding_idx=0)
+        self.target_embed = self.source_embed if shared_vocabulary else nn.Embedding(target_vocab, embed, padding_idx=0)
+        self.directions = nn.ModuleList(
+            [
+                CELLS[cell](embed, dim, num_layers=depth, batch_first=True, dropout=between)
+                for _ in range(2 if bidirectional else 1)
+            ]
+        )
+        read = dim * len(self.directions)
+        self.bridge = nn.Sequential(nn.Linear(read, dim), nn.Tanh())  # the encoder's final states -> the decoder's
+        self.keys = nn.Linear(read, dim)
+        self.decoder = CELLS[cell](embed, dim, num_layers=depth, batch_first=True, dropout=between)
+        self.attention = None if attention == "none" else Attention(dim, attention)
+        self.combine = nn.Sequential(nn.Linear(2 * dim, dim), nn.Tanh()) if self.attention is not None else None
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(dim, target_vocab)
+        self.depth = depth
+
+    @property
+    def has_attention(self) -> bool:
+        return self.attention is not None
+
+    def encode(self, source: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(keys (batch, source_len, dim), padding (batch, source_len), the decoder's first state (batch, dim))."""
+        padding = source == 0
+        lengths = (~padding).sum(1)
+        embedded = self.dropout(self.source_embed(source))
+        outputs = [self.directions[0](embedded)[0]]
+        if len(self.directions) > 1:
+            outputs.append(reverse_each(self.directions[1](reverse_each(embedded, lengths))[0], lengths))
+        read = torch.cat(outputs, dim=-1)
+        last = (lengths - 1).clamp_min(0)
+        final = torch.cat([outputs[0][torch.arange(len(source)), last]] + [out[:, 0] for out in outputs[1:]], dim=-1)
+        return self.keys(read), padding, self.bridge(final)
+
+    def start(self, memory) -> tuple[torch.Tensor, ...]:
+        final = memory[2]
+        return (final[:, None].expand(-1, self.depth, -1).contiguous(),)
+
+    def readout(self, outputs, memory) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.attention is None or self.combine is None:
+            return self.head(self.dropout(outputs)), None
+        contexts, weights = self.attention(outputs, memory[0], memory[1])
+        return self.head(self.dropout(self.combine(torch.cat([outputs, contexts], dim=-1)))), weights
+
+    def forward(self, source: torch.Tensor, target_in: torch.Tensor) -> torch.Tensor:
+        memory = self.encode(source)
+        hidden = self.start(memory)[0].transpose(0, 1).contiguous()
+        outputs = self.decoder(self.dropout(self.target_embed(target_in)), hidden)[0]
+        return self.readout(outputs, memory)[0]
+
+    def step(self, token, memory, state) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor | None]:
+        output, hidden = self.decoder(self.target_embed(token)[:, None], state[0].transpose(0, 1).contiguous())
+        logits, weights = self.readout(output, memory)
+        return logits[:, 0], (hidden.transpose(0, 1),), None if weights is None else weights[:, 0]

@@ -40,6 +40,9 @@ RENAMED_TARGETS = {
     "zoo.schedules.cosine": "zoo.training.schedules.cosine",
     "zoo.schedules.one_cycle": "zoo.training.schedules.one_cycle",
     "zoo.schedules.constant": "zoo.training.schedules.constant",
+    # the SCALARS that open on the curves, and the learning rate of every step (2026-12-07)
+    "lightning.pytorch.loggers.TensorBoardLogger": "zoo.callbacks.tensorboard.TensorBoardLogger",
+    "lightning.pytorch.callbacks.LearningRateMonitor": "zoo.callbacks.trackers.LearningRate",
 }
 
 

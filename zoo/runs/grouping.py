@@ -3,10 +3,12 @@ experiment repeated over seeds), named by the settings that tell the groups apar
 and by the views' comparison figures (zoo/views/)."""
 
 import statistics
+from pathlib import PurePath
 from typing import Any
 
 from zoo.errors import ZooError
 from zoo.registry import task_class, task_names
+from zoo.runs.hparams import differing_keys, final_tag
 
 # What changes between the repeats of one experiment (its seeds, and the test folds of a cross-validation:
 # data.folds=K data.fold=i); every other logged hyperparameter is a setting.
@@ -43,32 +45,51 @@ def group_runs(runs: list[dict]) -> list[tuple[dict, list[dict]]]:
 
 
 def distinguishing_keys(groups: list[tuple[dict, list[dict]]]) -> list[str]:
-    """The settings, data and model aside, that tell the groups apart. A family's own settings count only
-    where they vary within one model: that an MLP's `model.dim` differs from a CNN's says nothing new."""
-    keys = sorted({key for config, _ in groups for key in config} - {"data", "model"})
-    shown = []
-    for key in keys:
-        if key.startswith("model."):
-            varies = any(
-                len({config.get(key) for config, _ in groups if config.get("model") == model}) > 1
-                for model in {config.get("model") for config, _ in groups}
-            )
-        else:
-            varies = len({config.get(key) for config, _ in groups}) > 1
-        if varies:
-            shown.append(key)
-    return shown
+    """The settings, data and model aside, that tell the groups apart (zoo.runs.hparams.differing_keys: a family's
+    own settings count only where they vary within one family on one data set)."""
+    return [key for key in differing_keys([config for config, _ in groups]) if key not in ("data", "model")]
 
 
-def keys_within_models(groups: list[tuple[dict, list[dict]]]) -> list[str]:
-    """The settings that tell apart groups of one model: what a figure's legend names beside the model
-    (a setting that differs only from model to model, such as each family's budget, goes without saying)."""
-    models = {config.get("model") for config, _ in groups}
+def data_text(config: dict) -> str:
+    """A run's data as its name shows it: a user's file or folder by its stem (cancer.csv -> cancer), else the data
+    set's name."""
+    path = config.get("data.path")
+    return (PurePath(str(path)).stem or str(config.get("data"))) if path else str(config.get("data"))
+
+
+def panel_title(title: str, configs: list[dict]) -> str:
+    """A panel's `title`, with the data set its runs share (their labels then leave it out)."""
+    shared = {data_text(config) for config in configs}
+    return f"{title} on {shared.pop()}" if len(shared) == 1 else title
+
+
+# What a label leaves to others: the data (shown by its stem), the task (each panel and table is one task's), the
+# model (shown as the family).
+SAID_OTHERWISE = ("data", "data.path", "task", "model")
+
+
+def labels(configs: list[dict]) -> list[str]:
+    """A label for each of `configs` (the settings of a run or a group), made of what tells it apart from the others,
+    in the order of a run's name (zoo.runs.folder.run_name): its data where the data differ, its family, then each
+    other setting that differs, as key=value. Every figure's legend and every point's label is one of these."""
+    keys = [key for key in differing_keys(configs) if key not in SAID_OTHERWISE]
+    several_data = len({data_text(config) for config in configs}) > 1
     return [
-        key
-        for key in distinguishing_keys(groups)
-        if any(len({config.get(key) for config, _ in groups if config.get("model") == model}) > 1 for model in models)
+        " ".join(
+            [data_text(config)] * several_data
+            + [setting_text(config.get("model"))]
+            + [f"{key}={setting_text(config[key])}" for key in keys if key in config]
+        )
+        for config in configs
     ]
+
+
+def logged_value(run: dict, name: str) -> float | None:
+    """A run's final value `name` (train_samples, flops_forward...) from its event files (`run["events"]`): its
+    scalar `zoo/<name>`, or `hp/<name>` in runs from before."""
+    scalars = run["events"].Tags()["scalars"]
+    tag = next((tag for tag in (final_tag(name), f"hp/{name}") if tag in scalars), None)
+    return run["events"].Scalars(tag)[-1].value if tag else None
 
 
 def order(value) -> tuple:
@@ -84,8 +105,9 @@ def mean(values) -> float | None:
 
 
 def spread(values) -> float | None:
+    """The standard deviation of several values; None for one (a single run has no spread to show)."""
     values = [v for v in values if v is not None]
-    return statistics.stdev(values) if len(values) > 1 else 0.0 if values else None
+    return statistics.stdev(values) if len(values) > 1 else None
 
 
 def setting_text(value) -> str:
@@ -95,10 +117,3 @@ def setting_text(value) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else f"{value:g}"
     return str(value)
-
-
-def label(config: dict, keys: list[str], runs: int) -> str:
-    return (
-        " ".join([setting_text(config.get("model"))] + [f"{key}={setting_text(config.get(key))}" for key in keys])
-        + f" ({runs})"
-    )

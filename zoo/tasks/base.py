@@ -62,7 +62,8 @@ class Task(L.LightningModule, ABC):
     """A subclass names itself and its data's declaration (`name`), lists the metrics it logs for every
     stage (`metrics`: their objects come from `make_metrics`, values derived from them from `derived`),
     says which validation metric chooses the best checkpoint and in which direction (`monitor`, `mode`),
-    which final metrics go into the HPARAMS row (`hp_metrics`) and which one ranks runs (`headline`), and
+    which final metrics go into the HPARAMS row (`hp_metrics`, those TensorBoard shows first at the start), which one
+    ranks runs (`headline`) and whether `label_smoothing` means anything to it (`smooths_labels`), and
     implements `step(batch, stage)` and `example_input(model_inputs)`.
 
     `optimizer` and `scheduler` arrive half-built from the config: the optimizer still needs the
@@ -75,7 +76,8 @@ class Task(L.LightningModule, ABC):
     monitor: str
     mode: str  # "max" or "min"
     headline: str
-    hp_metrics: ClassVar[dict[str, str]]
+    hp_metrics: ClassVar[tuple[str, ...]]  # final metrics (metrics.json's keys), the headline first
+    smooths_labels: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -108,6 +110,11 @@ class Task(L.LightningModule, ABC):
         """One stage's metric objects, by name (each is logged as `<stage>/<name>`)."""
         return {"loss": WeightedMean()}
 
+    @classmethod
+    def logged(cls, stage: str) -> tuple[str, ...]:
+        """The metrics `stage` (train, val or test) logs and metrics.json holds: all of `metrics` by default."""
+        return cls.metrics
+
     def derived(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Values computed from one stage's metrics at the end of an epoch (bits from nats, say)."""
         return {}
@@ -118,8 +125,9 @@ class Task(L.LightningModule, ABC):
 
     @classmethod
     @abstractmethod
-    def example_input(cls, model_inputs: dict) -> torch.Tensor:
-        """A batch of two inputs the network must take: built before training to check the model fits the data."""
+    def example_input(cls, model_inputs: dict) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """A batch of two inputs the network must take (a tuple where it takes several tensors, as a translation
+        network does): built before training to check the model fits the data."""
 
     def callbacks(self) -> list[L.Callback]:
         """The task's views in TensorBoard (a confusion matrix, a text sample, decision boundaries...): those
@@ -152,24 +160,24 @@ class Task(L.LightningModule, ABC):
     @classmethod
     def final_metrics(cls) -> list[str]:
         """What metrics.json and the summary show, in order."""
-        names = cls.metrics
         return (
-            [f"train/{name}" for name in names]
-            + [f"val/{name}" for name in names]
+            [f"train/{name}" for name in cls.logged("train")]
+            + [f"val/{name}" for name in cls.logged("val")]
             + [cls.best_metric()]
-            + [f"test/{name}" for name in names]
+            + [f"test/{name}" for name in cls.logged("test")]
         )
 
-    def forward(self, x) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, *inputs) -> torch.Tensor:
+        return self.net(*inputs)
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         values = {}
         for name, metric in self.metrics_of(stage).items():
-            values[name] = metric.compute()
+            if name in self.logged(stage):
+                values[name] = metric.compute()
             metric.reset()
         values |= self.derived(values)
-        for name in self.metrics:
+        for name in self.logged(stage):
             self.log(f"{stage}/{name}", values[name], prog_bar=stage != "test")
         return values
 

@@ -16,11 +16,7 @@ class Classification(Task):
     metrics = ("loss", "acc")
     monitor, mode = "val/acc", "max"
     headline = "test/acc"
-    hp_metrics: ClassVar[dict[str, str]] = {
-        "hp/val_acc_best": "val/acc_best",
-        "hp/test_acc": "test/acc",
-        "hp/test_loss": "test/loss",
-    }
+    hp_metrics: ClassVar[tuple[str, ...]] = ("test/acc", "val/acc_best", "test/loss")
 
     def make_metrics(self) -> dict[str, Metric]:
         return {"loss": WeightedMean(), "acc": Fraction()}

@@ -18,12 +18,7 @@ class LanguageModel(Task):
     metrics = ("loss", "bpc", "ppl")
     monitor, mode = "val/loss", "min"
     headline = "test/bpc"
-    hp_metrics: ClassVar[dict[str, str]] = {
-        "hp/val_loss_best": "val/loss_best",
-        "hp/test_bpc": "test/bpc",
-        "hp/test_loss": "test/loss",
-        "hp/test_ppl": "test/ppl",
-    }
+    hp_metrics: ClassVar[tuple[str, ...]] = ("test/bpc", "val/loss_best", "test/loss", "test/ppl")
 
     def __init__(
         self,

@@ -48,13 +48,8 @@ class Regression(Task):
     metrics = ("loss", "rmse", "mae", "r2")
     monitor, mode = "val/rmse", "min"
     headline = "test/rmse"
-    hp_metrics: ClassVar[dict[str, str]] = {
-        "hp/val_rmse_best": "val/rmse_best",
-        "hp/test_rmse": "test/rmse",
-        "hp/test_mae": "test/mae",
-        "hp/test_r2": "test/r2",
-        "hp/test_loss": "test/loss",
-    }
+    hp_metrics: ClassVar[tuple[str, ...]] = ("test/rmse", "test/r2", "test/mae", "val/rmse_best", "test/loss")
+    smooths_labels: ClassVar[bool] = False  # there are no classes to smooth
 
     def __init__(
         self,

@@ -89,12 +89,14 @@ def build_network(cfg: DictConfig, data) -> torch.nn.Module:
         hint = "" if name in suited else f"; data={data.name} suits " + " or ".join(f"model={m}" for m in suited)
         raise ZooError(f"{where}: {error}{hint}") from None
     example = task.example_input(data.model_inputs)
+    inputs = example if isinstance(example, tuple) else (example,)  # a translation network takes two tensors
     try:
         with torch.no_grad():
-            net.eval()(example)
+            net.eval()(*inputs)
     except RuntimeError as error:
+        shapes = " and ".join(str(tuple(tensor.shape[1:])) for tensor in inputs)
         raise ZooError(
-            f"{where}: the model cannot take inputs of shape {tuple(example.shape[1:])}: {str(error).splitlines()[0]}"
+            f"{where}: the model cannot take inputs of shape {shapes}: {str(error).splitlines()[0]}"
         ) from None
     return net.train()
 

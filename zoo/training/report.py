@@ -4,10 +4,13 @@ table."""
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
+
+from zoo.callbacks.tensorboard import tensorboard_logger
+from zoo.runs.hparams import write_row
+from zoo.runs.hparams_tab import update_experiment, write_session
 
 
 def precision_used(trainer: L.Trainer, cfg: DictConfig) -> str:
@@ -35,18 +38,24 @@ def budget(trainer: L.Trainer) -> str:
     return " or ".join(part for part in (epochs, steps) if part) or "ever (stop it with Ctrl-C)"
 
 
-def log_hparams_table(trainer: L.Trainer, hparams: dict, metrics: dict, step: int) -> None:
-    """Write the run's row of TensorBoard's HPARAMS tab. Only a run that finished gets here, so a failed
-    or interrupted run leaves no row that looks finished. Finalizing flushes it to disk at once,
-    also for the last job of a multirun."""
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams, metrics, step=step)
-            logger.finalize("success")
+def log_hparams_table(trainer: L.Trainer, run: str, settings: dict, values: dict[str, float], step: int) -> None:
+    """Write the run's row of TensorBoard's HPARAMS tab (its settings and final `values`) and bring the columns of
+    its log folder up to date (zoo.callbacks.tensorboard). Only a run that finished gets here, so a failed or
+    interrupted run leaves no row that looks finished. Finalizing flushes it to disk at once, also for the last job
+    of a multirun."""
+    logger = tensorboard_logger(trainer)
+    if logger is None:
+        return
+    write_session(logger.experiment, settings, values, step)
+    write_row(Path(logger.log_dir), run, settings, values)
+    logger.finalize("success")
+    update_experiment(Path(logger.save_dir))
 
 
 def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> None:
     table = Table(title=f"{result['model']} on {result['data']}", show_header=False)
+    table.add_column()
+    table.add_column(overflow="fold")  # a narrow terminal wraps a long path rather than cut it
     table.add_row("parameters", f"{result['params']:,}")
     table.add_row(
         "training time",
@@ -61,4 +70,7 @@ def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> N
     for key, value in result["measured"].items():
         table.add_row(key, f"{value:.4g}")
     table.add_row("written to", str(output_dir))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a log: as wide as the table needs, so that every path reads whole
+        console = Console(width=max(console.width, Console(width=1000).measure(table).maximum))
+    console.print(table)

@@ -107,7 +107,7 @@ def train(cfg: DictConfig, record: RunRecord) -> dict:
     if rank_zero:
         with readable_write_errors():
             final, step = hp_metrics(result, task.hp_metrics), int(metrics["zoo/global_step"])
-            log_hparams_table(trainer, settings, final, step)
+            log_hparams_table(trainer, record.name, settings, final, step)
             trackers.finish(trainer, final, step, result["best_checkpoint"])
             run.write_metrics(**result)
         print_summary(result, task.final_metrics(), run.folder)

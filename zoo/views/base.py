@@ -61,6 +61,15 @@ def measuring(net: torch.nn.Module, grad: bool = False) -> Iterator[torch.nn.Mod
             cast.remove()
 
 
+def name_features(axes, names, count: int) -> None:
+    """The x axis of bars, one per value of a vector input: each named where the data names them (a table's columns),
+    else numbered."""
+    if len(names) == count:
+        axes.set_xticks(range(count), list(names), rotation=90, fontsize=6 if count > 12 else 8)
+    else:
+        axes.set_xlabel("feature")
+
+
 def show_input(axes, values: torch.Tensor, datamodule, label: str, reference: torch.Tensor | None = None) -> None:
     """One input as its kind is best seen: a vector as bars, a signal as lines (one per channel), an image
     as a picture; `reference`, the clean input, is drawn behind a changed signal in gray, and stretches an
@@ -68,7 +77,7 @@ def show_input(axes, values: torch.Tensor, datamodule, label: str, reference: to
     values = values.detach().float().cpu()
     if values.dim() == 1:
         axes.bar(range(len(values)), values.numpy())
-        axes.set_xlabel("feature")
+        name_features(axes, datamodule.feature_names, len(values))
     elif values.dim() == 2:
         if reference is not None:
             for channel in reference.detach().float().cpu():

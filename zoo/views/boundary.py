@@ -163,18 +163,6 @@ class DecisionBoundary(EveryFewEpochs):
             log_figure(trainer, FIRST_LAYER_TAG, layer, trainer.global_step)
 
 
-def run_title(run: dict, seeds: bool) -> str:
-    """model, features, shape (and noise, seed where they tell runs apart) and the test accuracy."""
-    hparams = run["hparams"]
-    parts = [str(hparams.get("model")), f"[{hparams.get('data.features')}]", str(hparams.get("data.shape"))]
-    if hparams.get("data.noise"):
-        parts.append(f"noise {hparams['data.noise']:g}")
-    if seeds:
-        parts.append(f"seed {hparams.get('seed', 0):g}")
-    accuracy = f"\ntest acc {run['test_acc']:.3f}" if run.get("test_acc") is not None else ""
-    return " · ".join(parts) + accuracy
-
-
 def compare_figure(runs: list[dict], out: Path) -> Path | None:
     """zoo-compare: the boundary of each run's tested weights (those its test accuracy scored), for every
     run that has one, in one grid (boundaries.png)."""
@@ -187,7 +175,9 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
             + [run["hparams"].get("data.noise", 0), run["hparams"].get("seed", 0)]
         )
     )
-    seeds = len({run["hparams"].get("seed") for run in shown}) > 1
+    from zoo.runs.grouping import labels
+
+    names = labels([run["hparams"] for run in shown])  # what tells each run apart: the family, shape, features, seed
     columns = min(4, len(shown))
     rows = math.ceil(len(shown) / columns)
     figure = Figure(figsize=(3.4 * columns, 3.6 * rows))
@@ -196,7 +186,8 @@ def compare_figure(runs: list[dict], out: Path) -> Path | None:
         axes = figure.add_subplot(rows, columns, index + 1)
         axes.imshow(image)
         axes.axis("off")
-        axes.set_title(run_title(run, seeds), fontsize=9)
+        accuracy = f"\ntest acc {run['test_acc']:.3f}" if run.get("test_acc") is not None else ""
+        axes.set_title(names[index] + accuracy, fontsize=9)
     figure.tight_layout()
     path = out / "boundaries.png"
     write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=100))

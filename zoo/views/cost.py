@@ -50,7 +50,12 @@ def countable_kernels() -> Iterator[None]:
         torch.backends.mha.set_fastpath_enabled(fast_path)
 
 
-def count_flops(net: torch.nn.Module, example: torch.Tensor) -> dict[str, float]:
+def as_inputs(example) -> tuple[torch.Tensor, ...]:
+    """A task's example input as the tensors the network takes (a translation network takes two)."""
+    return example if isinstance(example, tuple) else (example,)
+
+
+def count_flops(net: torch.nn.Module, example) -> dict[str, float]:
     """FLOPs per sample of `net` on the batch `example`: a forward pass in eval mode (`flops_forward`)
     and a training step (`flops_train_step`): a forward pass in train mode and the backward pass of a loss
     on its outputs. The optimizer's update is not counted (element-wise, and not an operator
@@ -63,7 +68,7 @@ def count_flops(net: torch.nn.Module, example: torch.Tensor) -> dict[str, float]
     copied = copy.deepcopy(net).cpu().float()  # the count does not depend on the precision
     # trainer.sync_batchnorm=true swapped in SyncBatchNorm, which needs its processes and a GPU: back to BatchNorm.
     copied = TorchSyncBatchNorm().revert(copied)
-    example = example.cpu().float() if example.is_floating_point() else example.cpu()
+    inputs = tuple(x.cpu().float() if x.is_floating_point() else x.cpu() for x in as_inputs(example))
     # One thread: the count runs thousands of tiny operators (an RNN's steps), which two threads on a busy
     # 2-core machine made 25 times slower (6 s against 0.24 s for the default GRU).
     threads = torch.get_num_threads()
@@ -71,18 +76,18 @@ def count_flops(net: torch.nn.Module, example: torch.Tensor) -> dict[str, float]
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode(False), countable_kernels():
             with torch.no_grad(), FlopCounterMode(display=False) as forward:
-                copied.eval()(example)
+                copied.eval()(*inputs)
             with torch.enable_grad(), FlopCounterMode(display=False) as step:
-                copied.train()(example).float().sum().backward()
+                copied.train()(*inputs).float().sum().backward()
     finally:
         torch.set_num_threads(threads)
-    samples = len(example)
+    samples = len(inputs[0])
     return {"flops_forward": forward.get_total_flops() / samples, "flops_train_step": step.get_total_flops() / samples}
 
 
 def latency_ms(
     net: torch.nn.Module,
-    sample: torch.Tensor,
+    sample,
     calls: int = 30,
     warmup: int = 5,
     forward_context=contextlib.nullcontext,
@@ -94,7 +99,7 @@ def latency_ms(
     Stops after `max_seconds` of timed calls (at least 3 of them): on a CPU whose cores other processes
     keep busy, torch's threads wait for each other and a call of the small CNN took 230 ms instead of 0.4."""
     device = next(net.parameters()).device
-    sample = sample.to(device)
+    inputs = tuple(x.to(device) for x in as_inputs(sample))
 
     def wait() -> None:
         if device.type == "cuda":
@@ -102,12 +107,12 @@ def latency_ms(
 
     with measuring(net), forward_context():
         for _ in range(warmup):
-            net(sample)
+            net(*inputs)
         times: list[float] = []
         while len(times) < calls and (len(times) < 3 or sum(times) < max_seconds):
             wait()
             start = time.perf_counter()
-            net(sample)
+            net(*inputs)
             wait()
             times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
@@ -136,7 +141,8 @@ class ComputeCost(L.Callback):
     @rank_zero_only
     def on_test_end(self, trainer, pl_module) -> None:
         # as the run's inputs reach the network: in half precision where the run trains in it (bf16-true)
-        sample = trainer.precision_plugin.convert_input(pl_module.example_input(trainer.datamodule.model_inputs)[:1])
+        example = as_inputs(pl_module.example_input(trainer.datamodule.model_inputs))
+        sample = tuple(trainer.precision_plugin.convert_input(x[:1]) for x in example)
         self.results["latency_ms"] = latency_ms(
             pl_module.net,
             sample,
@@ -148,41 +154,37 @@ class ComputeCost(L.Callback):
 
 
 def compare_figure(runs: list[dict], out: Path) -> Path | None:
-    """cost.png for zoo-compare: each run's headline test score against its forward FLOPs per sample (log
-    scale), one point per run labelled by its model, one panel per data set. None where no run counted FLOPs."""
-    from zoo.runs.grouping import score_columns, task_of
+    """cost.png for zoo-compare: the headline test score of each group of runs (its mean over seeds) against its
+    forward FLOPs per sample (log scale), one panel per task, each point labelled by what tells its group apart
+    (zoo.runs.grouping.labels: the data where it differs, the family, the settings that differ). None where no run
+    counted FLOPs."""
+    from zoo.runs.grouping import group_runs, labels, panel_title, score_columns, task_of
 
     counted = [
         run for run in runs if run.get("flops_forward") and run[score_columns(task_of(run["hparams"]))[0]] is not None
     ]
     if not counted:
         return None
-
-    def panel(run: dict) -> tuple[str, str]:  # one data set may serve two tasks (a table's two targets)
-        return str(run["hparams"].get("data")), task_of(run["hparams"]).name
-
-    panels = sorted({panel(run) for run in counted})
-    figure = Figure(figsize=(5.5 * len(panels), 4.2))
-    for index, (data, task_name) in enumerate(panels, start=1):
-        axes = figure.add_subplot(1, len(panels), index)
-        members = [run for run in counted if panel(run) == (data, task_name)]
-        task = task_of(members[0]["hparams"])
+    tasks = sorted({task_of(run["hparams"]).name for run in counted})
+    figure = Figure(figsize=(6.5, 4.6 * len(tasks)))
+    for index, name in enumerate(tasks, start=1):
+        axes = figure.add_subplot(len(tasks), 1, index)
+        groups = group_runs([run for run in counted if task_of(run["hparams"]).name == name])
+        task = task_of(groups[0][0])
         score = score_columns(task)[0]
-        models = sorted({str(run["hparams"].get("model")) for run in members})
-        colors = {model: f"C{i % 10}" for i, model in enumerate(models)}
-        for run in members:
-            model = str(run["hparams"].get("model"))
-            axes.scatter(run["flops_forward"], run[score], color=colors[model], s=30)
-            axes.annotate(
-                model, (run["flops_forward"], run[score]), textcoords="offset points", xytext=(4, 3), fontsize=8
-            )
+        for number, ((_, members), text) in enumerate(zip(groups, labels([c for c, _ in groups]), strict=True)):
+            x = statistics.fmean(run["flops_forward"] for run in members)
+            y = statistics.fmean(run[score] for run in members)
+            axes.scatter(x, y, color=f"C{number % 10}", s=30)
+            note = f" ({len(members)} runs)" if len(members) > 1 else ""
+            axes.annotate(text + note, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=8)
         axes.set_xscale("log")
-        axes.margins(x=0.12)  # room for the labels of the outermost points
+        axes.margins(x=0.25, y=0.15)  # room for the labels of the outermost points
         axes.set_xlabel("forward FLOPs per sample (log scale)")
         axes.set_ylabel(task.headline + (" (lower is better)" if task.mode == "min" else ""))
-        axes.set_title(data if len({name for _, name in panels}) == 1 else f"{data} ({task_name.replace('_', ' ')})")
+        axes.set_title(panel_title(name.replace("_", " "), [config for config, _ in groups]))
         axes.grid(alpha=0.3, which="both")
     figure.tight_layout()
     path = out / "cost.png"
-    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=80))
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=80, bbox_inches="tight"))
     return path

@@ -6,7 +6,7 @@ statistics, so that is the model's own input unit, and a size means the same on 
 deviation 1 doubles the signal's variance; an FGSM step of 0.1 moves every input value by a tenth of a standard
 deviation, in the direction that hurts most to first order.
 
-Once, after testing, on the tested weights: SCALARS `robust/noise_acc`, `robust/fgsm_acc` against the size in
+Once, after testing, on the tested weights: SCALARS `zoo/robust/noise_acc`, `zoo/robust/fgsm_acc` against the size in
 hundredths of a standard deviation (TensorBoard's x axis is an integer step), IMAGES `robust/accuracy` (both curves),
 `robust/adversarial_examples`, the accuracies at a reference size each in HPARAMS; `compare_figure` for zoo-compare.
 """
@@ -128,7 +128,8 @@ def adversarial_figure(net: torch.nn.Module, datamodule, epsilon: float, count: 
     chosen = (flipped + kept)[:count]
     names = datamodule.class_names
     images = inputs.dim() == 4
-    figure = Figure(figsize=(7, 2.2 * len(chosen) + 0.4), dpi=80)
+    named = inputs.dim() == 2 and len(datamodule.feature_names) > 0  # room under each panel for its columns' names
+    figure = Figure(figsize=(7, (2.2 + 1.2 * named) * len(chosen) + 0.4), dpi=80)
     for row, index in enumerate(chosen):
         pair = [
             (inputs[index], f"clean: predicted {names[before[index]]} (true {names[targets[index]]})"),
@@ -142,6 +143,10 @@ def adversarial_figure(net: torch.nn.Module, datamodule, epsilon: float, count: 
     figure.suptitle(f"FGSM, eps = {epsilon:g} standard deviations of the data", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+# The curves' scalars: beside the run's final values, after the training curves in SCALARS (zoo.runs.hparams.FINAL).
+CURVES = "zoo/robust/"
 
 
 def step_of(size: float) -> int:
@@ -194,7 +199,7 @@ class Robustness(L.Callback):
             if (writer := tensorboard_writer(trainer)) is not None:  # accuracy against the noise's size: SCALARS
                 for tag, sizes, values in (("noise_acc", self.noise, noise_acc), ("fgsm_acc", self.fgsm, fgsm_acc)):
                     for size, value in sorted(zip(sizes, values, strict=False)):
-                        writer.add_scalar(f"robust/{tag}", value, step_of(size))
+                        writer.add_scalar(CURVES + tag, value, step_of(size))
             if takes_figures(trainer):
                 figure = robustness_figure(self.noise, noise_acc, self.fgsm, fgsm_acc, 1 / len(datamodule.class_names))
                 log_figure(trainer, "robust/accuracy", figure, trainer.global_step)
@@ -208,40 +213,39 @@ class Robustness(L.Callback):
 
 
 def curve(run: dict, tag: str) -> dict[float, float]:
-    """A run's logged robustness curve: size (standard deviations) -> accuracy."""
+    """A run's logged robustness curve (`tag`: fgsm_acc or noise_acc): size (standard deviations) -> accuracy."""
     events = run["events"]
-    if tag not in events.Tags()["scalars"]:
-        return {}
-    return {event.step / 100: event.value for event in events.Scalars(tag)}
+    logged = next((name for name in (CURVES + tag, f"robust/{tag}") if name in events.Tags()["scalars"]), None)
+    return {event.step / 100: event.value for event in events.Scalars(logged)} if logged else {}
 
 
 def compare_figure(runs: list[dict], out: Path) -> Path | None:
-    """zoo-compare: accuracy against FGSM's eps and against the noise's size, one line per group of runs
-    (a family, or whatever else tells the groups apart), mean over seeds; one row of panels per data set.
-    Writes robustness.png, or nothing when no run measured robustness."""
-    from zoo.runs.grouping import group_runs, keys_within_models, label, order, setting_text
+    """zoo-compare: accuracy against FGSM's eps and against the noise's size, one line per group of runs labelled by
+    what tells it apart (zoo.runs.grouping.labels), mean over seeds; one row of panels per data set. Writes
+    robustness.png, or nothing when no run measured robustness."""
+    from zoo.runs.grouping import data_text, group_runs, labels, order
 
-    measured = [run for run in runs if curve(run, "robust/fgsm_acc")]
+    measured = [run for run in runs if curve(run, "fgsm_acc")]
     if not measured:
         return None
     groups = group_runs(measured)
-    datasets = sorted({config.get("data") for config, _ in groups}, key=order)
+    datasets = sorted({data_text(config) for config, _ in groups}, key=order)
     figure = Figure(figsize=(11, 4 * len(datasets)))
     for row, data in enumerate(datasets):
-        members = [(config, runs) for config, runs in groups if config.get("data") == data]
-        keys = keys_within_models(members)
-        members.sort(key=lambda pair: [order(pair[0].get(key)) for key in ["model", *keys]])
-        for column, (tag, title) in enumerate((("robust/fgsm_acc", "FGSM"), ("robust/noise_acc", "Gaussian noise"))):
+        members = [(config, runs) for config, runs in groups if data_text(config) == data]
+        names = labels([config for config, _ in members])
+        for column, (tag, title) in enumerate((("fgsm_acc", "FGSM"), ("noise_acc", "Gaussian noise"))):
             axes = figure.add_subplot(len(datasets), 2, 2 * row + column + 1)
-            for config, group in members:
+            for (_, group), name in sorted(zip(members, names, strict=True), key=lambda pair: pair[1]):
                 curves = [curve(run, tag) for run in group]
                 sizes = sorted(set.intersection(*(set(c) for c in curves)))
                 if sizes:
                     means = [statistics.fmean(c[size] for c in curves) for size in sizes]
-                    axes.plot(sizes, means, "o-", markersize=3, label=label(config, keys, len(curves)))
-            axes.set_title(f"{setting_text(data)}: {title}")
+                    note = f" ({len(curves)} runs)" if len(curves) > 1 else ""
+                    axes.plot(sizes, means, "o-", markersize=3, label=name + note)
+            axes.set_title(f"{data}: {title}")
             axes.set_xlabel(("eps" if column == 0 else "noise std") + " (standard deviations of the data)")
-            axes.set_ylabel("test accuracy, mean over seeds")
+            axes.set_ylabel("test accuracy" + (", mean over seeds" if any(len(g) > 1 for _, g in members) else ""))
             axes.set_ylim(0, 1.02)
             axes.grid(alpha=0.3)
         axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))  # one legend a row, beside it

@@ -10,6 +10,8 @@ The view runs once, after testing, on the tested weights: IMAGES `saliency/examp
 of each of up to `examples` classes, coloured by attribution (red: for the predicted class, blue: against).
 """
 
+from collections.abc import Sequence
+
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
@@ -17,7 +19,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from zoo.callbacks.trackers import log_figure, takes_figures
-from zoo.views.base import POSITIVE_INT, measuring, require
+from zoo.views.base import POSITIVE_INT, measuring, name_features, require
 
 
 def integrated_gradients(
@@ -48,16 +50,19 @@ def example_indices(targets: torch.Tensor, count: int = 8) -> list[int]:
     return [first[target] for target in sorted(first)[:count]]
 
 
-def show_attribution(figure: Figure, cell, values: torch.Tensor, attribution: torch.Tensor, title: str) -> None:
-    """One input with its attributions: a vector as bars per feature, a signal as a line coloured by the
-    attribution at each position (summed over channels), an image beside its heat map."""
+def show_attribution(
+    figure: Figure, cell, values: torch.Tensor, attribution: torch.Tensor, title: str, names: Sequence[str] = ()
+) -> None:
+    """One input with its attributions: a vector as bars per feature (named by `names`, the data's feature names,
+    where it has them), a signal as a line coloured by the attribution at each position (summed over channels), an
+    image beside its heat map."""
     limit = attribution.abs().max().item() or 1.0
     if values.dim() == 1:
         axes = figure.add_subplot(cell)
         axes.bar(
             range(len(values)), attribution.numpy(), color=["tab:red" if a > 0 else "tab:blue" for a in attribution]
         )
-        axes.set_xlabel("feature")
+        name_features(axes, names, len(values))
         axes.set_ylabel("attribution")
     elif values.dim() == 2:
         axes = figure.add_subplot(cell)
@@ -100,18 +105,21 @@ def saliency_figure(net: torch.nn.Module, datamodule, count: int = 8, steps: int
     names = datamodule.class_names
     columns = min(4, len(chosen))
     rows = -(-len(chosen) // columns)
-    figure = Figure(figsize=(3.2 * columns, 2.6 * rows + 0.5), dpi=80)
+    named = inputs.dim() == 2 and len(datamodule.feature_names) > 0  # room under each panel for its columns' names
+    figure = Figure(figsize=(3.2 * columns, (2.6 + 1.2 * named) * rows + 0.5), dpi=80)
     grid = figure.add_gridspec(rows, columns)
     for index in range(len(chosen)):
         title = (
             f"true {names[targets[index]]}, predicted {names[predicted[index]]}\n"
             f"sum {attributions[index].sum().item():.2f}, logit gain {gain[index].item():.2f}"
         )
+        cell = grid[index // columns, index % columns]
         show_attribution(
-            figure, grid[index // columns, index % columns], inputs[index].float().cpu(), attributions[index], title
+            figure, cell, inputs[index].float().cpu(), attributions[index], title, datamodule.feature_names
         )
+    # on two lines: the figure of a table's two classes is two panels wide
     figure.suptitle(
-        "integrated gradients of the predicted class's logit from the training mean (red: for it, blue: against)",
+        "integrated gradients of the predicted class's logit from the training mean\n(red: for it, blue: against)",
         fontsize=10,
     )
     figure.tight_layout()
