@@ -11,6 +11,7 @@
     python scripts/benchmark.py streaming             # an image folder in memory and streamed, 2k to 100k images
     python scripts/benchmark.py startup --repeats 5   # zoo-predict, zoo-generate against `python -c "import torch"`
     python scripts/benchmark.py translation           # RNN +- attention and transformer, equal time, generated tasks
+    python scripts/benchmark.py forecasting           # every family beside naive, seasonal naive, ETS and ARIMA
     python scripts/benchmark.py gpu --repeats 1       # every family on the GPU in bf16 (scripts/gpu_check.sh)
     python scripts/benchmark.py --quick               # a smoke test of the script: tiny budgets, meaningless numbers
 
@@ -50,9 +51,8 @@ samples per second (all processes together, zoo's Throughput), training time, th
 and the test accuracy. Each is a subprocess: Lightning's ddp starts its second process by running the
 command line again.
 
-Translation, inference, streaming and startup: scripts/benchmarks/translation.py's, inference.py's, streaming.py's
-and startup.py's docstrings say how
-they measure.
+Translation, inference, streaming, startup and forecasting: scripts/benchmarks/translation.py's, inference.py's,
+streaming.py's, startup.py's and forecasting.py's docstrings say how they measure.
 
 Each section is a module of scripts/benchmarks/ with a `run(args, work) -> str` that returns its table.
 
@@ -86,6 +86,7 @@ SECTIONS = {
     "streaming": "An image folder in memory and streamed from disk",
     "startup": "Inference start-up: zoo-predict and zoo-generate against importing torch",
     "translation": "Translation: recurrent with and without attention, and the transformer, at equal time",
+    "forecasting": "Forecasting: every family beside naive, seasonal naive, ETS and ARIMA",
     "gpu": "GPU check: every family in bf16, compiled and not, against the raw loop",
     "targets": "Targets (issues 13 and 25)",
 }
@@ -113,7 +114,8 @@ def main(argv=None) -> None:
         "views: these (default: cnn transformer); "
         "devices: these (default: cnn mlp); "
         "inference: these (default: all five); "
-        "gpu: these (default: all five)",
+        "gpu: these (default: all five); "
+        "forecasting: these (default: all five)",
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per accuracy row (0, 1, ...)")
     parser.add_argument(

@@ -122,6 +122,11 @@ def test_quick_benchmark_prints_every_table(tmp_path, capsys):
     assert re.search(
         r"^\| zoo-predict on 8 inputs, whole command, [^|]* \| [\d.]+x \| <= 1.5x \| (met|missed) \|$", printed, re.M
     )
+    assert "### Forecasting: every family beside naive, seasonal naive, ETS and ARIMA" in written
+    for model in ("naive", "seasonal naive", "linear"):  # --quick: the bundled series, the naive ones, one family
+        row = re.search(rf"^\| El Nino \(bundled\) \| {model} \| ([\d.]+) \| ([\d.]+) \| ", printed, re.M)
+        assert row, model
+        assert float(row.group(1)) > 0 and 0 <= float(row.group(2)) <= 1
     assert "### GPU check: every family in bf16, compiled and not, against the raw loop" in written
     if not torch.cuda.is_available():
         assert "No CUDA GPU on this machine: the GPU check needs one, nothing was run." in printed

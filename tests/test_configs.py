@@ -13,7 +13,7 @@ from zoo.training.build import build_network, build_trainer
 from zoo.training.checks import check_config
 from zoo.training.job import new_record
 
-from own_data import customers, write_folder
+from own_data import beats, customers, write_folder
 
 
 def options(group: str) -> list[str]:
@@ -32,9 +32,11 @@ def own_data(tmp_path_factory) -> dict[str, list[str]]:
     folder = tmp_path_factory.mktemp("own")
     write_folder(folder / "pets", per_class=4)
     customers(rows=60).to_csv(folder / "customers.csv", index=False)
+    beats(rows=30).to_csv(folder / "beats.csv", index=False)
     return {
         "images": [f"data.path={folder / 'pets'}", f"data.data_dir={folder / 'cache'}"],
         "table": [f"data.path={folder / 'customers.csv'}", "data.target=churn", "data.drop=[id]"],
+        "signals": [f"data.path={folder / 'beats.csv'}", "data.drop=[id]"],
     }
 
 
@@ -62,6 +64,10 @@ def test_every_model_composes_with_every_data_set(compose_config, model, data, o
         assert cfg.task._target_.endswith("LanguageModel") and cfg.callbacks.model_checkpoint.mode == "min"
         vocabulary, context = datamodule.model_inputs["vocab_size"], datamodule.model_inputs["context"]
         assert net(torch.zeros(2, context, dtype=torch.long)).shape == (2, context, vocabulary)
+    elif datamodule.task == "forecasting":  # data=series without a file: the bundled series
+        assert cfg.task._target_.endswith("Forecasting") and cfg.callbacks.model_checkpoint.mode == "min"
+        inputs = datamodule.model_inputs
+        assert net(torch.zeros(2, *inputs["input_shape"])).shape == (2, inputs["horizon"], len(inputs["quantiles"]))
     else:
         assert cfg.task._target_.endswith("Classification") and cfg.callbacks.model_checkpoint.mode == "max"
         assert datamodule.num_classes == len(datamodule.class_names)

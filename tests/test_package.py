@@ -73,6 +73,7 @@ def test_the_wheel_carries_every_module_config_and_command(installed):
     assert "zoo/conf/train.yaml" in configs and "zoo/conf/model/cnn.yaml" in configs
     assert modules - files == set(), "modules missing from the wheel: list their package in pyproject.toml"
     assert configs - files == set()
+    assert "zoo/data/elnino.csv" in files  # data=series's bundled series
     assert set(console_scripts(wheel)) >= SCRIPTS
 
 

@@ -109,7 +109,7 @@ def log_mlflow_params(logger: MLFlowLogger, hparams: dict) -> None:
 
 
 def finish(trainer: L.Trainer, metrics: dict, step: int, best_checkpoint: str | None) -> None:
-    """When the run has finished: its final metrics (the HPARAMS tab's `hp/...`) and its best checkpoint
+    """When the run has finished: its final metrics (the HPARAMS tab's `zoo/...`) and its best checkpoint
     (`checkpoints/best.ckpt`, as zoo-eval, zoo-predict and zoo-export open it) to each tracker."""
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):

@@ -32,6 +32,7 @@ import torch
 from zoo.data.base import InMemoryDataModule
 from zoo.data.contract import DataNote
 from zoo.data.csv_format import csv_format
+from zoo.data.signals import numbered_run
 from zoo.data.splits import Folds, rare_classes, split_off, stratified_subset
 from zoo.data.table_checks import (
     duplicates_across_splits,
@@ -165,6 +166,7 @@ class Table(InMemoryDataModule):
             if not types.is_numeric_dtype(values) or types.is_bool_dtype(values):
                 raise ZooError(f"data.task=regression needs a numeric target; {target!r} holds {values.dtype} values")
         self.numeric_columns, self.categorical_columns = column_kinds(frame, target, self.categorical, self.drop)
+        self.numbered = numbered_run([str(c) for c in frame.columns if c != target and c not in self.drop])
         features = [*self.numeric_columns, *self.categorical_columns]
         hashes = row_hashes(frame, [*features, target])
         self.rows_with_target = frame.index.to_numpy()
@@ -323,6 +325,13 @@ class Table(InMemoryDataModule):
             f"{len(self.positions['test']):,}{f' ({self.folds.name})' if self.folds else ''}{dropped}",
             flush=True,
         )
+        if self.numbered:  # one series a row: data=table gives each column a token of its own, order unseen
+            print(
+                f"zoo: data=table: the columns {self.numbered} look like the steps of one series a row; to classify "
+                f"series as 1-D signals, the families reading them in order, use data=signals data.path={self.path} "
+                f"data.label={self.target}; to forecast, data=series (docs/time-series.md)",
+                flush=True,
+            )
         self.write_notes(folder)
         self.write_splits(Path(folder) / "splits.csv")
 

@@ -29,6 +29,13 @@ rows = pandas.read_csv("new_rows.csv")  # every feature column; missing values a
 predictions = model(model.encode(rows))  # logits (a regressor: values in the target's units)
 ```
 or on the command line: `zoo-predict ckpt={folder} input=new_rows.csv`""",
+    "series_safetensors": """```python
+import pandas, zoo
+model = zoo.load("{folder}")  # this folder: rebuilds the network from config.json, loads model.safetensors
+history = pandas.read_csv("history.csv")  # each series' history, and rows ahead with any future covariates
+forecasts = model.forecast(history)  # one row per series and step ahead, with each quantile
+```
+or on the command line: `zoo-predict ckpt={folder} input=history.csv`""",
     "safetensors": """```python
 import zoo
 model = zoo.load("{folder}")  # this folder: rebuilds the network from config.json, loads model.safetensors
@@ -66,6 +73,13 @@ def card(folder: Path, config: dict) -> str:
             f"| vocabulary | {data['model_inputs']['vocab_size']} symbols: {symbols[:60]!r}"
             f"{'...' if len(symbols) > 60 else ''} (ids in config.json, data.vocabulary) |"
         )
+    elif config["task"] == "forecasting":
+        series = data["series"]
+        lines.append(
+            f"| forecast | {series['horizon']} steps of {series['channels'][0]} after {series['lookback']} of history, "
+            f"quantiles {', '.join(map(str, series['quantiles']))} |"
+        )
+        lines.append(f"| normalization | {inputs['normalization']} |")
     elif config["task"] == "regression":
         lines.append(f"| target | {data['target']['name']}, in its own units |")
         lines.append(f"| normalization | {inputs['normalization']} |")
@@ -76,7 +90,7 @@ def card(folder: Path, config: dict) -> str:
     for key, value in config["test_metrics"].items():
         lines.append(f"| {key} (the run's) | {value:.4f} |")
     measured = config["measured"]
-    score = "rmse" if "rmse" in measured else "accuracy"
+    score = next(name for name in ("rmse", "mae", "accuracy") if name in measured)
     lines.append(
         f"| {score} measured by zoo-export | {measured[score]:.4f} on {measured['test_samples']:,} "
         f"test {'windows' if language_model else 'samples'} |"
@@ -102,7 +116,15 @@ def card(folder: Path, config: dict) -> str:
     lines += ["", "config.json holds everything above as plain JSON.", "", "## How to load it", ""]
     for name, check in config["checks"].items():
         example = example_input({**inputs, "shape": check["input_shape"]})
-        kind = "language_model_" if language_model else "table_" if "encoding" in data else ""
+        kind = (
+            "language_model_"
+            if language_model
+            else "table_"
+            if "encoding" in data
+            else "series_"
+            if "series" in data
+            else ""
+        )
         snippet = LOADING.get(f"{kind}{name}", LOADING[name])
         lines += [snippet.format(example=example, folder=folder.name), ""]
     return "\n".join(lines)

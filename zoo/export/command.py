@@ -75,8 +75,9 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
     dynamic = full
     inputs, targets = test_split(cfg, checkpoint, task.name)
     reference = logits_of(module, inputs)
-    accuracy = accuracy_of(reference, targets)
-    score = "rmse" if task.name == "regression" else "accuracy"  # what accuracy_of measures
+    median = dataset["series"]["quantiles"].index(0.5) if task.name == "forecasting" else None
+    accuracy = accuracy_of(reference, targets, median)
+    score = {"regression": "rmse", "forecasting": "mae"}.get(task.name, "accuracy")  # what accuracy_of measures
     print(
         f"zoo: exporting {cfg.model.name} on {dataset['name']} from {path}; checking on the "
         f"{len(inputs):,} test samples, where the checkpoint's model has {score} {accuracy:.4f}",
@@ -113,7 +114,10 @@ def export(ckpt: str, formats: list[str], output: str | None = None, data_dir: s
             raise ZooError(f"{target} does not run: {' '.join(str(error).split())[:200]}") from None
         # The shape the file takes: a program's may have fewer dynamic dimensions than the network.
         takes = input_layout(task.name, dataset, dynamic if name != "safetensors" else full)["shape"]
-        config["checks"][name] = {**check(target, logits, reference, targets, accuracy, score), "input_shape": takes}
+        config["checks"][name] = {
+            **check(target, logits, reference, targets, accuracy, score, median),
+            "input_shape": takes,
+        }
         write_config(folder, config)
     write_card(folder, config)
     files = sorted(p.name for p in folder.iterdir() if p.name in (*FILES.values(), "config.json", "README.md"))
@@ -156,6 +160,8 @@ def test_split(cfg, checkpoint: dict, task_name: str) -> tuple[torch.Tensor, tor
         inputs, targets = datamodule.splits["test"]
         return inputs.cpu(), targets.cpu()
     *_, inputs, targets = datamodule.load()
+    if task_name == "forecasting":  # the horizon's true values, without the series' MASE scale
+        return inputs.to(torch.float32), targets[:, : checkpoint["hyper_parameters"]["dataset"]["series"]["horizon"]]
     if task_name == "regression":
         mean, std = checkpoint["hyper_parameters"]["dataset"]["target"]["scale"]
         return inputs.to(torch.float32), targets.double() * std + mean

@@ -140,23 +140,28 @@ def logits_of(run, inputs) -> torch.Tensor:
         return torch.cat([run(inputs[start : start + CHECK_BATCH]) for start in range(0, len(inputs), CHECK_BATCH)])
 
 
-def accuracy_of(logits, targets) -> float:
-    """Accuracy of logits; of a regressor's values, which come with float targets, RMSE."""
+def accuracy_of(logits, targets, median: int | None = None) -> float:
+    """Accuracy of logits; of a regressor's values, which come with float targets, RMSE; of a forecaster's (batch,
+    horizon, quantiles), the MAE of its point forecast, the quantile at `median`."""
     from zoo.data.vocabulary import IGNORED
 
+    if median is not None:
+        return float((logits[..., median].double() - targets).abs().mean())
     if targets.is_floating_point():
         return float(((logits.double() - targets) ** 2).mean().sqrt())
     kept = targets != IGNORED
     return float((logits.argmax(dim=-1) == targets)[kept].float().mean())
 
 
-def check(target: Path, logits, reference, targets, accuracy: float, score: str = "accuracy") -> dict:
+def check(
+    target: Path, logits, reference, targets, accuracy: float, score: str = "accuracy", median: int | None = None
+) -> dict:
     """The file's logits against the checkpoint's model's on the test split: printed, and returned for
     config.json; a file that differs by more is removed and the export fails."""
     difference = float((logits - reference).abs().max())
     if targets.is_floating_point():  # a regressor's values: in standard deviations of the test targets, not units
         difference /= float(targets.std()) or 1.0
-    got = accuracy_of(logits, targets)
+    got = accuracy_of(logits, targets, median)
     print(
         f"zoo: checked {target.name} on the test split: largest |logit difference| {difference:.2e} "
         f"(limit {MAX_LOGIT_DIFFERENCE:g}), {score} {got:.4f} (checkpoint {accuracy:.4f})",
@@ -181,6 +186,17 @@ def input_layout(task_name: str, dataset: dict, dynamic: dict) -> dict:
             "zoo.load(folder).encode(rows))",
             "normalization": "none: the encoding standardizes",
         }
+    if task_name == "forecasting":
+        series = dataset["series"]
+        return {
+            "shape": ["batch", *dataset["input_shape"]],
+            "dtype": "float32",
+            "values": f"windows of {series['lookback']} steps of history and {series['horizon']} ahead, channels "
+            f"{', '.join(series['channels'])} (zoo.data.series_layout; in Python: zoo.load(folder).forecast(rows))",
+            "normalization": "inside model.onnx and model.pt2 (the covariates'; the network normalizes each window "
+            "by its own look-back); model.safetensors holds the network alone, which takes (x - data.mean) / "
+            "data.std per channel (zoo.load does it)",
+        }
     if task_name == "language_model":
         time = "time" if 1 in dynamic else int(dataset["context"])
         return {
@@ -201,6 +217,13 @@ def input_layout(task_name: str, dataset: dict, dynamic: dict) -> dict:
 
 
 def output_layout(task_name: str, dataset: dict) -> dict:
+    if task_name == "forecasting":
+        series = dataset["series"]
+        return {
+            "shape": ["batch", series["horizon"], len(series["quantiles"])],
+            "values": f"each step's quantiles of {series['channels'][0]}, in its units (0.5: the point forecast)",
+            "quantiles": series["quantiles"],
+        }
     if task_name == "regression":
         return {"shape": ["batch"], "values": f"the predicted {dataset['target']['name']}, in its units", "classes": []}
     if task_name == "language_model":

@@ -11,6 +11,7 @@ import csv
 import sys
 from math import prod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from zoo.data.table_files import TableEncoding
 from zoo.errors import ZooError
 from zoo.files import write_atomically
 from zoo.inference.arguments import parse_settings
+
+if TYPE_CHECKING:  # only for annotations: pandas is imported where a table is read
+    import pandas as pd
 
 
 class Predictor(nn.Module):
@@ -46,6 +50,12 @@ class Predictor(nn.Module):
         self.encoding = TableEncoding.from_dict(dataset["encoding"]) if "encoding" in dataset else None
         target = dataset.get("target") or {}
         self.target, self.scale = target.get("name"), target.get("scale")
+        # A series classifier's (data=signals): the file's time columns, in order, and its label column.
+        self.signals: dict | None = dataset.get("signals")
+        if self.signals is not None:
+            self.target = self.signals["label"]
+        # A forecaster's: its windows' sizes, quantiles and encoding (zoo.inference.forecast).
+        self.series: dict | None = dataset.get("series")
 
     @property
     def regression(self) -> bool:
@@ -54,6 +64,8 @@ class Predictor(nn.Module):
     def encode(self, rows) -> torch.Tensor:
         """A table's rows (a pandas DataFrame holding every feature column; others are ignored) as the network
         takes them: missing values and categories training never saw are encoded as in training."""
+        if self.signals is not None:
+            return self.signal_rows(rows, self.signals["columns"])
         if self.encoding is None:
             raise ZooError(f"a model for {self.data_name} takes arrays, not a table's rows")
         absent = [column for column in self.encoding.columns if column not in rows.columns]
@@ -63,6 +75,22 @@ class Predictor(nn.Module):
                 f"the model reads; it reads {', '.join(map(repr, self.encoding.columns))}"
             )
         return torch.from_numpy(self.encoding.encode(rows))
+
+    @staticmethod
+    def signal_rows(rows, columns: list[str]) -> torch.Tensor:
+        """A series classifier's rows, one series each in the training file's time `columns`, as raw signals."""
+        from pandas.api import types
+
+        absent = [column for column in columns if column not in rows.columns]
+        if absent:
+            raise ZooError(
+                f"the rows lack {len(absent)} of the model's {len(columns)} time columns ({', '.join(absent[:3])}"
+                f"{' ...' * (len(absent) > 3)}); it reads {columns[0]} ... {columns[-1]}, one row per series"
+            )
+        wrong = [column for column in columns if not types.is_numeric_dtype(rows[column])]
+        if wrong:
+            raise ZooError(f"the rows' column {wrong[0]!r} holds values that are not numbers; a signal's steps are")
+        return torch.from_numpy(rows[columns].to_numpy(dtype="float32"))
 
     def accepted_shapes(self) -> list[tuple[int, ...]]:
         shapes = [self.input_shape, (prod(self.input_shape),)]
@@ -100,9 +128,21 @@ class Predictor(nn.Module):
             return out
         return out.squeeze(-1) * self.scale[1] + self.scale[0]
 
+    def forecast(self, rows) -> "pd.DataFrame":
+        """A forecaster's forecasts of the series in `rows` (a pandas DataFrame in the training file's layout: each
+        series' history, and rows ahead with its future covariates): a DataFrame, one row per series and step ahead,
+        with the point forecast and each quantile (zoo.inference.forecast)."""
+        from zoo.inference.forecast import forecast_rows
+
+        if self.series is None:
+            raise ZooError(f"a model for {self.data_name} is not a forecaster: call it on its inputs")
+        return forecast_rows(self, rows, "the rows")
+
     @torch.no_grad()
     def probabilities(self, x) -> torch.Tensor:
         """The probability of each class (columns in the order of `class_names`) for each input."""
+        if self.series is not None:
+            raise ZooError(f"a forecaster of {self.data_name} gives quantiles, not class probabilities: call forecast")
         if self.regression:
             raise ZooError(f"a regressor of {self.target} gives values, not class probabilities: call the model")
         return self(x).softmax(dim=1)
@@ -143,7 +183,8 @@ def load(path) -> Predictor:
 
 USAGE = (
     "usage: zoo-predict ckpt=<checkpoint, run directory or export folder> input=<file.npy, an image, a folder "
-    "of images, a table's rows in .csv or .parquet, or sentences to translate in .txt> [output=<file.csv>]"
+    "of images, a table's rows or a forecaster's series in .csv or .parquet, or sentences to translate in .txt> "
+    "[output=<file.csv>]"
 )
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 SENTENCE_SUFFIXES = (".txt", *TABLE_SUFFIXES)  # what a translation model reads: zoo.data.pairs_files.read_sources
@@ -229,12 +270,14 @@ def predict_rows(predictor: Predictor, source: Path, target: Path) -> int:
     """A table's new rows: every column carried through, then the prediction (and each class's probability)."""
     from zoo.data.table_files import read_table
 
-    if predictor.encoding is None:
+    if predictor.encoding is None and predictor.signals is None:
         raise ZooError(f"input {source}: a model for {predictor.data_name} takes a .npy array or images, not a table")
     rows = read_table(source, key="input")
     if not len(rows):
         raise ZooError(f"input {source} holds no rows")
     x = predictor.encode(rows)
+    if predictor.signals is not None:  # raw values: normalized as in training (a table's encoding is the network's)
+        x = predictor.normalize(x)
     with torch.no_grad():
         out = predictor.outputs(torch.cat([predictor.net(x[i : i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]))
     predicted = rows.copy()
@@ -272,6 +315,18 @@ def predict(ckpt: str, given: str, output: str | None = None) -> Path:
     if target.suffix.lower() != ".csv":
         raise ZooError(f"output={target} must be a .csv file")
     predictor = load(ckpt)
+    if source.suffix.lower() in TABLE_SUFFIXES and predictor.series is not None:
+        from zoo.inference.forecast import predict_series
+
+        count = predict_series(predictor, source, target, write_output)
+        horizon = predictor.series["horizon"]
+        print(
+            f"zoo: forecast {horizon} steps of {count} series of {source} with {predictor.checkpoint}; "
+            f"written to {target}"
+        )
+        return target
+    if predictor.series is not None:
+        raise ZooError(f"input {source}: a forecaster reads series from a .csv or .parquet file in the long format")
     if source.suffix.lower() in TABLE_SUFFIXES:
         count = predict_rows(predictor, source, target)
         print(f"zoo: predicted {count} rows of {source} with {predictor.checkpoint}; written to {target}")

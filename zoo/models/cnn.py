@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.models.forecasting import Forecaster
 from zoo.models.layers import make_activation, require_causal_norm, require_choice, require_dropout, require_positive
 from zoo.models.registry import refuse, register
 
@@ -175,3 +176,55 @@ refuse(
         "it writes"
     ),
 )
+
+
+class TCN(nn.Module):
+    """A temporal convolutional network (Bai et al., 2018): causal conv layers with dilations 1, 2, 4...; the last
+    position's features, which see the whole look-back, are the window's."""
+
+    def __init__(self, channels: int, dim: int, depth: int, kernel: int, norm: str, dropout: float, activation) -> None:
+        super().__init__()
+        layers, width = [], channels
+        for i in range(depth):
+            layers.append(CausalConv(width, dim, kernel, 2**i, norm, activation, dropout))
+            width = dim
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)[:, :, -1]
+
+
+@register("cnn", task="forecasting")
+def cnn_forecaster(
+    input_shape: tuple[int, ...],
+    lookback: int,
+    horizon: int,
+    quantiles: list[float],
+    covariates: dict,
+    dim: int = 64,
+    depth: int | None = None,
+    kernel: int = 3,
+    norm: str = "layer",
+    dropout: float = 0.1,
+    activation: str = "relu",
+) -> nn.Module:
+    """A TCN encoder of the look-back, then the quantile head (zoo.models.forecasting). `depth` None: the fewest
+    layers whose receptive field, 1 + (kernel - 1)(2^depth - 1), covers the look-back; a given depth must cover it."""
+    require_positive(dim=dim, kernel=kernel)
+    if kernel < 2:
+        raise ValueError(f"model.kernel={kernel} must be at least 2: a kernel of 1 sees one step, however deep")
+    require_dropout(dropout)
+    require_choice("norm", norm, ["layer", "none"])
+    if depth is None:
+        depth = 1
+        while 1 + (kernel - 1) * (2**depth - 1) < lookback:
+            depth += 1
+    require_positive(depth=depth)
+    field = 1 + (kernel - 1) * (2**depth - 1)
+    if field < lookback:
+        raise ValueError(
+            f"model.depth={depth} and model.kernel={kernel} see {field} steps (the receptive field), fewer than "
+            f"data.lookback={lookback}; add layers, widen model.kernel, or leave model.depth=null"
+        )
+    encoder = TCN(input_shape[0], dim, depth, kernel, norm, dropout, activation)
+    return Forecaster(encoder, dim, lookback, horizon, quantiles, covariates)

@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from zoo.models.forecasting import Forecaster
 from zoo.models.registry import refuse, register
 
 
@@ -43,3 +44,13 @@ refuse(
         "or write one symbol at a time, each depending on those before it"
     ),
 )
+
+
+@register("linear", task="forecasting")
+def linear_forecaster(
+    input_shape: tuple[int, ...], lookback: int, horizon: int, quantiles: list[float], covariates: dict
+) -> nn.Module:
+    """NLinear (Zeng et al., 2023, "Are transformers effective for time series forecasting?") with quantiles: each
+    step of the horizon a linear map of the look-back, normalized by its own mean and spread (RevIN, which subtracts
+    what NLinear's last value does), and of the covariates (zoo.models.forecasting)."""
+    return Forecaster(nn.Flatten(), input_shape[0] * lookback, lookback, horizon, quantiles, covariates)

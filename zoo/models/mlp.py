@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.models.forecasting import Forecaster
 from zoo.models.layers import make_activation, require_causal_norm, require_choice, require_dropout, require_positive
 from zoo.models.registry import refuse, register
 
@@ -93,3 +94,24 @@ refuse(
         "it"
     ),
 )
+
+
+@register("mlp", task="forecasting")
+def mlp_forecaster(
+    input_shape: tuple[int, ...],
+    lookback: int,
+    horizon: int,
+    quantiles: list[float],
+    covariates: dict,
+    dim: int = 256,
+    depth: int = 2,
+    dropout: float = 0.1,
+    norm: str = "layer",
+    activation: str = "relu",
+) -> nn.Module:
+    """A plain MLP over the flattened look-back of every channel (the fully connected stack N-BEATS and N-HiTS build
+    on, without their residual blocks), then the quantile head (zoo.models.forecasting)."""
+    encoder = nn.Sequential(
+        nn.Flatten(), *hidden_layers(input_shape[0] * lookback, dim, depth, dropout, norm, activation)
+    )
+    return Forecaster(encoder, dim, lookback, horizon, quantiles, covariates)

@@ -4,6 +4,7 @@ rows, and a language model that reads symbols and predicts the next one at every
 import torch
 from torch import nn
 
+from zoo.models.forecasting import Forecaster
 from zoo.models.layers import conv_stem, require_choice, require_dropout, require_positive
 from zoo.models.registry import register
 
@@ -222,3 +223,47 @@ class RNNSeq2Seq(nn.Module):
         output, hidden = self.decoder(self.target_embed(token)[:, None], state[0].transpose(0, 1).contiguous())
         logits, weights = self.readout(output, memory)
         return logits[:, 0], (hidden.transpose(0, 1),), None if weights is None else weights[:, 0]
+
+
+class RecurrentEncoder(nn.Module):
+    """A recurrence over the look-back's steps; its final hidden state (of each direction) is the window's."""
+
+    def __init__(self, channels: int, cell: str, dim: int, depth: int, bidirectional: bool, dropout: float) -> None:
+        super().__init__()
+        self.directions = 2 if bidirectional else 1
+        self.rnn = CELLS[cell](
+            channels,
+            dim,
+            num_layers=depth,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if depth > 1 else 0.0,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.rnn(x.transpose(1, 2))[1]
+        hidden = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
+        return hidden[-self.directions :].transpose(0, 1).flatten(1)
+
+
+@register("rnn", task="forecasting")
+def rnn_forecaster(
+    input_shape: tuple[int, ...],
+    lookback: int,
+    horizon: int,
+    quantiles: list[float],
+    covariates: dict,
+    cell: str = "gru",
+    dim: int = 64,
+    depth: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+) -> nn.Module:
+    """A GRU (or LSTM, RNN) encoder over the look-back, one step per time point with every channel's value, and a
+    direct multi-step head on its final state (the encoder of DeepAR and MQ-RNN, without their decoders): every step
+    of the horizon at once, none fed back (zoo.models.forecasting)."""
+    require_choice("cell", cell, CELLS)
+    require_positive(dim=dim, depth=depth)
+    require_dropout(dropout)
+    encoder = RecurrentEncoder(input_shape[0], cell, dim, depth, bidirectional, dropout)
+    return Forecaster(encoder, dim * encoder.directions, lookback, horizon, quantiles, covariates)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.models.forecasting import Forecaster
 from zoo.models.layers import conv_stem, require_choice, require_dropout, require_positive
 from zoo.models.registry import register
 
@@ -299,3 +300,51 @@ class TransformerSeq2Seq(nn.Module):
             x, keys, values, attention = block.step(x, memory[0], memory[1], state[2 * index], state[2 * index + 1])
             cache += [keys, values]
         return self.head(self.norm(x))[:, 0], tuple(cache), None if attention is None else attention[:, 0]
+
+
+class PatchEncoder(nn.Module):
+    """PatchTST's encoder: the look-back cut into patches of `patch` steps (the first value repeated in front where
+    the length does not divide), each patch of every channel one token, a learned position, pre-norm blocks; the
+    tokens side by side (PatchTST's flatten head) are the window's."""
+
+    def __init__(self, channels, lookback, patch, dim, depth, heads, mlp_ratio, dropout) -> None:
+        super().__init__()
+        self.tokens = math.ceil(lookback / patch)
+        self.pad = self.tokens * patch - lookback
+        self.embed = nn.Conv1d(channels, dim, patch, stride=patch)
+        self.pos_embed = nn.Parameter(torch.randn(1, self.tokens, dim) * 0.02)
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.Sequential(*[Block(dim, heads, mlp_ratio, dropout) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            x = F.pad(x, (self.pad, 0), mode="replicate")
+        tokens = self.embed(x).transpose(1, 2)  # (batch, tokens, dim)
+        return self.norm(self.blocks(self.dropout(tokens + self.pos_embed))).flatten(1)
+
+
+@register("transformer", task="forecasting")
+def transformer_forecaster(
+    input_shape: tuple[int, ...],
+    lookback: int,
+    horizon: int,
+    quantiles: list[float],
+    covariates: dict,
+    dim: int = 64,
+    depth: int = 2,
+    heads: int = 4,
+    patch: int | None = None,
+    mlp_ratio: float = 2.0,
+    dropout: float = 0.1,
+) -> nn.Module:
+    """PatchTST (Nie et al., 2023, "A time series is worth 64 words"): patches of the look-back as tokens, then the
+    quantile head (zoo.models.forecasting). `patch` None: lookback // 8 steps (at least 1), about 8 tokens."""
+    patch = max(1, lookback // 8) if patch is None else patch
+    require_positive(dim=dim, depth=depth, heads=heads, patch=patch)
+    require_dropout(dropout)
+    check_blocks(dim, heads, mlp_ratio)
+    if patch > lookback:
+        raise ValueError(f"model.patch={patch} is longer than data.lookback={lookback}; give a shorter patch")
+    encoder = PatchEncoder(input_shape[0], lookback, patch, dim, depth, heads, mlp_ratio, dropout)
+    return Forecaster(encoder, encoder.tokens * dim, lookback, horizon, quantiles, covariates)

@@ -92,6 +92,8 @@ def _class_name(target: str | None) -> str | None:
 DATA_KEYS: dict[str, type] = {
     "batch_size": int,
     "context": int,
+    "horizon": int,  # a forecast's (data=series): steps ahead
+    "lookback": int,  # and of history
     "train_fraction": float,
     "shape": str,
     "noise": float,

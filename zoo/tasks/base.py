@@ -132,7 +132,7 @@ class Task(L.LightningModule, ABC):
     def callbacks(self) -> list[L.Callback]:
         """The task's views in TensorBoard (a confusion matrix, a text sample, decision boundaries...): those
         of its config's `views`, and any a subclass adds. A view that measures something after testing puts
-        it in its `results` dict (name -> float), which metrics.json and the HPARAMS row (`hp/<name>`) show."""
+        it in its `results` dict (name -> float), which metrics.json and the HPARAMS row (`zoo/<name>`) show."""
         return list(self._views)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -156,6 +156,12 @@ class Task(L.LightningModule, ABC):
     @classmethod
     def best_metric(cls) -> str:
         return f"{cls.monitor}_best"
+
+    @classmethod
+    def details(cls, metrics: dict[str, float]) -> dict:
+        """What metrics.json holds beyond `final_metrics`, from the values logged by the end of testing (a
+        forecast's measures per step of its horizon); nothing by default."""
+        return {}
 
     @classmethod
     def final_metrics(cls) -> list[str]:

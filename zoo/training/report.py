@@ -52,7 +52,9 @@ def log_hparams_table(trainer: L.Trainer, run: str, settings: dict, values: dict
     update_experiment(Path(logger.save_dir))
 
 
-def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> None:
+def print_summary(result: dict, final_metrics: list[str], output_dir: Path, details: dict | None = None) -> None:
+    """The run's summary table; `details` (the task's, zoo.tasks.base.Task.details) shows lists of values, such as
+    a forecast's measures per step of its horizon, one row each."""
     table = Table(title=f"{result['model']} on {result['data']}", show_header=False)
     table.add_column()
     table.add_column(overflow="fold")  # a narrow terminal wraps a long path rather than cut it
@@ -69,6 +71,12 @@ def print_summary(result: dict, final_metrics: list[str], output_dir: Path) -> N
             table.add_row(key, f"{result[key]:.4f}")
     for key, value in result["measured"].items():
         table.add_row(key, f"{value:.4g}")
+    for key, values in (details or {}).items():
+        for name, row in values.items():
+            shown = " ".join(f"{value:.3g}" for value in row[:12]) + (
+                f" ... ({len(row)} values)" if len(row) > 12 else ""
+            )
+            table.add_row(f"{key}/{name}", shown)
     table.add_row("written to", str(output_dir))
     console = Console()
     if not console.is_terminal:  # a log: as wide as the table needs, so that every path reads whole

@@ -93,6 +93,7 @@ def train(cfg: DictConfig, record: RunRecord) -> dict:
         "data": datamodule.name,
         "seed": cfg.seed,
         **{key: metrics.get(key) for key in task.final_metrics()},
+        **(details := task.details(tested)),
         "params": models.count_parameters(net),
         "train_time_s": metrics["zoo/train_time_s"],
         "samples_per_s": metrics["zoo/samples_per_s"],
@@ -110,5 +111,5 @@ def train(cfg: DictConfig, record: RunRecord) -> dict:
             log_hparams_table(trainer, record.name, settings, final, step)
             trackers.finish(trainer, final, step, result["best_checkpoint"])
             run.write_metrics(**result)
-        print_summary(result, task.final_metrics(), run.folder)
+        print_summary(result, task.final_metrics(), run.folder, details)
     return result

@@ -6,7 +6,7 @@ where it serves every task, in conf/callbacks/default.yaml; `task.views.<name>=n
 trains runs at epoch ends on a few fixed examples and must leave the training exactly as it would have
 been (same random numbers, same batch-norm statistics, same mode); what needs a whole split runs once,
 after testing, on the tested weights. A view that measures numbers puts them in its `results` dict
-(name -> float): metrics.json and the HPARAMS row (`hp/<name>`) show them. Where several processes train
+(name -> float): metrics.json and the HPARAMS row (`zoo/<name>`) show them. Where several processes train
 together, the first alone measures and draws (the views' hooks are `rank_zero_only`): the others hold the
 same weights, and a view reads whole splits of the data, not a process's share.
 

@@ -9,7 +9,7 @@ encoding (zoo.data.table_files), and scores them on the test split with the task
     hgb_test_acc, logistic_test_acc        (classification: accuracy)
     hgb_test_rmse, ridge_test_rmse         (regression: RMSE, in the target's units)
 
-in metrics.json, the summary and the HPARAMS row (`hp/<name>`); zoo-compare lists them as rows of their own beside
+in metrics.json, the summary and the HPARAMS row (`zoo/<name>`); zoo-compare lists them as rows of their own beside
 the families. Both are seeded by the data's split seed, so every run on the same rows gets the same figures.
 For images and signals the linear family, `model=linear`, is that floor.
 """
@@ -18,11 +18,14 @@ import lightning as L
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
-# zoo-compare's rows of them: the name in `results` -> the row's name.
+from zoo.views.forecast_baselines import FORECASTERS
+
+# zoo-compare's rows of them, with the forecasts' (zoo.views.forecast_baselines): the name in `results` -> the row's.
 CLASSICAL = {
     "hgb": "gradient boosting (sklearn)",
     "logistic": "logistic regression (sklearn)",
     "ridge": "ridge regression (sklearn)",
+    **FORECASTERS,
 }
 
 

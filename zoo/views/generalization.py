@@ -8,7 +8,7 @@ training split the run actually trained on (its `data.train_fraction` part) and 
     eval_train_acc   that accuracy
     gap              eval_train_acc - test/acc
 
-in metrics.json and the HPARAMS row (`hp/eval_train_acc`, `hp/gap`). The training and validation curves on
+in metrics.json and the HPARAMS row (`zoo/eval_train_acc`, `zoo/gap`). The training and validation curves on
 one chart are in TensorBoard's CUSTOM SCALARS tab (zoo.callbacks.tensorboard).
 """
 
