@@ -26,6 +26,7 @@ from zoo.registry import register_resolvers
 from zoo.runs.checkpoint import load_checkpoint
 from zoo.runs.folder import Run
 from zoo.training import command as cli
+from zoo.training.failures import Interrupted
 from zoo.training.resume import requeued_checkpoint
 
 from conftest import REPO, TINY, command_here, read_metrics, run_dirs
@@ -239,6 +240,15 @@ def test_failed_trials_beyond_max_failure_rate_stop_the_study(tmp_path, max_fail
     assert [first for first, _ in sweeper.launcher.launched] == [0, 2]
     jobs = [job for _, batch in sweeper.launcher.launched for job in batch]
     assert len(jobs) == 4 and all(job[0].startswith("x=") and job[1:] == ["model=mlp"] for job in jobs)
+
+
+def test_ctrl_c_stops_the_study_not_only_its_trial(tmp_path):
+    """A user who stops a study with Ctrl-C stops it: the trial it reached fails, and no trial starts after it."""
+    sweeper = OptunaSweeper("maximize", None, None, 4, 1, 1.0, None, {"x": "interval(0, 1)"})
+    sweeper.sweep_dir, sweeper.launcher = tmp_path, ScriptedLauncher([0.5], [Interrupted("stopped at epoch 3")], [0.7])
+    with pytest.raises(Interrupted):
+        sweeper.sweep(["model=mlp"])
+    assert [first for first, _ in sweeper.launcher.launched] == [0, 1]
 
 
 def test_a_sweep_launches_at_least_one_trial_at_a_time():

@@ -104,6 +104,8 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> None:
+        from zoo.training.failures import Interrupted
+
         searched, fixed = search_space([*self.params, *arguments])
         study = create_study(self.direction, self.study_name, self.storage, self.sampler)
         log.info(f"Study {study.study_name} ({self.storage or 'in memory'}): {self.direction}, {self.n_trials} trials")
@@ -114,6 +116,9 @@ class OptunaSweeper(Sweeper):
             returns = self.launcher.launch(jobs, initial_job_idx=launched)
             launched += len(trials)
             failures = [error for trial, job in zip(trials, returns, strict=True) if (error := tell(study, trial, job))]
+            stopped = [error for error in failures if isinstance(error, Interrupted)]
+            if stopped:  # Ctrl-C stops the study, not only the trial it reached
+                raise stopped[0]
             if len(failures) > self.max_failure_rate * len(trials):
                 log.error(f"{len(failures)} of {len(trials)} trials failed (max_failure_rate={self.max_failure_rate})")
                 raise failures[0]

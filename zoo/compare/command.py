@@ -27,6 +27,7 @@ from rich.table import Table
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from zoo.compare.report import say_what_is_noise
 from zoo.compare.tables import (
     cells,
     curves_figure,
@@ -47,10 +48,10 @@ COST_COLUMNS = ["params", "train_time_s", "samples_per_s", "flops_forward"]  # f
 
 
 def run_dirs(logdir: Path) -> list[Path]:
-    """Every folder under `logdir` with event files, but the description of the log folder's HPARAMS columns."""
-    return sorted(
-        {path.parent for path in logdir.rglob("events.out.tfevents.*") if EXPERIMENT_FOLDER not in path.parts}
-    )
+    """Every folder under `logdir` with event files, but the description of the log folder's HPARAMS columns and
+    zoo-compare's own (zoo.compare.report.tensorboard_dir)."""
+    found = {path.parent for path in logdir.rglob("events.out.tfevents.*") if EXPERIMENT_FOLDER not in path.parts}
+    return sorted(folder for folder in found if "zoo-compare" not in folder.relative_to(logdir).parts)
 
 
 def whole_number(value: Any) -> Any:
@@ -202,6 +203,8 @@ def compare(args: argparse.Namespace) -> int:
         console.print(table)
     for line in left_out:
         console.print(line)
+    # Runs that differ only by fold and seed: what is noise (zoo.compare.noise, zoo.compare.report).
+    written += say_what_is_noise(finished, logdir, out, console)
     console.print(f"wrote {out / 'comparison.md'}, " + ", ".join(path.name for path in written[1:] if path))
     return 0
 

@@ -7,6 +7,7 @@ derives from `ZooDataModule` and fills these members; nothing in zoo asks a data
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -69,3 +70,40 @@ class ZooDataModule(L.LightningDataModule, ABC):
     def write_run_files(self, folder: Path) -> None:
         """Files about the data that the run folder keeps (an image folder's splits.csv), and the line that says
         what was read; nothing by default."""
+
+    def data_notes(self) -> list["DataNote"]:
+        """What zoo noticed about the data that could make its scores lie (zoo.data.table_checks), or that says how
+        it was read; known once the data has been read. Nothing by default."""
+        return []
+
+    def write_notes(self, folder: Path) -> None:
+        """Say `data_notes` in the run's first lines, and keep them in the run folder's data_checks.json (zoo-compare's
+        report shows them)."""
+        import json
+
+        from zoo.files import write_text_atomically
+
+        notes = self.data_notes()
+        for note in notes:
+            print(note.line(), flush=True)
+        payload = json.dumps({"notes": [note.to_dict() for note in notes]}, indent=2) + "\n"
+        write_text_atomically(Path(folder) / "data_checks.json", payload)
+
+
+@dataclass(frozen=True)
+class DataNote:
+    """One thing zoo noticed about the data: `check` (format, dedupe, duplicates, identifier, leak, classes...) and
+    the line that says it. A warning may make the scores lie; the others (format, dedupe) say how it was read."""
+
+    check: str
+    text: str
+
+    @property
+    def warning(self) -> bool:
+        return self.check not in ("format", "dedupe")
+
+    def line(self) -> str:
+        return f"zoo: {'warning: ' * self.warning}{self.text}"
+
+    def to_dict(self) -> dict:
+        return {"check": self.check, "text": self.text, "warning": self.warning}

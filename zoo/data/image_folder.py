@@ -8,6 +8,7 @@ file changes:
     pixels_<c>x<size>.u8        one uint8 record of c x size x size per readable image, in the folder's listing order
     pixels_<c>x<size>.sums.npy  each record's per-channel sums of values and of squares (the training statistics)
     pixels_<c>x<size>.json      the readable files in record order, and the skipped ones with the reason
+    pixels_<c>x<size>.hashes.npy  a hash of each record's pixels (copies across the splits), made when first needed
 
 The decoding pass writes each record as it is decoded, so its memory stays flat however many images there are;
 every file is written beside its place and renamed into it, so a killed pass leaves no half cache.
@@ -255,6 +256,23 @@ class DecodedImages:
 
     def sums(self) -> np.ndarray:
         return np.load(self.records.with_suffix(".sums.npy"))
+
+    def hashes(self) -> np.ndarray:
+        """A 64-bit hash of each record's pixels, in record order (equal pixels, equal hashes), computed once and kept
+        beside the records."""
+        kept = self.records.with_suffix(".hashes.npy")
+        if kept.is_file():
+            return np.load(kept)
+        record = self.channels * self.size * self.size
+        empty = not self.records.stat().st_size  # np.memmap cannot map an empty file
+        flat = np.zeros(0, np.uint8) if empty else np.memmap(self.records, dtype=np.uint8, mode="r")
+        pixels = flat.reshape(-1, record)
+        hashes = np.array(
+            [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little") for row in pixels],
+            dtype=np.uint64,
+        )
+        write_atomically(kept, lambda partial: save_array(partial, hashes))
+        return hashes
 
     def read(self) -> torch.Tensor:
         """Every record, (images, channels, size, size) uint8."""

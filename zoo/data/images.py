@@ -3,10 +3,13 @@
     pets/cat/001.jpg, pets/cat/002.png, pets/dog/...            splits drawn from the files, stratified by class
     pets/train/cat/..., pets/val/cat/..., pets/test/cat/...      the folder's own splits (val/ and test/ optional)
 
-Drawn splits take `test_fraction` and `val_fraction` of every class by `split_seed` (zoo.data.image_folder); every
-file's split goes into the run's `splits.csv`. Each image is decoded once into a cache (zoo.data.image_folder); a run
-holds the pixels in memory when they fit `data.memory_budget_mb` (`data.in_memory=auto`), or streams them from the
-cache (zoo.data.streaming); both serve the same batches. Class names are the folder names, sorted.
+Drawn splits take `test_fraction` and `val_fraction` of every class by `split_seed` (zoo.data.image_folder); or with
+`data.folds=K data.fold=i`, the test images are the i-th of K stratified folds (zoo.data.splits.Folds) and validation
+is drawn from the rest. Every file's split goes into the run's `splits.csv`; test images whose pixels also appear in
+training (a photo copied into two folders) are counted in the run's first lines. Each image is decoded once into a
+cache (zoo.data.image_folder); a run holds the pixels in memory when they fit `data.memory_budget_mb`
+(`data.in_memory=auto`), or streams them from the cache (zoo.data.streaming); both serve the same batches. Class
+names are the folder names, sorted.
 """
 
 import math
@@ -18,9 +21,10 @@ import torch
 
 from zoo.data.augment import Augmentation, ImageAugmentation
 from zoo.data.base import InMemoryDataModule
+from zoo.data.contract import DataNote
 from zoo.data.image_folder import DecodedImages, assign_splits, check_settings, list_folder, write_splits
 from zoo.data.loaders import evaluation_loader, overfitting, process_share
-from zoo.data.splits import stratified_subset
+from zoo.data.splits import Folds, rare_classes, stratified_subset
 from zoo.data.streaming import FirstSamples, RecordFile, StreamedLoader
 from zoo.errors import ZooError
 
@@ -41,9 +45,13 @@ class ImageFolder(InMemoryDataModule):
         in_memory="auto",
         memory_budget_mb: float = 2048,
         num_workers: int | str = "auto",
+        folds: int | None = None,
+        fold: int = 0,
+        repeats: int = 1,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.folds = Folds(folds, fold, repeats)
         check_settings(
             path,
             channels,
@@ -76,6 +84,7 @@ class ImageFolder(InMemoryDataModule):
         self.num_workers = max(0, min(4, (os.cpu_count() or 1) - 2)) if num_workers == "auto" else int(num_workers)
         self.split_of: dict[str, str] = {}  # file -> split, after setup
         self.skipped: list[tuple[str, str]] = []  # (file, why), after prepare_data
+        self.notes: list[DataNote] = []  # what could make the scores lie, after plan
 
     def prepare_data(self) -> None:
         """Decode every image into the cache (once per folder content, channels and size); unreadable files stop
@@ -110,7 +119,19 @@ class ImageFolder(InMemoryDataModule):
             return
         self.prepare_data()
         files, labels, given = self.records()
-        positions = assign_splits(labels, given, self.test_fraction, self.val_fraction, self.split_seed, self.root)
+        if self.folds:
+            if any(given):
+                raise ZooError(
+                    f"data.folds={self.folds.folds}: data.path={self.root} has its own split folders (train/, test/); "
+                    f"folds are drawn from class folders: put every class folder at the top, or leave data.folds out"
+                )
+            positions = self.folds.split(len(labels), labels, self.val_fraction, self.split_seed)
+            if rare := rare_classes(labels, self.folds.folds or 0, list(self.class_names)):
+                self.notes.append(DataNote("classes", rare))
+        else:
+            positions = assign_splits(labels, given, self.test_fraction, self.val_fraction, self.split_seed, self.root)
+        if copies := self.copies_across_splits(positions):
+            self.notes.append(copies)
         self.samples_per_epoch = len(positions["train"])
         trained = positions["train"]
         if self.train_fraction != 1:
@@ -126,6 +147,24 @@ class ImageFolder(InMemoryDataModule):
         std = ((sums[:, 1] - count * mean**2) / max(count - 1, 1)).clamp_min(0).sqrt().clamp_min(1e-8)
         self.normalization = {"mean": mean.float().tolist(), "std": std.float().tolist()}
         self.labels = labels
+
+    def copies_across_splits(self, positions: dict[str, torch.Tensor]) -> DataNote | None:
+        """How many test images have the same decoded pixels as a training or validation image."""
+        hashes = self.cache.hashes()
+        seen = set(hashes[torch.cat([positions["train"], positions["val"]]).numpy()].tolist())
+        copies = sum(value in seen for value in hashes[positions["test"].numpy()].tolist())
+        if not copies:
+            return None
+        return DataNote(
+            "duplicates",
+            f"{copies:,} of the {len(positions['test']):,} test images have the same pixels ({self.channels}x"
+            f"{self.size}x{self.size}) as a training image: the test score counts images the model has seen; "
+            f"remove the copies from {self.root}",
+        )
+
+    def data_notes(self) -> list[DataNote]:
+        self.plan()
+        return list(self.notes)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -228,6 +267,7 @@ class ImageFolder(InMemoryDataModule):
             if self.ignored
             else ""
         )
+        sizes += f" ({self.folds.name})" if self.folds else ""
         workers = f"{self.num_workers} workers" if self.num_workers else "this process"
         how = "in memory" if self.in_memory else f"streamed from {self.cache.records} by {workers}"
         print(
@@ -244,3 +284,4 @@ class ImageFolder(InMemoryDataModule):
                 f"listed in {folder / 'splits.csv'}",
                 flush=True,
             )
+        self.write_notes(folder)

@@ -14,20 +14,43 @@ a user's `task.*` overrides apply to it.
 The file is read when the data is first needed (preparing it, or the model's inputs), never when the module is made.
 
 The splits are drawn once by `split_seed` (test, then validation out of the rest; stratified by class for
-classification), so every run is measured on the same rows; `train_fraction` trains on a part of the training rows.
+classification), so every run is measured on the same rows; or with `data.folds=K data.fold=i`, the test rows are the
+i-th of K folds (zoo.data.splits.Folds) and validation is drawn from the rest. `train_fraction` trains on a part of
+the training rows. Every row's split goes into the run folder's splits.csv. A CSV's separator and decimal mark are
+`data.sep` and `data.decimal`, or sniffed and said (zoo.data.csv_format); what could make the scores lie
+(rows repeated across the splits, identifier-like columns, a one-feature leak: zoo.data.table_checks) is said in the
+run's first lines, and `data.dedupe=true` drops repeated rows before splitting.
 The encoding (zoo.data.table_files) is fitted on the rows trained on, before the network is built, so the model
 knows each categorical column's number of codes.
 """
 
+import csv
 from pathlib import Path
 
 import torch
 
 from zoo.data.base import InMemoryDataModule
+from zoo.data.contract import DataNote
+from zoo.data.csv_format import csv_format
 from zoo.data.signals import numbered_run
-from zoo.data.splits import split_off, stratified_subset
-from zoo.data.table_files import TableEncoding, category_text, column_kinds, guess_task, read_table
+from zoo.data.splits import Folds, rare_classes, split_off, stratified_subset
+from zoo.data.table_checks import (
+    duplicates_across_splits,
+    identifier_columns,
+    repeated_rows,
+    row_hashes,
+    single_feature_leaks,
+)
+from zoo.data.table_files import (
+    TableEncoding,
+    category_text,
+    column_kinds,
+    guess_task,
+    read_table,
+    table_file,
+)
 from zoo.errors import ZooError
+from zoo.files import write_atomically
 
 
 def _known_once_read(name: str) -> property:
@@ -62,6 +85,12 @@ class Table(InMemoryDataModule):
         drop: list[str] | None = None,
         test_fraction: float = 0.2,
         token_dim: int = 16,
+        sep: str | None = None,
+        decimal: str | None = None,
+        dedupe: bool = False,
+        folds: int | None = None,
+        fold: int = 0,
+        repeats: int = 1,
         **kwargs,
     ) -> None:
         self.was_read = False
@@ -83,6 +112,10 @@ class Table(InMemoryDataModule):
             )
         if not (isinstance(token_dim, int) and token_dim > 0):
             raise ZooError(f"data.token_dim={token_dim!r} must be a positive integer")
+        if not isinstance(dedupe, bool):
+            raise ZooError(f"data.dedupe={dedupe!r} must be true or false")
+        self.folds = Folds(folds, fold, repeats)
+        self.sep, self.decimal, self.dedupe = sep, decimal, dedupe
         self.path, self.target, self.test_fraction, self.token_dim = (
             str(Path(path).expanduser()),
             target,
@@ -92,10 +125,10 @@ class Table(InMemoryDataModule):
         self.task_setting, self.categorical, self.drop = task, list(categorical or []), list(drop or [])
 
     @staticmethod
-    def choose_task(path: str, target: str) -> str:
+    def choose_task(path: str, target: str, sep: str | None = None, decimal: str | None = None) -> str:
         """The task a file's target column asks for, from that column alone (an early, cheap look: the command line
         asks before Hydra composes the run's config, zoo.training.command)."""
-        values = read_table(path, columns=[target])[target].dropna()
+        values = read_table(path, columns=[target], sep=sep, decimal=decimal)[target].dropna()
         return guess_task(values)
 
     def prepare_data(self) -> None:
@@ -107,14 +140,19 @@ class Table(InMemoryDataModule):
         if self.was_read:
             return
         target = self.target
-        frame = read_table(self.path)
+        file, kind = table_file(self.path, "data.path")
+        self.notes: list[DataNote] = []
+        if kind == "csv" and (note := csv_format(file, "data.path", self.sep, self.decimal).note):
+            self.notes.append(DataNote("format", note))
+        frame = read_table(self.path, sep=self.sep, decimal=self.decimal)
+        self.file_rows = len(frame)
         if target not in frame.columns:
             raise ZooError(
                 f"data.target={target!r} is not a column of {self.path}; its columns are "
                 f"{', '.join(map(str, frame.columns))}"
             )
         self.dropped_rows = int(frame[target].isna().sum())
-        frame = frame[frame[target].notna()].reset_index(drop=True)
+        frame = frame[frame[target].notna()]
         values = frame[target]
         if values.nunique() < 2:
             raise ZooError(
@@ -129,6 +167,23 @@ class Table(InMemoryDataModule):
                 raise ZooError(f"data.task=regression needs a numeric target; {target!r} holds {values.dtype} values")
         self.numeric_columns, self.categorical_columns = column_kinds(frame, target, self.categorical, self.drop)
         self.numbered = numbered_run([str(c) for c in frame.columns if c != target and c not in self.drop])
+        features = [*self.numeric_columns, *self.categorical_columns]
+        hashes = row_hashes(frame, [*features, target])
+        self.rows_with_target = frame.index.to_numpy()
+        self.repeated = 0
+        if self.dedupe:
+            repeated = repeated_rows(hashes)
+            frame, hashes, self.repeated = frame[~repeated], hashes[~repeated], int(repeated.sum())
+            self.notes.append(
+                DataNote(
+                    "dedupe",
+                    f"data.dedupe=true: left out {self.repeated:,} rows that repeat an earlier one (features and "
+                    f"target), of {len(repeated):,}, before splitting",
+                )
+            )
+        self.row_numbers = frame.index.to_numpy()  # each row's number in the file (0: the first under the header)
+        frame = frame.reset_index(drop=True)
+        values = frame[target]
         if task == "classification":
             texts = [str(category_text(value)) for value in values.tolist()]  # no missing values: dropped above
             numbers = all(text.lstrip("-").isdigit() for text in texts)  # classes 2, 10 in that order, not 10, 2
@@ -138,6 +193,8 @@ class Table(InMemoryDataModule):
             y = torch.tensor(values.astype("float64").to_numpy())
             class_names = []
         self.positions = self.draw_splits(y, task)
+        if self.folds.folds and task == "classification" and (rare := rare_classes(y, self.folds.folds, class_names)):
+            self.notes.append(DataNote("classes", rare))
         self.rows_trained = self.positions["train"]
         if self.train_fraction != 1:
             part = (
@@ -150,10 +207,17 @@ class Table(InMemoryDataModule):
                 .values
             )
             self.rows_trained = self.rows_trained[part]
+        # Each split's rows, known once the file is read (zoo-which sizes its runs by them before any trains).
+        self.indices = {"train": self.rows_trained, "val": self.positions["val"], "test": self.positions["test"]}
         self.encoding = TableEncoding.fit(
             frame.iloc[self.rows_trained.numpy()], self.numeric_columns, self.categorical_columns
         )
         self.x = torch.from_numpy(self.encoding.encode(frame))
+        self.notes += identifier_columns(frame, features)
+        if duplicated := duplicates_across_splits(hashes, self.positions, "test"):
+            self.notes.append(duplicated)
+        rows = self.rows_trained.numpy()
+        self.notes += single_feature_leaks(self.x.numpy()[rows], y.numpy()[rows], self.encoding.names(), task)
         if task == "regression":
             trained = y[self.rows_trained]
             mean, std = float(trained.mean()), (float(trained.std()) if len(trained) > 1 else 1.0) or 1.0
@@ -176,10 +240,13 @@ class Table(InMemoryDataModule):
 
     def draw_splits(self, y: torch.Tensor, task: str) -> dict[str, torch.Tensor]:
         labels = y if task == "classification" else None
-        generator = torch.Generator().manual_seed(self.split_seed)
-        positions = torch.arange(len(y))
-        train, test = split_off(positions, labels, self.test_fraction, generator)
-        train, val = split_off(train, None if labels is None else labels[train], self.val_fraction, generator)
+        if self.folds:
+            folds = self.folds.split(len(y), labels, self.val_fraction, self.split_seed)
+            train, val, test = folds["train"], folds["val"], folds["test"]
+        else:
+            generator = torch.Generator().manual_seed(self.split_seed)
+            train, test = split_off(torch.arange(len(y)), labels, self.test_fraction, generator)
+            train, val = split_off(train, None if labels is None else labels[train], self.val_fraction, generator)
         sizes = {"train": len(train), "val": len(val), "test": len(test)}
         needed = {"train": 2, "val": 1 if self.val_fraction else 0, "test": 1}
         short = [split for split in sizes if sizes[split] < needed[split]]
@@ -187,7 +254,9 @@ class Table(InMemoryDataModule):
             raise ZooError(
                 f"{self.path} has {len(y)} rows with a target: too few for the splits (train "
                 f"{sizes['train']}, val {sizes['val']}, test {sizes['test']} with data.val_fraction="
-                f"{self.val_fraction} and data.test_fraction={self.test_fraction}); give more rows"
+                f"{self.val_fraction} and "
+                + (f"data.folds={self.folds.folds}" if self.folds else f"data.test_fraction={self.test_fraction}")
+                + "); give more rows"
             )
         return {"train": train, "val": val, "test": test}
 
@@ -222,10 +291,10 @@ class Table(InMemoryDataModule):
             return
         self.read()
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        rows = {"train": self.rows_trained, "val": self.positions["val"], "test": self.positions["test"]}
-        self.indices = rows
         self.samples_per_epoch = len(self.positions["train"])
-        self.splits = {split: (self.x[kept].to(device), self.y[kept].to(device)) for split, kept in rows.items()}
+        self.splits = {
+            split: (self.x[kept].to(device), self.y[kept].to(device)) for split, kept in self.indices.items()
+        }
 
     def check_matches(self, saved: dict) -> None:
         self.read()
@@ -235,7 +304,12 @@ class Table(InMemoryDataModule):
                 f"categories or training rows changed); evaluate on the file it was trained on"
             )
 
+    def data_notes(self) -> list[DataNote]:
+        self.read()
+        return list(self.notes)
+
     def write_run_files(self, folder) -> None:
+        """The data's line, then what zoo noticed about it (data_checks.json), and each row's split (splits.csv)."""
         self.read()
         dropped = f"; left out {self.dropped_rows} rows without a target" if self.dropped_rows else ""
         what = (
@@ -248,7 +322,7 @@ class Table(InMemoryDataModule):
             f"zoo: data=table: {self.path}, target {self.target!r}: {what}; {len(self.numeric_columns)} numeric "
             f"and {len(self.categorical_columns)} categorical feature columns; rows: train "
             f"{len(self.rows_trained):,}, val {len(self.positions['val']):,}, test "
-            f"{len(self.positions['test']):,}{dropped}",
+            f"{len(self.positions['test']):,}{f' ({self.folds.name})' if self.folds else ''}{dropped}",
             flush=True,
         )
         if self.numbered:  # one series a row: data=table gives each column a token of its own, order unseen
@@ -258,3 +332,23 @@ class Table(InMemoryDataModule):
                 f"data.label={self.target}; to forecast, data=series (docs/time-series.md)",
                 flush=True,
             )
+        self.write_notes(folder)
+        self.write_splits(Path(folder) / "splits.csv")
+
+    def write_splits(self, path: Path) -> None:
+        """splits.csv: every data row of the file by its number (0: the first row under the header) and its split:
+        train, val, test, train_unused (data.train_fraction), no target, or repeated (left out by data.dedupe)."""
+        split_of = ["no target"] * self.file_rows
+        for row in self.rows_with_target.tolist():
+            split_of[row] = "repeated"  # unless a split holds it, below
+        for split, rows in {"train_unused": self.positions["train"], **self.positions}.items():
+            for position in (self.rows_trained if split == "train" else rows).tolist():
+                split_of[self.row_numbers[position]] = split
+
+        def write(partial: Path) -> None:
+            with open(partial, "w", newline="") as file:
+                writer = csv.writer(file)
+                writer.writerow(["row", "split"])
+                writer.writerows(enumerate(split_of))
+
+        write_atomically(path, write)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zoo.data.csv_format import CsvFormat, csv_format
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:  # only for annotations: imported where used, so that the module stays light
@@ -42,12 +43,47 @@ def require_tables_extra() -> None:
         )
 
 
-def read_table(path: str | Path, key: str = "data.path", columns: list[str] | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | Path,
+    key: str = "data.path",
+    columns: list[str] | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
+) -> pd.DataFrame:
     """The file as a pandas DataFrame, or one line saying what is wrong with it; with `columns`, those columns alone
-    (a quick look, which leaves the checks of every row to the full read)."""
+    (a quick look, which leaves the checks of every row to the full read). A CSV's separator and decimal mark are
+    `sep` and `decimal`, or where not given, sniffed (`csv_format`)."""
     require_tables_extra()
     import pandas as pd
 
+    file, kind = table_file(path, key)
+    form = csv_format(file, key, sep, decimal) if kind == "csv" else None
+    if columns is not None:
+        header = header_of(file, kind, key, form)
+        absent = [column for column in columns if column not in header]
+        if absent:
+            raise ZooError(
+                f"data.target={absent[0]!r} is not a column of {path}; its columns are {', '.join(map(str, header))}"
+            )
+    if form is None:
+        try:
+            return pd.read_parquet(file, columns=columns)
+        except Exception as error:  # pyarrow raises ArrowInvalid, OSError... depending on the damage
+            raise ZooError(
+                f"{key}={path} is not a readable Parquet file: {' '.join(str(error).split())[:150]}"
+            ) from None
+    if columns is None:
+        check_rows(file, form.sep, key)
+    try:
+        return pd.read_csv(file, sep=form.sep, decimal=form.decimal, encoding="utf-8", usecols=columns)
+    except pd.errors.EmptyDataError:
+        raise ZooError(f"{key}={path} is empty; give a CSV file with a header row and data rows") from None
+    except (pd.errors.ParserError, ValueError) as error:
+        raise ZooError(f"{key}={path} is not a readable CSV file: {' '.join(str(error).split())[:150]}") from None
+
+
+def table_file(path: str | Path, key: str) -> tuple[Path, str]:
+    """The file and its kind (csv or parquet), or one line saying why it is none."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise ZooError(
@@ -61,32 +97,10 @@ def read_table(path: str | Path, key: str = "data.path", columns: list[str] | No
             f"{key}={path}: zoo reads tables from .csv (.tsv) and .parquet files, not "
             f"{file.suffix or 'a file without a suffix'}"
         )
-    if columns is not None:
-        header = header_of(file, kind, key)
-        absent = [column for column in columns if column not in header]
-        if absent:
-            raise ZooError(
-                f"data.target={absent[0]!r} is not a column of {path}; its columns are {', '.join(map(str, header))}"
-            )
-    if kind == "parquet":
-        try:
-            return pd.read_parquet(file, columns=columns)
-        except Exception as error:  # pyarrow raises ArrowInvalid, OSError... depending on the damage
-            raise ZooError(
-                f"{key}={path} is not a readable Parquet file: {' '.join(str(error).split())[:150]}"
-            ) from None
-    separator = "\t" if file.suffix.lower() == ".tsv" else ","
-    if columns is None:
-        check_rows(file, separator, key)
-    try:
-        return pd.read_csv(file, sep=separator, encoding="utf-8", usecols=columns)
-    except pd.errors.EmptyDataError:
-        raise ZooError(f"{key}={path} is empty; give a CSV file with a header row and data rows") from None
-    except (pd.errors.ParserError, ValueError) as error:
-        raise ZooError(f"{key}={path} is not a readable CSV file: {' '.join(str(error).split())[:150]}") from None
+    return file, kind
 
 
-def header_of(file: Path, kind: str, key: str) -> list[str]:
+def header_of(file: Path, kind: str, key: str, form: CsvFormat | None = None) -> list[str]:
     """The column names of a table file, read without its rows."""
     if kind == "parquet":
         import pyarrow.parquet
@@ -97,7 +111,7 @@ def header_of(file: Path, kind: str, key: str) -> list[str]:
             raise ZooError(
                 f"{key}={file} is not a readable Parquet file: {' '.join(str(error).split())[:150]}"
             ) from None
-    separator = "\t" if file.suffix.lower() == ".tsv" else ","
+    separator = form.sep if form else ("\t" if file.suffix.lower() == ".tsv" else ",")
     try:
         with open(file, newline="", encoding="utf-8") as handle:
             return next(csv.reader(handle, delimiter=separator), [])

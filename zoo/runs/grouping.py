@@ -10,8 +10,9 @@ from zoo.errors import ZooError
 from zoo.registry import task_class, task_names
 from zoo.runs.hparams import differing_keys, final_tag
 
-# What changes between the repeats of one experiment; every other logged hyperparameter is a setting.
-REPEAT_KEYS = {"seed"}
+# What changes between the repeats of one experiment (its seeds, and the test folds of a cross-validation:
+# data.folds=K data.fold=i); every other logged hyperparameter is a setting.
+REPEAT_KEYS = {"seed", "data.fold"}
 
 
 def task_of(hparams: dict) -> Any:

@@ -122,6 +122,14 @@ def flat_hparams(cfg: DictConfig, device: str, precision: str, processes: int = 
         "scheduler": _class_name(scheduler.get("_target_")),
     }
     settings |= {f"data.{key}": as_setting(data.get(key), kind) for key, kind in DATA_KEYS.items()}
+    if data.get("folds"):  # cross-validation: runs that differ by fold alone are one configuration (REPEAT_KEYS)
+        settings |= {
+            "data.folds": as_setting(data["folds"], int),
+            "data.fold": as_setting(data.get("fold") or 0, int),
+            "data.repeats": as_setting(data.get("repeats") or 1, int),
+        }
+    if "dedupe" in data:  # a table's: repeated rows left out before splitting
+        settings["data.dedupe"] = as_setting(data["dedupe"], bool)
     if "augment" in data:  # the random transformations of training batches, "none" without (data.augment=null)
         settings["data.augment"] = ",".join(f"{k}={v}" for k, v in (data["augment"] or {}).items()) or "none"
     max_steps = cfg.trainer.get("max_steps")

@@ -217,7 +217,9 @@ def task_chosen_by_the_data(overrides: list) -> list[str]:
     choose = load_class(targets("data")[data]).choose_task
     paths = given["data.path"]
     files = list(paths.sweep_string_iterator()) if paths.is_sweep_override() else [paths.value()]
-    tasks = {str(file): choose(str(file), str(given["data.target"].value())) for file in files}
+    # How the file is read, where the command line says (a CSV's separator and decimal mark).
+    reading = {key: given[f"data.{key}"].value() for key in ("sep", "decimal") if f"data.{key}" in given}
+    tasks = {str(file): choose(str(file), str(given["data.target"].value()), **reading) for file in files}
     if len(set(tasks.values())) > 1:
         kinds = ", ".join(f"{file}: {task}" for file, task in tasks.items())
         raise ZooError(f"data.path sweeps over files of different tasks ({kinds}): sweep each task apart")
