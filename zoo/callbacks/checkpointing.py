@@ -22,9 +22,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     With `in_background` (a run's Trainer), the flush to disk and the rename happen in a thread of their own while
     training goes on: waiting for the disk was most of a checkpoint's time (a save of the paper CNN took 8-18 ms on a
-    loaded 2-core machine, 2 of them writing; BENCHMARKS.md, issue 36). The checkpoint's content is written before training goes on, so the file holds the
-    weights of the moment it was saved. Each save, each removal and the end of fitting or testing (`teardown`) first
-    waits for the save before, and raises what went wrong with it."""
+    loaded 2-core machine, 2 of them writing; BENCHMARKS.md, issue 36). The checkpoint's content is written before
+    training goes on, so the file holds the weights of the moment it was saved. Each save, each removal, each load
+    and the end of fitting or testing (`teardown`) first waits for the save before, and raises what went wrong
+    with it."""
 
     def __init__(self, in_background: bool = False) -> None:
         super().__init__()
