@@ -2,6 +2,7 @@
 tensors only), with the random state of every process and the data's description. How they are read, their layout's
 version and `migrate` are zoo.runs.checkpoint's, which needs torch alone."""
 
+import functools
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -90,15 +91,22 @@ class RandomState(L.Callback):
         # many numbers as the others, so the first one's state is what a new process would have had.
         state = states[self.rank] if self.rank < len(states) else states[0]
         torch.set_rng_state(state["cpu"])
-        if "cuda" in state and torch.cuda.is_available():
+        if "cuda" in state and cuda_available():
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def own_random_state() -> dict:
     state: dict[str, torch.Tensor | list[torch.Tensor]] = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    if cuda_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+@functools.cache
+def cuda_available() -> bool:
+    """torch.cuda.is_available(), asked once a process: with the NVML check Lightning switches on
+    (PYTORCH_NVML_BASED_CUDA_CHECK=1), each call loads NVML, 0.5 ms on a CPU machine, in every checkpoint."""
+    return torch.cuda.is_available()
 
 
 def gathered(value) -> list:
