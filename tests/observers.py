@@ -41,3 +41,18 @@ class SamplesSeen(L.Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         record = {"rank": trainer.global_rank, "processes": trainer.world_size, "seen": seen}
         (self.folder / f"{stage}_rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+class ModulesAtFirstStep(L.Callback):
+    """Writes `path`: the top-level names of every module imported when the first training step starts, for
+    tests/test_startup.py (what a run's start-up paid for)."""
+
+    def __init__(self, path: str):
+        self.path, self.written = Path(path), False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        import sys
+
+        if not self.written:
+            self.path.write_text(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+            self.written = True

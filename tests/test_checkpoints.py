@@ -214,6 +214,22 @@ def test_a_kill_during_a_save_leaves_the_last_good_checkpoint(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
 
 
+def test_a_checkpoint_written_in_the_background_holds_its_moment_and_its_errors_surface(tmp_path):
+    """A run's Trainer leaves the flush to disk and the rename to a thread: the file holds the weights as they were
+    when saved, is in place once fitting ends (teardown), and a save that failed raises there."""
+    io = AtomicCheckpointIO(in_background=True)
+    weights = torch.zeros(3)
+    io.save_checkpoint({"state_dict": {"w": weights}}, tmp_path / "last.ckpt")
+    weights += 1  # training goes on
+    io.teardown()
+    assert load_checkpoint(tmp_path / "last.ckpt")["state_dict"]["w"].tolist() == [0, 0, 0]
+    (tmp_path / "taken.ckpt").mkdir()  # the rename into place fails
+    io.save_checkpoint({"state_dict": {"w": weights}}, tmp_path / "taken.ckpt")
+    with pytest.raises(OSError):
+        io.teardown()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["last.ckpt", "taken.ckpt"]  # no partial file left
+
+
 def test_load_checkpoint_errors_are_zoo_errors(tmp_path):
     with pytest.raises(ZooError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.ckpt")

@@ -11,6 +11,7 @@ from zoo import models
 from zoo.data.digits import Digits
 from zoo.data.mnist1d import MNIST1D
 from zoo.data.torchvision_sets import CIFAR10, MNIST, FashionMNIST
+from zoo.models.cnn import ResidualBlock
 
 INPUTS = {
     cls.__name__: cls(name=cls.__name__, data_dir="unused").input_shape
@@ -60,6 +61,42 @@ def test_cnn_picks_conv1d_for_signals_and_conv2d_for_images():
     assert isinstance(models.build("cnn", {"input_shape": (3, 32, 32), "num_classes": 10}).features[0], torch.nn.Conv2d)
 
 
+def test_the_default_cnn_is_a_residual_network_of_four_blocks_after_a_stem():
+    net = models.build("cnn", {"input_shape": (1, 40), "num_classes": 10})
+    blocks = [m for m in net.features if isinstance(m, ResidualBlock)]
+    assert [block.body[0].out_channels for block in blocks] == [32, 64, 64, 64]  # doubling, up to max_channels
+    unlimited = models.build("cnn", {"input_shape": (1, 40), "num_classes": 10}, max_channels=0)
+    assert [m.body[0].out_channels for m in unlimited.features if isinstance(m, ResidualBlock)] == [32, 64, 128, 256]
+    assert isinstance(net.features[0], torch.nn.Conv1d) and net.features[0].out_channels == 32  # the stem
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (3, 32, 32)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_residual_blocks_add_what_keeps_their_size(shape, stride):
+    net = models.build(
+        "cnn", {"input_shape": shape, "num_classes": 10}, dim=8, depth=3, kernel=5, stride=stride, stem=0
+    )
+    assert isinstance(net.features[0], ResidualBlock) and net(torch.randn(2, *shape)).shape == (2, 10)
+    plain = models.build("cnn", {"input_shape": shape, "num_classes": 10}, dim=8, depth=3, residual=False, stem=0)
+    assert sum(isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)) for m in plain.modules()) == 3
+
+
+def test_the_paper_preset_builds_the_papers_cnn(compose_config):
+    """experiment=paper_cnn: three Conv1d of 25 channels, kernels 5, 3, 3, stride 2, ReLU, no norm, pooling,
+    shortcut or stem, flattened into a linear layer (Greydanus & Kobak's CNN row)."""
+    from hydra.utils import instantiate
+
+    from zoo.training.build import build_network
+
+    cfg = compose_config("experiment=paper_cnn")
+    net = build_network(cfg, instantiate(cfg.data))
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [(25, 5, 2), (25, 3, 2), (25, 3, 2)]
+    extras = (torch.nn.BatchNorm1d, torch.nn.MaxPool1d, torch.nn.AdaptiveAvgPool1d, ResidualBlock)
+    assert not any(isinstance(m, extras) for m in net.modules())
+    assert models.count_parameters(net) == (5 * 25 + 25) + 2 * (25 * 25 * 3 + 25) + (25 * 5 * 10 + 10)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("pool", ["last", "mean", "flatten"])
 def test_rnn_cells_and_readouts(cell, pool):
@@ -91,6 +128,8 @@ def test_transformer_pooling(pool):
         ("cnn", (1, 40), {"dropout": 1.5}, "model.dropout=1.5 must be a number in [0, 1)"),
         ("rnn", (1, 40), {"cell": "transformer"}, "model.cell='transformer' must be one of rnn, lstm, gru"),
         ("cnn", (1, 40), {"channels": [8, 8], "kernel": [3, 3, 3]}, "model.kernel has 3 entries but there are 2"),
+        ("cnn", (1, 40), {"kernel": 4}, "model.kernel=4 has an even size; model.residual=true needs odd kernels"),
+        ("cnn", (1, 40), {"max_channels": -1}, "model.max_channels=-1 must be a whole number of channels"),
         ("nope", (1, 40), {}, "model=nope is not a zoo model"),
     ],
 )

@@ -35,6 +35,9 @@ def raw_loop(net, splits: dict, cfg, epochs: int, steps: int, precision: str = "
     )
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
     generator = torch.Generator().manual_seed(cfg.seed)
+    # Read once: a DictConfig lookup every step was 1.4% of this loop's time (py-spy), which a hand-written loop
+    # does not pay.
+    label_smoothing = cfg.get("label_smoothing", 0.0)
     net.train()
     starts, epoch_starts = [], []
     for _ in range(epochs):
@@ -44,7 +47,7 @@ def raw_loop(net, splits: dict, cfg, epochs: int, steps: int, precision: str = "
             starts.append(time.perf_counter())
             index = order[i * batch_size : (i + 1) * batch_size]
             with autocast:
-                loss = F.cross_entropy(net(x[index]), y[index], label_smoothing=cfg.get("label_smoothing", 0.0))
+                loss = F.cross_entropy(net(x[index]), y[index], label_smoothing=label_smoothing)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -2,6 +2,8 @@
 tensors only), with the random state of every process and the data's description. How they are read, their layout's
 version and `migrate` are zoo.runs.checkpoint's, which needs torch alone."""
 
+import functools
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +19,51 @@ from zoo.runs.checkpoint import FORMAT, migrate, open_safely
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a checkpoint beside its destination, then renames it into place: a kill during a save
     leaves the previous checkpoint whole, never a truncated file under its name. The next save of the same
-    checkpoint (a resumed run's, say) removes what such a kill left behind."""
+    checkpoint (a resumed run's, say) removes what such a kill left behind.
+
+    With `in_background` (a run's Trainer), the flush to disk and the rename happen in a thread of their own while
+    training goes on: waiting for the disk was most of a checkpoint's time (a save of the paper CNN took 8-18 ms on a
+    loaded 2-core machine, 2 of them writing; BENCHMARKS.md, issue 36). The checkpoint's content is written before
+    training goes on, so the file holds the weights of the moment it was saved. Each save, each removal, each load
+    and the end of fitting or testing (`teardown`) first waits for the save before, and raises what went wrong
+    with it."""
+
+    def __init__(self, in_background: bool = False) -> None:
+        super().__init__()
+        self.in_background = in_background
+        self._finisher: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        self.wait()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda partial: torch.save({**checkpoint, "zoo_format": FORMAT}, partial))
+        if self.in_background and self._finisher is None:
+            self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-checkpoint")
+        self._pending = write_atomically(
+            path, lambda partial: torch.save({**checkpoint, "zoo_format": FORMAT}, partial), self._finisher
+        )
+
+    def remove_checkpoint(self, path) -> None:
+        self.wait()
+        super().remove_checkpoint(path)
+
+    def wait(self) -> None:
+        """Until the last save is in place; raises what went wrong with it."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def teardown(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._finisher is not None:
+                self._finisher.shutdown()
+                self._finisher = None
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> Any:
+        self.wait()
         # Not only checkpoints: under ddp_spawn Lightning hands the trained weights back as a bare state dict.
         opened = open_safely(path, map_location)
         return migrate(opened, path) if isinstance(opened, dict) and "state_dict" in opened else opened
@@ -52,15 +91,22 @@ class RandomState(L.Callback):
         # many numbers as the others, so the first one's state is what a new process would have had.
         state = states[self.rank] if self.rank < len(states) else states[0]
         torch.set_rng_state(state["cpu"])
-        if "cuda" in state and torch.cuda.is_available():
+        if "cuda" in state and cuda_available():
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def own_random_state() -> dict:
     state: dict[str, torch.Tensor | list[torch.Tensor]] = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    if cuda_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+@functools.cache
+def cuda_available() -> bool:
+    """torch.cuda.is_available(), asked once a process: with the NVML check Lightning switches on
+    (PYTORCH_NVML_BASED_CUDA_CHECK=1), each call loads NVML, 0.5 ms on a CPU machine, in every checkpoint."""
+    return torch.cuda.is_available()
 
 
 def gathered(value) -> list:

@@ -1,9 +1,10 @@
 """Convolutional networks: a classifier (Conv1d for 1-D signals, Conv2d for images, chosen from the input
 shape) and a causal WaveNet-style language model.
 
-Each classifier block is conv -> norm -> activation -> pool; channels double from block to block unless
-a list is given. The head is a global average pool (`head=gap`) or a flatten (`head=flatten`) into a
-linear layer.
+Each classifier block is conv -> norm -> activation -> pool, or with `residual=true` He et al.'s basic block
+(two convs and a shortcut) -> pool; channels double from block to block, up to `max_channels`, unless a list
+is given. `stem` puts a convolution before the blocks (zoo.models.layers.conv_stem). The head is a global
+average pool (`head=gap`) or a flatten (`head=flatten`) into a linear layer.
 """
 
 import torch
@@ -11,7 +12,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.models.forecasting import Forecaster
-from zoo.models.layers import make_activation, require_causal_norm, require_choice, require_dropout, require_positive
+from zoo.models.layers import (
+    conv_stem,
+    make_activation,
+    require_causal_norm,
+    require_choice,
+    require_dropout,
+    require_positive,
+)
 from zoo.models.registry import refuse, register
 
 
@@ -29,6 +37,39 @@ LAYERS = {  # spatial dims -> (conv, batch norm, max pool, avg pool, adaptive av
 }
 
 
+class ResidualBlock(nn.Module):
+    """He et al.'s basic block: conv -> norm -> activation -> conv -> norm, added to the block's input (through
+    a 1x1 conv and norm where the width or the stride changes), then the activation. The shortcut lets a
+    deeper network train as easily as a shallow one (ResNet1D reaches 98.6% on MNIST-1D with 26k weights)."""
+
+    def __init__(
+        self, spatial: int, width: int, out: int, kernel: int, stride: int, norm: str, activation: str
+    ) -> None:
+        super().__init__()
+        conv, batch_norm = LAYERS[spatial][:2]
+        bias = norm == "none"
+
+        def normalized(channels: int) -> nn.Module:
+            return batch_norm(channels) if norm == "batch" else nn.Identity()
+
+        self.body = nn.Sequential(
+            conv(width, out, kernel, stride=stride, padding=kernel // 2, bias=bias),
+            normalized(out),
+            make_activation(activation),
+            conv(out, out, kernel, padding=kernel // 2, bias=bias),
+            normalized(out),
+        )
+        self.shortcut = (
+            nn.Identity()
+            if width == out and stride == 1
+            else nn.Sequential(conv(width, out, 1, stride=stride, bias=bias), normalized(out))
+        )
+        self.activation = make_activation(activation)
+
+    def forward(self, x) -> torch.Tensor:
+        return self.activation(self.body(x) + self.shortcut(x))
+
+
 @register("cnn")
 class CNN(nn.Module):
     table_input = "tokens"  # what it reads of a table's rows (zoo.models.table)
@@ -38,15 +79,19 @@ class CNN(nn.Module):
         input_shape: tuple[int, ...],
         num_classes: int,
         dim: int = 32,
-        depth: int = 3,
+        depth: int = 4,
         channels: list[int] | None = None,
-        kernel: int | list[int] = 5,
+        kernel: int | list[int] = 3,
         stride: int = 1,
         norm: str = "batch",
         pool: str = "max",
         head: str = "gap",
         dropout: float = 0.0,
         activation: str = "relu",
+        residual: bool = True,
+        stem: int = 32,
+        stem_stride: int = 1,
+        max_channels: int = 64,
     ) -> None:
         super().__init__()
         if len(input_shape) - 1 not in LAYERS:
@@ -54,12 +99,16 @@ class CNN(nn.Module):
                 f"model=cnn takes (channels, length) or (channels, height, width) inputs, "
                 f"not shape {tuple(input_shape)}"
             )
-        channels = list(channels) if channels else [dim * 2**i for i in range(depth)]
+        if not isinstance(max_channels, int) or isinstance(max_channels, bool) or max_channels < 0:
+            raise ValueError(f"model.max_channels={max_channels!r} must be a whole number of channels (0: no limit)")
+        widest = max_channels or dim * 2 ** (depth - 1)
+        channels = list(channels) if channels else [min(dim * 2**i, widest) for i in range(depth)]
         kernels = per_layer_kernels(kernel, channels)
         require_positive(
             dim=dim,
             depth=depth,
             stride=stride,
+            **({"stem": stem} if stem else {}),
             **{f"kernel[{i}]": k for i, k in enumerate(kernels)},
             **{f"channels[{i}]": c for i, c in enumerate(channels)},
         )
@@ -67,16 +116,29 @@ class CNN(nn.Module):
         require_choice("norm", norm, ["batch", "none"])
         require_choice("pool", pool, ["max", "avg", "none"])
         require_choice("head", head, ["gap", "flatten"])
-        conv, batch_norm, max_pool, avg_pool, global_pool = LAYERS[len(input_shape) - 1]
+        if residual and any(k % 2 == 0 for k in kernels):
+            raise ValueError(
+                f"model.kernel={kernel} has an even size; model.residual=true needs odd kernels, so that a "
+                f"block's output keeps the size of the input it is added to"
+            )
+        spatial = len(input_shape) - 1
+        conv, batch_norm, max_pool, avg_pool, global_pool = LAYERS[spatial]
 
         layers: list[nn.Module] = []
         size, width = min(input_shape[1:]), input_shape[0]
+        if stem:  # full resolution, unpooled: the blocks start from local features rather than raw points
+            front, (width, *sizes) = conv_stem(input_shape, stem, stem_stride)
+            layers += list(front)
+            size = min(sizes)
         for out, k in zip(channels, kernels, strict=False):
-            layers.append(conv(width, out, k, stride=stride, padding=k // 2, bias=norm == "none"))
+            if residual:
+                layers.append(ResidualBlock(spatial, width, out, k, stride, norm, activation))
+            else:
+                layers.append(conv(width, out, k, stride=stride, padding=k // 2, bias=norm == "none"))
+                if norm == "batch":
+                    layers.append(batch_norm(out))
+                layers.append(make_activation(activation))
             size = (size + 2 * (k // 2) - k) // stride + 1  # never below 1, thanks to the padding
-            if norm == "batch":
-                layers.append(batch_norm(out))
-            layers.append(make_activation(activation))
             if pool != "none" and size >= 2:  # stop pooling once the feature map is a single point
                 layers.append((max_pool if pool == "max" else avg_pool)(2))
                 size //= 2

@@ -31,7 +31,5 @@ class Classification(Task):
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if stage == "train" else 0.0)
         # Only accumulate here; the epoch's values are computed and logged once, at its end. Logging a
         # metric object every step (self.log(..., on_epoch=True)) cost as much as the CNN's forward pass.
-        metrics = self.metrics_of(stage)
-        metrics["loss"].update(loss, weight=len(y))
-        metrics["acc"].update(logits.detach().argmax(dim=1) == y)
+        self.add_to_metrics(stage, loss=(loss.detach(), len(y)), acc=(logits.detach().argmax(dim=1) == y,))
         return loss, logits

@@ -160,7 +160,7 @@ def build_trainer(
             lightning_settings,
             callbacks=callbacks + zoo_callbacks,
             logger=loggers or False,
-            plugins=[AtomicCheckpointIO()],
+            plugins=[AtomicCheckpointIO(in_background=True)],
             **extra,
         )
     except InstantiationException as error:  # a strategy or device count Lightning refuses: its reason, one line

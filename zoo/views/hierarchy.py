@@ -15,17 +15,19 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from zoo.callbacks.trackers import log_figure, takes_figures
-from zoo.models.cnn import CNN
+from zoo.models.cnn import CNN, ResidualBlock
 from zoo.views.base import EveryFewEpochs, measuring, show_input
 
 CONVS = (nn.Conv1d, nn.Conv2d)
+BLOCKS = (*CONVS, ResidualBlock)  # what starts a block of `net.features`
 MAX_CHANNELS = 16  # per block shown: enough to see the variety, small enough to read
 MAX_INPUT_CHANNELS = 3  # of the first layer's filters: one panel per input channel (RGB at most)
 SIGNED = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.6")  # white is 0: the gaps between filters grey
 
 
 def conv_features(net: nn.Module) -> nn.Sequential | None:
-    """The conv blocks of a CNN classifier (`features`: conv -> norm -> activation -> pool, ...); None for others."""
+    """The conv blocks of a CNN classifier (`features`: conv -> norm -> activation -> pool, or residual blocks ->
+    pool, ...); None for others."""
     return net.features if isinstance(net, CNN) else None
 
 
@@ -52,7 +54,7 @@ def filters_figure(net: nn.Module) -> Figure:
     """The first conv layer's filters (at most 16), one panel per input channel (at most 3): 1-D kernels as
     line plots side by side, 2-D kernels as small images 8 to a row, all on one scale (2-D: red positive,
     blue negative), so that strong and weak filters can be told apart."""
-    first = next(layer for layer in blocks_of(net) if isinstance(layer, CONVS))
+    first = next(layer for layer in blocks_of(net).modules() if isinstance(layer, CONVS))
     weights = first.weight.detach().float().cpu()
     outs, ins = min(weights.shape[0], MAX_CHANNELS), min(weights.shape[1], MAX_INPUT_CHANNELS)
     shown = weights[:outs, :ins]
@@ -92,7 +94,7 @@ def feature_maps(net: nn.Module, example: torch.Tensor) -> list[torch.Tensor]:
     """The output of every conv block for one example (shape (1, ...)): after the last layer before the
     next conv (its activation, or its pooling), on the CPU, without the batch dimension."""
     layers = list(blocks_of(net))
-    ends = [i - 1 for i, layer in enumerate(layers) if isinstance(layer, CONVS) and i > 0] + [len(layers) - 1]
+    ends = [i - 1 for i, layer in enumerate(layers) if isinstance(layer, BLOCKS) and i > 0] + [len(layers) - 1]
     maps = []
     # Through the network's own forward pass, so that `measuring` prepares its input as for any call.
     hooks = [
