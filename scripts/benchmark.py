@@ -9,6 +9,7 @@
     python scripts/benchmark.py devices --repeats 3   # one run on 1 and on 2 CPU processes (DDP), side by side
     python scripts/benchmark.py inference --repeats 5 # exported models: eager, torch.export, onnxruntime
     python scripts/benchmark.py streaming             # an image folder in memory and streamed, 2k to 100k images
+    python scripts/benchmark.py streaming --rows epoch # its peak memory over one default epoch, 3k and 30k images
     python scripts/benchmark.py startup --repeats 5   # zoo-predict, zoo-generate against `python -c "import torch"`
     python scripts/benchmark.py translation           # RNN +- attention and transformer, equal time, generated tasks
     python scripts/benchmark.py forecasting           # every family beside naive, seasonal naive, ETS and ARIMA
@@ -125,7 +126,8 @@ def main(argv=None) -> None:
         "--rows",
         nargs="*",
         help="overhead: only the rows of these overrides (e.g. 'model=cnn', "
-        "'experiment=paper_cnn trainer.compile=true'), and 'startup'",
+        "'experiment=paper_cnn trainer.compile=true'), and 'startup'; "
+        "streaming: 'steps' (in memory and streamed, 2k to 100k images) or 'epoch' (one default epoch, 3k and 30k)",
     )
     parser.add_argument("--epochs", type=int, default=6, help="epochs per overhead run, the first not timed")
     parser.add_argument("--table", choices=["paper", "defaults"], help="only this accuracy table (default: both)")

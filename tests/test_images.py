@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -152,7 +153,7 @@ STREAMED = {  # what each guarantee compares: (the run in memory, the same run s
 }
 
 
-def the_run(pets, *overrides):
+def the_run(pets, *overrides, views=False):
     return [
         "data=images",
         f"data.path={pets}",
@@ -160,15 +161,15 @@ def the_run(pets, *overrides):
         *TINY,
         "data.augment={crop_padding:2,flip:true}",
         "scheduler=constant",
-        "task.views=null",
+        *([] if views else ["task.views=null"]),
         "logger=none",
         *overrides,
     ]
 
 
-def metrics_of(tmp_path, data_dir, pets, name, *overrides):
+def metrics_of(tmp_path, data_dir, pets, name, *overrides, views=False):
     """The run trained in this process (DataLoader workers, if any, are processes of their own)."""
-    result = train_cli(*the_run(pets, *overrides), log_dir=tmp_path / name, data_dir=data_dir)
+    result = train_cli(*the_run(pets, *overrides, views=views), log_dir=tmp_path / name, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout, read_metrics(run_dirs(tmp_path / name)[0])
 
@@ -197,14 +198,18 @@ def test_streamed_from_disk_the_run_is_the_run_in_memory(streamed, tmp_path, dat
     """data.in_memory=false reads each batch from the decoded cache; with augmentation on, it trains on the same
     batches (each of two processes its own share of each) and ends with the same metrics."""
     in_memory, from_disk = STREAMED[streamed]
+    # In this process, the views too: streamed, they read the splits from disk a batch at a time (FirstSamples).
+    views = streamed == "in this process"
     if streamed == "on two processes":
         stdout, expected, got = metrics_on_two_processes(tmp_path, data_dir, pets, in_memory, from_disk)
     else:
-        _, expected = metrics_of(tmp_path, data_dir, pets, "memory", *in_memory)
-        stdout, got = metrics_of(tmp_path, data_dir, pets, "disk", *from_disk)
+        _, expected = metrics_of(tmp_path, data_dir, pets, "memory", *in_memory, views=views)
+        stdout, got = metrics_of(tmp_path, data_dir, pets, "disk", *from_disk, views=views)
     assert "streamed from" in stdout and ("2 workers" in stdout) == ("data.num_workers=2" in from_disk)
     for key in ("train/loss", "val/loss", "test/loss", "test/acc"):
         assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+    for key in ("eval_train_acc", "noise_acc_0.5", "fgsm_acc_0.1") if views else ():
+        assert got["measured"][key] == pytest.approx(expected["measured"][key], abs=1e-6), key
 
 
 @pytest.mark.slow
@@ -311,3 +316,22 @@ def test_channels_follow_the_images_unless_given(tmp_path):
     with pytest.raises(ZooError, match=r"data\.channels=2 must be 1"):
         ImageFolder(name="images", data_dir=str(tmp_path / "data"), path=str(gray), channels=2)
     assert json.loads(next((tmp_path / "data" / "images").rglob("colour.json")).read_text()) == {"colour": False}
+
+
+def test_a_streamed_split_reads_as_the_split_in_memory_slices(tmp_path, pets):
+    """What the views read of a streamed run's splits (FirstSamples): each slice read from disk when taken, the same
+    values as the split held in memory; the run holds the classes alone, not the inputs."""
+    folders = {
+        in_memory: ImageFolder(
+            name="images", data_dir=str(tmp_path / "data"), path=str(pets), size=8, in_memory=in_memory
+        )
+        for in_memory in (True, False)
+    }
+    for data in folders.values():
+        data.setup()
+    for split in ("train", "test"):
+        (memory, memory_y), (disk, disk_y) = (folders[in_memory].splits[split] for in_memory in (True, False))
+        assert torch.is_tensor(memory) and not torch.is_tensor(disk) and torch.equal(memory_y, disk_y)
+        assert len(disk) == len(memory) and disk.shape == memory.shape and disk.dim() == 4
+        for key in (slice(1, 4), slice(None, 2), [2, 0], torch.tensor([2, 1]), 1):
+            assert torch.equal(disk[key], memory[key]), key

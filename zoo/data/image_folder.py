@@ -30,6 +30,8 @@ from zoo.errors import ZooError
 from zoo.files import write_atomically
 
 SPLIT_FOLDERS = ("train", "val", "test")
+# What splits.csv says of a record, by its code (ImageFolder.split_codes): one byte a record, not a string.
+RUN_SPLITS = ("", "train", "val", "test", "train_unused")
 
 
 def list_folder(root: Path) -> tuple[list[tuple[str, str, str | None]], list[str], list[str]]:
@@ -141,9 +143,10 @@ def check_settings(
         raise ZooError(f"data.skip_bad_files={skip_bad_files!r} must be true or false")
 
 
-def write_splits(path: Path, images: list, split_of: dict[str, str], skipped: list[tuple[str, str]]) -> None:
+def write_splits(path: Path, images: list, split_codes: np.ndarray, skipped: list[tuple[str, str]]) -> None:
     """splits.csv: every file of the folder with its class and split (train, val, test; train_unused where
-    data.train_fraction left it out; skipped, with the reason, where it could not be read)."""
+    data.train_fraction left it out; skipped, with the reason, where it could not be read). `split_codes`: each
+    record's split (an index into RUN_SPLITS), the records being the listed images that could be read, in order."""
     why = dict(skipped)
 
     def write(partial: Path) -> None:
@@ -152,8 +155,9 @@ def write_splits(path: Path, images: list, split_of: dict[str, str], skipped: li
 
     def write_rows(writer) -> None:
         writer.writerow(["file", "class", "split", "reason"])
+        codes = iter(split_codes.tolist())
         for relative, name, _ in images:
-            split = "skipped" if relative in why else split_of.get(relative, "")
+            split = "skipped" if relative in why else RUN_SPLITS[next(codes)]
             writer.writerow([relative, name, split, why.get(relative, "")])
 
     write_atomically(path, write)

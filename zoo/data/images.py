@@ -17,12 +17,20 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from zoo.data.augment import Augmentation, ImageAugmentation
 from zoo.data.base import InMemoryDataModule
 from zoo.data.contract import DataNote
-from zoo.data.image_folder import DecodedImages, assign_splits, check_settings, list_folder, write_splits
+from zoo.data.image_folder import (
+    RUN_SPLITS,
+    DecodedImages,
+    assign_splits,
+    check_settings,
+    list_folder,
+    write_splits,
+)
 from zoo.data.loaders import evaluation_loader, overfitting, process_share
 from zoo.data.splits import Folds, rare_classes, stratified_subset
 from zoo.data.streaming import FirstSamples, RecordFile, StreamedLoader
@@ -82,7 +90,7 @@ class ImageFolder(InMemoryDataModule):
         )
         # auto: leave two cores to the training process (on 2 cores, workers only compete with it: BENCHMARKS.md)
         self.num_workers = max(0, min(4, (os.cpu_count() or 1) - 2)) if num_workers == "auto" else int(num_workers)
-        self.split_of: dict[str, str] = {}  # file -> split, after setup
+        self.split_codes = np.zeros(0, dtype=np.uint8)  # each record's split (RUN_SPLITS), after plan()
         self.skipped: list[tuple[str, str]] = []  # (file, why), after prepare_data
         self.notes: list[DataNote] = []  # what could make the scores lie, after plan
 
@@ -136,10 +144,13 @@ class ImageFolder(InMemoryDataModule):
         trained = positions["train"]
         if self.train_fraction != 1:
             trained = trained[stratified_subset(labels[trained], self.train_fraction, self.seed)]
-        self.split_of = {files[i]: split for split, kept in positions.items() for i in kept.tolist()}
-        self.split_of |= {
-            files[i]: "train_unused" for i in sorted(set(positions["train"].tolist()) - set(trained.tolist()))
-        }
+        # A code a record, not a string a file: a million images' names would hold about 100 MB more (BENCHMARKS.md)
+        codes = np.zeros(len(files), dtype=np.uint8)
+        for split, kept in positions.items():
+            codes[kept.numpy()] = RUN_SPLITS.index(split)
+        unused = positions["train"][~torch.isin(positions["train"], trained)]
+        codes[unused.numpy()] = RUN_SPLITS.index("train_unused")
+        self.split_codes = codes
         self.indices = {"train": trained, "val": positions["val"], "test": positions["test"]}
         sums = torch.from_numpy(self.cache.sums())[trained].sum(0)
         count = len(trained) * self.size * self.size
@@ -259,7 +270,7 @@ class ImageFolder(InMemoryDataModule):
         """splits.csv: every file of the folder with its class and split (train, val, test; train_unused where
         data.train_fraction left it out; skipped, with the reason, where it could not be read)."""
         self.plan()
-        write_splits(folder / "splits.csv", self.images, self.split_of, self.skipped)
+        write_splits(folder / "splits.csv", self.images, self.split_codes, self.skipped)
         sizes = ", ".join(f"{split} {len(kept):,}" for split, kept in self.indices.items())
         ignored = (
             f"; ignored {len(self.ignored)} files that are not images "

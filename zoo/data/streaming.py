@@ -146,22 +146,47 @@ class StreamedLoader:
         return iter(self.loader)
 
 
+class RecordRows:
+    """The normalized inputs of `positions` (records of a RecordFile) on `device`, read from disk when sliced, as a
+    tensor of them would be sliced (`rows[a:b]`, `rows[[3, 7]]`, `rows[i]`): the views (zoo/views/) read a split a
+    batch at a time, so a streamed run holds one batch of it, never the split (12 KB an RGB image of 32x32)."""
+
+    def __init__(self, records: RecordFile, positions: torch.Tensor, device: torch.device) -> None:
+        self.records, self.positions, self.device = records, positions, device
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.positions), *self.records.shape))
+
+    def dim(self) -> int:
+        return 1 + len(self.records.shape)
+
+    def __getitem__(self, key) -> torch.Tensor:
+        chosen = self.positions[key.cpu() if torch.is_tensor(key) else key]
+        with torch.inference_mode(False):  # read inside Lightning's test loop; FGSM needs gradients
+            x, _ = self.records[(None, 0, tuple(chosen.reshape(-1).tolist()))]
+            x = x.to(self.device)
+        return x[0] if chosen.dim() == 0 else x
+
+
 class FirstSamples(Mapping):
-    """`splits` of a streamed run: each split's first `limit` samples, normalized, read on first use, where the
-    views (zoo/views/) read whole splits in memory."""
+    """`splits` of a streamed run: each split's first `limit` samples, where the views (zoo/views/) read whole
+    splits in memory. The classes are held (8 bytes a sample), the inputs read from disk a slice at a time
+    (RecordRows), so the process's memory does not grow with the splits."""
 
     def __init__(
         self, records: RecordFile, indices: dict[str, torch.Tensor], device: torch.device, limit: int = 10_000
     ) -> None:
         self.records, self.indices, self.device, self.limit = records, indices, device, limit
-        self.loaded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def __getitem__(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if split not in self.loaded:
-            with torch.inference_mode(False):  # first read inside Lightning's test loop; FGSM needs gradients
-                x, y = self.records[(None, 0, tuple(self.indices[split][: self.limit].tolist()))]
-                self.loaded[split] = (x.to(self.device), y.to(self.device))
-        return self.loaded[split]
+    def __getitem__(self, split: str) -> tuple[RecordRows, torch.Tensor]:
+        positions = self.indices[split][: self.limit]
+        with torch.inference_mode(False):  # as RecordRows: FGSM's loss keeps the classes for its backward pass
+            targets = self.records.targets[positions].to(self.device)
+        return RecordRows(self.records, positions, self.device), targets
 
     def __iter__(self) -> Iterator:
         return iter(self.indices)

@@ -67,13 +67,22 @@ def accuracy_under_noise(
     return accuracy(correct, len(targets))
 
 
+# Samples whose gradients one backward pass takes: it holds every layer's activations of all of them (a CNN's
+# on 512 RGB images of 32x32 are hundreds of MiB), so the memory is that of this many, whatever the eval batch.
+GRADIENT_BATCH = 128
+
+
 def fgsm_directions(net: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """sign(grad_x cross_entropy(net(x), y)): the direction in which every input value raises the loss.
-    Call it inside `measuring(net, grad=True)`."""
-    inputs = inputs.detach().clone().requires_grad_(True)
-    loss = F.cross_entropy(net(inputs).float(), targets, reduction="sum")
-    (gradient,) = torch.autograd.grad(loss, inputs)
-    return gradient.sign()
+    """sign(grad_x cross_entropy(net(x), y)): the direction in which every input value raises the loss, GRADIENT_BATCH
+    samples a backward pass (each sample's gradient is its own: the loss is a sum, the network in eval mode). Call it
+    inside `measuring(net, grad=True)`."""
+    directions = []
+    for x, y in batches(inputs, targets, GRADIENT_BATCH):
+        x = x.detach().clone().requires_grad_(True)
+        loss = F.cross_entropy(net(x).float(), y, reduction="sum")
+        (gradient,) = torch.autograd.grad(loss, x)
+        directions.append(gradient.sign())
+    return torch.cat(directions)
 
 
 def fgsm_accuracy(
