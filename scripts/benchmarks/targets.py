@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from benchmarks import accuracy, overhead, startup, text
+from benchmarks import accuracy, overhead, startup, streaming, text
 from benchmarks.common import MEASURED
 
 
@@ -19,6 +19,8 @@ def run(args, work: Path) -> str:
         tables.append(startup.run(args, work / "startup"))
         args.families = args.families or [text.BEST_FAMILY]
         tables.append(text.run(args, work / "text"))
+        args.rows = ["epoch"]  # streaming: the measure, one default epoch at 3,000 and 30,000 images
+        tables.append(streaming.run(args, work / "streaming"))
     lines = [*(f"{table}\n" for table in tables), "| measure | now | target | |", "|---|---|---|---|"]
     for measure, (now, target, met) in MEASURED.items():
         lines.append(f"| {measure} | {now} | {target} | {'met' if met else 'missed'} |")
