@@ -57,6 +57,7 @@ def pinball(forecast: torch.Tensor, truth: torch.Tensor, quantiles: torch.Tensor
 class Forecasting(Task):
     name = "forecasting"
     metrics = ("loss", *MEASURES)
+    smooths_labels: ClassVar[bool] = False  # a pinball loss: there are no classes to smooth
     monitor, mode = "val/mase", "min"
     headline = "test/mase"
     hp_metrics: ClassVar[tuple[str, ...]] = (
