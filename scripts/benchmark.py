@@ -89,7 +89,7 @@ SECTIONS = {
     "translation": "Translation: recurrent with and without attention, and the transformer, at equal time",
     "forecasting": "Forecasting: every family beside naive, seasonal naive, ETS and ARIMA",
     "gpu": "GPU check: every family in bf16, compiled and not, against the raw loop",
-    "targets": "Targets (issues 13 and 25)",
+    "targets": "Targets",
 }
 
 

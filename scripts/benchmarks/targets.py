@@ -1,4 +1,4 @@
-"""The targets' table (issues 13 and 25), from what the sections of this invocation measured."""
+"""The targets' table, from what the sections of this invocation measured."""
 
 from pathlib import Path
 
