@@ -146,7 +146,8 @@ def test_flat_hparams_hold_the_settings_that_apply_with_their_types(compose_conf
     given = {key for key, value in cfg.model.items() if key != "name" and value is not None}
     assert {key.removeprefix("model.") for key in flat if key.startswith("model.")} == given
     assert flat["model"] == model and "_target_" not in json.dumps(flat)
-    assert flat["seed"] == 0 and flat["data.batch_size"] == 128 and flat["optimizer.lr"] == pytest.approx(3e-3)
+    assert flat["seed"] == 0 and flat["data.batch_size"] == 128
+    assert flat["optimizer.lr"] == pytest.approx(1e-2 if model == "cnn" else 3e-3)  # conf/model/cnn.yaml sets its own
     assert "data.path" not in flat and "data.target" not in flat  # MNIST-1D has neither
     if model == "cnn":
         assert flat["model.kernel"] == "[5,3,3]" and flat["model.dim"] == 32
