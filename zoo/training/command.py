@@ -46,9 +46,10 @@ def main() -> None:
     try:
         run_command(sys.argv[1:])
     except ZooError as error:
-        from zoo.training.failures import Interrupted  # here: it imports torch
-
-        interrupted = isinstance(error, Interrupted)
+        # Only a run that started can be interrupted, and it imported zoo.training.failures; importing it here would
+        # cost a bad override's one-line error the 4 s of importing torch.
+        failures = sys.modules.get("zoo.training.failures")
+        interrupted = failures is not None and isinstance(error, failures.Interrupted)
         print(f"{'interrupted' if interrupted else 'error'}: {error}", file=sys.stderr, flush=True)
         sys.exit(130 if interrupted else 2)
     # Ctrl-C before fitting (Hydra composing, imports, building; Hydra passes it through): once a job fits,
