@@ -140,7 +140,7 @@ def one_epoch(args, work: Path) -> list[str]:
         )
         print(rows[-1], flush=True)
     ratio = peaks[large] / peaks[small]
-    per_image = (peaks[large] - peaks[small]) / (large - small)  # MiB
+    per_image = max(0.0, (peaks[large] - peaks[small]) / (large - small))  # MiB; less memory is no growth
     million = peaks[small] + per_image * (1_000_000 - small)
     MEASURED[f"one streamed epoch of the default run, maximum RSS, {large:,} images against {small:,}"] = (
         f"{ratio:.2f}x ({peaks[small]:,.0f} / {peaks[large]:,.0f} MiB; a million images: {million:,.0f} MiB)",
