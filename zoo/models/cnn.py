@@ -128,7 +128,7 @@ class CNN(nn.Module):
         size, width = min(input_shape[1:]), input_shape[0]
         if stem:  # full resolution, unpooled: the blocks start from local features rather than raw points
             front, (width, *sizes) = conv_stem(input_shape, stem, stem_stride)
-            layers += list(front)
+            layers += list(front.children())
             size = min(sizes)
         for out, k in zip(channels, kernels, strict=False):
             if residual:
