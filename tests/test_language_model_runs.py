@@ -149,6 +149,7 @@ def test_zoo_compare_ranks_the_families_by_test_bits_per_character(every_family,
     header, _, *rows = [
         [cell.strip() for cell in line.split("|")[1:-1]]
         for line in (tmp_path / "comparison.md").read_text().splitlines()
+        if line.startswith("|")  # the table, under its task's heading
     ]
     # The bigram's own learning rate (model/for_task/language_model/linear.yaml) tells its row apart.
     assert header[:5] == ["data", "model", "optimizer.lr", "runs", "test bpc (lower is better)"]

@@ -112,7 +112,7 @@ def runs(tmp_path_factory, data_dir):
 def test_a_run_records_its_flops_and_latency(runs):
     measured = runs["cnn"]["metrics"]["measured"]
     expected = count_flops(models.build("cnn", SIGNAL, "classification"), Classification.example_input(SIGNAL))
-    assert measured["flops_forward"] == expected["flops_forward"] > 1e6  # 1.24M for the default CNN
+    assert measured["flops_forward"] == expected["flops_forward"] > 1e6  # 2.06M for the default CNN
     assert measured["flops_train_step"] == expected["flops_train_step"]
     assert measured["latency_ms"] > 0
     scalars = runs["cnn"]["events"]
@@ -147,7 +147,7 @@ def test_zoo_compare_shows_flops_per_sample_and_draws_score_against_cost(runs, t
     printed = capsys.readouterr().out
     assert "FLOPs/sample" in printed
     flops = {model: si(runs[model]["metrics"]["measured"]["flops_forward"]) for model in ("cnn", "mlp")}
-    assert flops["cnn"] == "1.24M"
+    assert flops["cnn"] == "2.06M"
     for model, shown in flops.items():
         assert any(
             line.split("│")[2].strip() == model and shown in line
@@ -177,8 +177,9 @@ def test_the_hierarchy_figures_draw_1d_and_2d_networks_and_leave_them_as_they_we
     before = {key: value.clone() for key, value in net.state_dict().items()}
     rng = torch.get_rng_state()
     maps = feature_maps(net, data.splits["test"][0][:1])
-    assert [fmap.shape[0] for fmap in maps] == [32, 64, 128]  # a block's channels double, its positions halve
-    assert [fmap.shape[1] for fmap in maps] == [input_shape[1] // 2, input_shape[1] // 4, input_shape[1] // 8]
+    # The stem at full resolution, then each block's channels double up to 64 and its positions halve
+    assert [fmap.shape[0] for fmap in maps] == [32, 32, 64, 64, 64]
+    assert [fmap.shape[1] for fmap in maps] == [input_shape[1] // 2**i for i in range(5)]
     for figure in (filters_figure(net), feature_maps_figure(net, data)):
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=40)

@@ -157,7 +157,8 @@ def load(path) -> Predictor:
         net, config = load_network(Path(path))
         if config["task"] in ("language_model", "translation"):
             raise ZooError(
-                f"{path} holds a {config['task'].replace('_', ' ')} model, not a classifier; use its checkpoint with "
+                f"{path} holds a {'language model' if config['task'] == 'language_model' else 'translation model'}, "
+                f"not a classifier; use its checkpoint with "
                 f"zoo-generate"
             )
         return Predictor(net, config["data"], checkpoint=str(path)).eval()
